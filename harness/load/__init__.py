@@ -1,0 +1,1 @@
+"""Load generation: exact-length prompts, an async streaming client, the closed loop."""

@@ -1,0 +1,1 @@
+"""Measurements beside the load: engine-side Prometheus metrics (and, later, NVML energy)."""

@@ -1,0 +1,63 @@
+"""A small OpenAI-style streaming peer for client edge cases vLLM cannot be made to produce
+on demand (an error inside a 200 stream, a stream that hangs, multi-token chunks).
+The end-to-end behaviour is tested against real vLLM elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from aiohttp import web
+
+PAYLOADS = web.AppKey("payloads", list)
+
+
+def _chunk(completion_tokens: int, finish: str | None = None, choices: bool = True) -> bytes:
+    message = {"object": "text_completion",
+               "choices": [{"index": 0, "text": "x", "finish_reason": finish}] if choices else [],
+               "usage": {"prompt_tokens": 4, "completion_tokens": completion_tokens,
+                         "total_tokens": 4 + completion_tokens}}
+    return b"data: " + json.dumps(message).encode() + b"\n\n"
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    body = await request.json()
+    request.app[PAYLOADS].append(body)
+    scenario = body["model"]
+    if scenario == "http-400":
+        return web.json_response({"error": {"message": "max_tokens too large"}}, status=400)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    if scenario == "multi-token":  # chunks of 1, 3 and 2 tokens, keep-alive comment between
+        for total in (1, 4):
+            await response.write(_chunk(total))
+        await response.write(b": keep-alive\n\n")
+        await response.write(_chunk(6, "length"))
+        await response.write(_chunk(6, choices=False))
+    elif scenario == "error-mid-stream":
+        await response.write(_chunk(1))
+        await response.write(b'data: {"error": {"message": "engine died", "code": 500}}\n\n')
+    elif scenario == "hang":
+        await response.write(_chunk(1))
+        await asyncio.sleep(3600)
+    elif scenario == "no-tokens":
+        await response.write(_chunk(0, choices=False))
+    await response.write(b"data: [DONE]\n\n")
+    return response
+
+
+@contextlib.asynccontextmanager
+async def running_peer():
+    app = web.Application()
+    app[PAYLOADS] = []
+    app.router.add_post("/v1/completions", completions)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", app[PAYLOADS]
+    finally:
+        await runner.cleanup()
