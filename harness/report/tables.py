@@ -1,0 +1,106 @@
+"""summary.csv and the results table: one row per (variant, batch size, load point)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.table import Table
+
+from harness.cost.model import usd_per_mtok
+from harness.store import RunStore, write_atomic
+
+LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+STATS = ("n", "mean", "p50", "p90", "p95", "p99")
+KEYS = ["variant", "max_num_seqs", "tensor_parallel_size", "concurrency"]
+
+
+def point_row(result: dict, usd_per_hour: float | None) -> dict:
+    m = result["metrics"]
+    server = result.get("server", {})
+    row = {
+        "cell": result["cell"], "point": result["point"],
+        **{key: result[key] for key in KEYS},
+        "status": "ok",
+        "requests": m["requests"], "completed": m["completed"], "errors": m["errors"],
+        "duration_s": m["duration_s"],
+        "request_throughput": m["request_throughput"],
+        "output_throughput": m["output_throughput"],
+        "total_token_throughput": m["total_token_throughput"],
+        "prompt_tokens": m["prompt_tokens"], "output_tokens": m["output_tokens"],
+    }
+    for name in LATENCIES:
+        for stat in STATS:
+            row[f"{name}_{stat}"] = m[name][stat]
+    row.update({
+        "output_length_mismatches": m["output_length_mismatches"],
+        "server_prompt_tokens": server.get("prompt_tokens"),
+        "server_generation_tokens": server.get("generation_tokens"),
+        "token_check": server.get("token_check"),
+        "usd_per_hour": usd_per_hour,
+        "usd_per_mtok_output": usd_per_mtok(usd_per_hour, m["output_throughput"]),
+        "usd_per_mtok_total": usd_per_mtok(usd_per_hour, m["total_token_throughput"]),
+        "reason": None,
+    })
+    return row
+
+
+def failed_rows(failure: dict) -> list[dict]:
+    reason = failure.get("reason", "")
+    return [{"cell": failure["cell"], "point": point["id"],
+             **{key: failure[key] for key in KEYS[:3]}, "concurrency": point["concurrency"],
+             "status": "failed", "reason": reason} for point in failure.get("points", [])]
+
+
+def summary_frame(store: RunStore, usd_per_hour: float | None) -> pd.DataFrame:
+    rows = [point_row(result, usd_per_hour) for result in store.points()]
+    done = {(row["cell"], row["point"]) for row in rows}
+    for failure in store.failures():
+        rows += [r for r in failed_rows(failure) if (r["cell"], r["point"]) not in done]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
+
+
+def write_summary(store: RunStore, usd_per_hour: float | None) -> pd.DataFrame:
+    frame = summary_frame(store, usd_per_hour)
+    write_atomic(store.summary_csv, frame.to_csv(index=False).encode())
+    return frame
+
+
+def _fmt(value: object, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def results_table(frame: pd.DataFrame, title: str = "Results") -> Table:
+    """The human view: throughput, latency percentiles and $/Mtok per row."""
+    table = Table(title=title, header_style="bold", show_lines=False)
+    columns = [("variant", "left"), ("batch", "right"), ("conc", "right"), ("ok/err", "right"),
+               ("req/s", "right"), ("out tok/s", "right"), ("TTFT p50/p99 ms", "right"),
+               ("TPOT p50/p99 ms", "right"), ("E2E p50/p99 ms", "right"),
+               ("$/Mtok out", "right"), ("$/Mtok total", "right")]
+    for name, justify in columns:
+        table.add_column(name, justify=justify)
+    for row in frame.to_dict("records"):
+        if row["status"] != "ok":
+            table.add_row(row["variant"], str(row["max_num_seqs"]), str(row["concurrency"]),
+                          "[red]failed[/red]", "", "", f"[red]{_short(row.get('reason'))}[/red]",
+                          "", "", "", "")
+            continue
+        table.add_row(
+            row["variant"], str(row["max_num_seqs"]), str(row["concurrency"]),
+            f"{row['completed']}/{row['errors']}",
+            _fmt(row["request_throughput"], 2), _fmt(row["output_throughput"]),
+            f"{_fmt(row['ttft_ms_p50'])}/{_fmt(row['ttft_ms_p99'])}",
+            f"{_fmt(row['tpot_ms_p50'], 2)}/{_fmt(row['tpot_ms_p99'], 2)}",
+            f"{_fmt(row['e2e_ms_p50'])}/{_fmt(row['e2e_ms_p99'])}",
+            _fmt(row["usd_per_mtok_output"], 3), _fmt(row["usd_per_mtok_total"], 3))
+    return table
+
+
+def _short(reason: object, limit: int = 60) -> str:
+    text = str(reason or "").splitlines()[0] if reason else ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
