@@ -63,13 +63,21 @@ def _normalise_options(options: dict[str, Any], where: str) -> dict[str, Any]:
     return normalised
 
 
+ENGINE_KINDS = ("vllm", "transformers", "external")
+
+
 class EngineConfig(_Strict):
-    kind: Literal["vllm"] = "vllm"
+    kind: Literal["vllm", "transformers", "external"] = "vllm"
     python: str | None = Field(
-        None, description="interpreter with vLLM installed; default: this one")
+        None, description="interpreter with the engine installed; default: this one")
     options: dict[str, OptionValue] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict)
     startup_timeout_s: PositiveFloat = 900.0
+    gpus: str | None = Field(
+        None, description="CUDA_VISIBLE_DEVICES for the server: the GPUs it uses and NVML reads")
+    url: str | None = Field(None, description="external: base URL of a running server")
+    api_key_env: str | None = Field(
+        None, description="external: name of the environment variable holding the API key")
 
     @field_validator("options")
     @classmethod
@@ -83,9 +91,30 @@ class EngineConfig(_Strict):
             return {str(k): str(v) for k, v in value.items()}
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> EngineConfig:
+        if self.kind == "external":
+            if not self.url:
+                raise ValueError("the external engine needs `url` (the running server)")
+            for key in ("python", "options", "env"):
+                if getattr(self, key):
+                    raise ValueError(f"`{key}` does not apply to an external engine")
+        else:
+            for key in ("url", "api_key_env"):
+                if getattr(self, key):
+                    raise ValueError(f"`{key}` applies only to kind: external")
+        return self
+
 
 class MatrixConfig(_Strict):
-    max_num_seqs: list[PositiveInt] = Field(min_length=1)
+    max_num_seqs: list[PositiveInt] | None = Field(None, min_length=1)
     variants: dict[str, dict[str, OptionValue]] = Field(
         default_factory=lambda: {"default": {}}, min_length=1)
     tensor_parallel_size: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
@@ -126,20 +155,32 @@ class LoadConfig(_Strict):
         return self
 
 
+class TelemetryConfig(_Strict):
+    sample_hz: float = Field(10.0, gt=0, le=100, description="NVML power/utilization samples/s")
+    idle_baseline_s: float = Field(5.0, ge=5.0, description="idle energy window per server")
+    engine_metrics_interval_s: float = Field(
+        0.25, gt=0, description="how often /metrics is read during a load point")
+
+
 class CostConfig(_Strict):
     usd_per_hour: PositiveFloat | None = Field(
         None, description="what the whole serving machine costs per hour, for the $/Mtok column")
+    profile: str | None = Field(
+        None, description="traffic profile (YAML): `harness run` ends with `harness cost`'s answer")
 
 
 class ExperimentConfig(_Strict):
     name: str | None = None
     model: str
+    tokenizer: str | None = Field(
+        None, description="HF id or path of the tokenizer prompts are built with; default: model")
     served_model_name: str | None = None
     seed: int = 0
     engine: EngineConfig = Field(default_factory=EngineConfig)
-    matrix: MatrixConfig
+    matrix: MatrixConfig = Field(default_factory=MatrixConfig)
     workload: WorkloadConfig
     load: LoadConfig
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
 
     @field_validator("name")
@@ -157,6 +198,21 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"unknown dummy shape {value[len(DUMMY_PREFIX):]!r}; "
                              f"known: {', '.join(SHAPES)}")
         return value
+
+    @model_validator(mode="after")
+    def _matrix_fits_engine(self) -> ExperimentConfig:
+        kind, matrix = self.engine.kind, self.matrix
+        if kind == "vllm":
+            return self
+        if matrix.max_num_seqs is not None:
+            raise ValueError(f"matrix.max_num_seqs: the {kind} engine has no batch-size limit "
+                             "to set; remove it")
+        if matrix.tensor_parallel_size != [1]:
+            raise ValueError(f"matrix.tensor_parallel_size: not supported by the {kind} engine")
+        if kind == "external" and list(matrix.variants) != ["default"]:
+            raise ValueError("matrix.variants: an external server is measured as it runs; "
+                             "remove the variants")
+        return self
 
     @model_validator(mode="after")
     def _lengths_fit(self) -> ExperimentConfig:
@@ -191,11 +247,15 @@ def load_config(path: Path) -> ExperimentConfig:
         if not model.startswith(DUMMY_PREFIX) and looks_like_path(model):
             if not Path(model).expanduser().exists():
                 raise ConfigError(f"{path}: {where}: model path {model} does not exist")
+    if config.cost.profile and not Path(config.cost.profile).expanduser().exists():
+        raise ConfigError(f"{path}: cost.profile: {config.cost.profile} does not exist")
     return config
 
 
 def _models(config: ExperimentConfig) -> list[tuple[str, str]]:
     found = [("model", config.model)]
+    if config.tokenizer:
+        found.append(("tokenizer", config.tokenizer))
     for name, options in config.matrix.variants.items():
         if isinstance(options.get("model"), str):
             found.append((f"matrix.variants.{name}.model", options["model"]))

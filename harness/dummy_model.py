@@ -122,3 +122,29 @@ def ensure_dummy_model(shape: str) -> Path:
             and (directory / "tokenizer.json").exists()):
         write_dummy_model(directory, shape)
     return directory
+
+
+def has_weights(directory: Path) -> bool:
+    return any(directory.glob("*.safetensors"))
+
+
+def write_random_weights(directory: Path) -> None:
+    """Random weights for the directory's config (engines that cannot use --load-format dummy).
+
+    Built on the GPU when there is one (an 8B model takes seconds there, minutes on a CPU).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(directory)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(directory, safe_serialization=True)
+
+
+def ensure_dummy_weights(shape: str) -> Path:
+    directory = ensure_dummy_model(shape)
+    if not has_weights(directory):
+        write_random_weights(directory)
+    return directory

@@ -50,6 +50,7 @@ class PointMetrics(BaseModel):
     itl_ms: Distribution
     e2e_ms: Distribution
     output_length_mismatches: int  # successful requests whose output != max_tokens
+    input_length_mismatches: int  # successful requests whose server-counted prompt != intended
 
 
 def ttft(record: RequestRecord) -> float:
@@ -110,4 +111,5 @@ def point_metrics(records: Sequence[RequestRecord], start: float, end: float) ->
         itl_ms=distribution(gap for r in ok for gap in itls(r)),
         e2e_ms=distribution(e2e(r) for r in ok),
         output_length_mismatches=sum(output_tokens(r) != r.max_tokens for r in ok),
+        input_length_mismatches=sum(prompt_tokens(r) != r.input_tokens for r in ok),
     )

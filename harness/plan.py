@@ -26,7 +26,7 @@ class Cell:
     """One server launch: a variant at one batch size (max_num_seqs) and parallelism."""
 
     variant: str
-    max_num_seqs: int
+    max_num_seqs: int | None  # None: the engine's own default
     tensor_parallel_size: int
     model: str
     options: dict[str, Any]
@@ -34,8 +34,9 @@ class Cell:
 
     @property
     def id(self) -> str:
+        batch = f"-b{self.max_num_seqs}" if self.max_num_seqs is not None else ""
         tp = f"-tp{self.tensor_parallel_size}" if self.tensor_parallel_size > 1 else ""
-        return f"{self.variant}-b{self.max_num_seqs}{tp}"
+        return f"{self.variant}{batch}{tp}"
 
     @property
     def is_dummy(self) -> bool:
@@ -51,6 +52,6 @@ def build_plan(config: ExperimentConfig) -> list[Cell]:
         options = {**config.engine.options, **variant_options}
         model = options.pop("model", None) or config.model
         for tp in config.matrix.tensor_parallel_size:
-            for batch in config.matrix.max_num_seqs:
+            for batch in config.matrix.max_num_seqs or [None]:
                 cells.append(Cell(variant, batch, tp, model, options, points))
     return cells

@@ -13,6 +13,7 @@ from harness.engines import VllmEngine
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}
+API_KEY = "sk-test-4f1c0a9e7d"  # the shared server demands it on /v1, like a hosted API
 TINY_OPTIONS = {"load_format": "dummy", "dtype": "bfloat16", "max_model_len": 256,
                 "enforce_eager": True, "generation_config": "vllm", "max_num_seqs": 4, "seed": 0}
 
@@ -34,8 +35,8 @@ def tiny_model(harness_cache) -> Path:
 def vllm_server(tiny_model, tmp_path_factory):
     """One real vLLM server (CPU) shared by the tests that only send requests to it."""
     log = tmp_path_factory.mktemp("shared-server") / "server.log"
-    engine = VllmEngine(str(tiny_model), "tiny", TINY_OPTIONS, log, env=TINY_ENV,
-                        startup_timeout_s=300)
+    engine = VllmEngine(str(tiny_model), "tiny", {**TINY_OPTIONS, "api_key": API_KEY}, log,
+                        env=TINY_ENV, startup_timeout_s=300)
     with engine:
         handle = engine.start()
         yield engine, handle

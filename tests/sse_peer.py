@@ -27,6 +27,9 @@ async def completions(request: web.Request) -> web.StreamResponse:
     scenario = body["model"]
     if scenario == "http-400":
         return web.json_response({"error": {"message": "max_tokens too large"}}, status=400)
+    if scenario == "echo-auth":  # a server that (badly) echoes the credentials it refused
+        return web.json_response({"error": f"bad key {request.headers['Authorization']}"},
+                                 status=401)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     if scenario == "multi-token":  # chunks of 1, 3 and 2 tokens, keep-alive comment between
@@ -41,6 +44,14 @@ async def completions(request: web.Request) -> web.StreamResponse:
     elif scenario == "hang":
         await response.write(_chunk(1))
         await asyncio.sleep(3600)
+    elif scenario == "usage-on-finish-chunk":
+        for text in ("a", "b"):
+            await response.write(b'data: {"choices": [{"index": 0, "text": "' + text.encode()
+                                 + b'"}]}\n\n')
+        await response.write(b'data: {"choices": [{"index": 0, "text": "", "finish_reason": '
+                             b'"length"}], "usage": {"prompt_tokens": 4, "completion_tokens": 3,'
+                             b' "total_tokens": 7}}\n\n')
+        return response  # no [DONE]
     elif scenario == "no-tokens":
         await response.write(_chunk(0, choices=False))
     await response.write(b"data: [DONE]\n\n")

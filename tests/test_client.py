@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import aiohttp
 import pytest
 
-from harness.engines.base import ServerHandle
+from harness.engines.base import INCLUDE_USAGE, ServerHandle
+from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.client import completion_payload, stream_completion
 from harness.metrics import tpot
@@ -72,14 +74,39 @@ def test_connection_refused_is_an_error():
 
 def test_extensions_are_sent_only_to_engines_that_accept_them():
     plain = completion_payload(ServerHandle("u", "m", frozenset()), [1, 2], 4)
-    assert "ignore_eos" not in plain and "min_tokens" not in plain
-    assert plain["stream_options"] == {"include_usage": True}
+    assert set(plain) == {"model", "prompt", "max_tokens", "stream"}
     vllm = completion_payload(ServerHandle("u", "m", VLLM_EXTENSIONS), [1, 2], 4)
     assert vllm["ignore_eos"] is True and vllm["min_tokens"] == 4
+    assert vllm["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
+    hf = completion_payload(ServerHandle("u", "m", TRANSFORMERS_EXTENSIONS), "some text", 4)
+    assert "ignore_eos" not in hf and "stream_options" not in hf
+    assert json.loads(hf["generation_config"]) == {"max_new_tokens": 4, "min_new_tokens": 4}
 
 
 def test_without_continuous_usage_each_chunk_counts_one_token():
-    record, payloads = fetch("multi-token", extensions=set())
+    record, payloads = fetch("multi-token", extensions={INCLUDE_USAGE})
     assert record.chunk_tokens == [1, 1, 1]
     assert record.completion_tokens == 6  # the final usage chunk still rules the count
-    assert "continuous_usage_stats" not in payloads[0]["stream_options"]
+    assert payloads[0]["stream_options"] == {"include_usage": True}
+
+
+def test_usage_on_the_closing_choices_chunk_is_not_a_token():
+    """transformers serve sends usage with an empty-text finish chunk and no [DONE]."""
+    record, _ = fetch("usage-on-finish-chunk", extensions=TRANSFORMERS_EXTENSIONS)
+    assert record.ok, record.error
+    assert record.chunk_tokens == [1, 1]
+    assert (record.prompt_tokens, record.completion_tokens) == (4, 3)
+    assert record.finish_reason == "length"
+
+
+def test_api_key_never_reaches_an_error_text():
+    async def go():
+        async with running_peer() as (url, _):
+            server = ServerHandle(url, "echo-auth", VLLM_EXTENSIONS,
+                                  headers={"Authorization": "Bearer sk-secret-123"},
+                                  secret="sk-secret-123")
+            async with aiohttp.ClientSession() as session:
+                return await stream_completion(session, server, 0, [1], 1, 5.0)
+    record = asyncio.run(go())
+    assert record.error.startswith("HTTP 401") and "***" in record.error
+    assert "sk-secret-123" not in record.error

@@ -125,7 +125,8 @@ def test_dry_run_prints_plan_and_starts_nothing(tmp_path):
 
 def test_shipped_configs_validate():
     for path in sorted(Path(__file__).resolve().parent.parent.glob("configs/*.yaml")):
-        load_config(path)
+        if not path.name.startswith("profile"):  # cost profiles have their own schema
+            load_config(path)
 
 
 def test_help_explains_each_command():

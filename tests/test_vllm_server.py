@@ -1,52 +1,55 @@
-"""The client and engine against one real vLLM server on the CPU."""
+"""Client, engine metrics and the external engine against one real vLLM server on the CPU."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
+import aiohttp
 import pytest
+import yaml
 
 from harness.engines import EngineError, VllmEngine
 from harness.load.closed_loop import run_closed_loop
 from harness.load.prompts import PromptFactory, allowed_token_ids
 from harness.metrics import e2e, ttft
-from harness.telemetry.server_metrics import (
-    GENERATION_TOKENS,
-    PROMPT_TOKENS,
-    scrape_once,
-)
+from harness.telemetry import server_metrics as sm
 
-from .conftest import TINY_ENV, TINY_OPTIONS, running, server_pids
+from .conftest import API_KEY, TINY_ENV, TINY_OPTIONS, running, server_pids
 
 pytestmark = pytest.mark.vllm
 
 
-async def counters_after(url: str, before: dict, expected: tuple[int, int]) -> tuple[int, int]:
-    """This test's own read of vLLM's counters (independent of the harness's check)."""
-    deltas = (0, 0)
-    for _ in range(30):
-        after = await scrape_once(url)
-        deltas = (int(after[PROMPT_TOKENS] - before[PROMPT_TOKENS]),
-                  int(after[GENERATION_TOKENS] - before[GENERATION_TOKENS]))
-        if deltas == expected:
-            break
-        await asyncio.sleep(0.1)
-    return deltas
+async def measured(server, prompts, output_tokens, concurrency, requests):
+    """Load plus this test's own reads of vLLM's /metrics (independent of the runner)."""
+    async with aiohttp.ClientSession() as session:
+        before = await sm.scrape(session, server.metrics_url)
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(sm.sample_until(session, server.metrics_url, stop, 0.05))
+        records, start, end = await run_closed_loop(server, prompts, output_tokens, concurrency,
+                                                    requests=requests, timeout_s=60)
+        stop.set()
+        samples = await sampler
+        client = (sum(r.prompt_tokens for r in records), sum(r.completion_tokens for r in records))
+        after = before
+        for _ in range(30):
+            after = await sm.scrape(session, server.metrics_url)
+            if (sm.delta(before, after, sm.PROMPT_TOKENS),
+                    sm.delta(before, after, sm.GENERATION_TOKENS)) == client:
+                break
+            await asyncio.sleep(0.1)
+    return records, start, end, client, before, after, samples
 
 
 def test_closed_loop_counts_equal_vllm_counters(vllm_server, tiny_model):
     engine, server = vllm_server
     prompts = PromptFactory(allowed_token_ids(str(tiny_model)), 40, seed=0, salt=11)
-
-    async def go():
-        before = await scrape_once(server.metrics_url)
-        records, start, end = await run_closed_loop(server, prompts, 7, 3, requests=9,
-                                                    timeout_s=60)
-        client = (sum(r.prompt_tokens for r in records), sum(r.completion_tokens for r in records))
-        return records, start, end, client, await counters_after(server.metrics_url, before,
-                                                                 client)
-
-    records, start, end, client, server_counts = asyncio.run(go())
+    records, start, end, client, before, after, _ = asyncio.run(
+        measured(server, prompts, 7, 3, 9))
+    server_counts = (sm.delta(before, after, sm.PROMPT_TOKENS),
+                     sm.delta(before, after, sm.GENERATION_TOKENS))
     assert client == server_counts == (9 * 40, 9 * 7)
     assert [r.index for r in records] == list(range(9))
     for r in records:
@@ -58,12 +61,72 @@ def test_closed_loop_counts_equal_vllm_counters(vllm_server, tiny_model):
         assert 0 < ttft(r) <= e2e(r)
 
 
+def test_engine_stats_show_the_batch_limit_and_the_queue(vllm_server, tiny_model):
+    """8 requests in flight against max_num_seqs 4: at most 4 run, the rest wait."""
+    engine, server = vllm_server
+    prompts = PromptFactory(allowed_token_ids(str(tiny_model)), 64, seed=0, salt=13)
+    *_, before, after, samples = asyncio.run(measured(server, prompts, 96, 8, 24))
+    stats = sm.engine_stats(before, after, samples, max_num_seqs=4)
+    assert stats["samples"] >= 2
+    assert 0 < stats["running_max"] <= 4
+    assert stats["waiting_max"] >= 1
+    assert 0 < stats["kv_cache_usage_peak"] <= 1
+    assert stats["preemptions"] == 0
+    assert stats["prefix_cache_queries"] == 24 * 64
+    assert stats["prefix_hit_rate"] == 0, "distinct prompts must not hit the prefix cache"
+
+
 def test_too_long_request_is_an_error_and_server_survives(vllm_server, tiny_model):
     engine, server = vllm_server
     prompts = PromptFactory(allowed_token_ids(str(tiny_model)), 300, seed=0, salt=12)
     records, _, _ = asyncio.run(run_closed_loop(server, prompts, 4, 1, requests=1, timeout_s=60))
     assert records[0].error.startswith("HTTP 400")
     assert engine.alive()
+
+
+def external_run(tmp_path, server, tiny_model, key_value):
+    config = {
+        "model": "tiny", "tokenizer": str(tiny_model),
+        "engine": {"kind": "external", "url": server.base_url, "api_key_env": "TEST_SERVER_KEY"},
+        "workload": {"input_tokens": 16, "output_tokens": 4},
+        "load": {"concurrency": [2], "requests": 6, "warmup_requests": 1},
+    }
+    path = tmp_path / "external.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "results"
+    env = {**os.environ, "TEST_SERVER_KEY": key_value}
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "--out",
+                             str(out)], capture_output=True, text=True, env=env, timeout=300)
+    return result, out
+
+
+def files_containing(root, secret: str) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def test_external_engine_measures_a_running_server_without_leaking_its_key(
+        vllm_server, tiny_model, tmp_path):
+    _, server = vllm_server
+    result, out = external_run(tmp_path, server, tiny_model, API_KEY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert API_KEY not in result.stdout + result.stderr
+    assert files_containing(out, API_KEY) == []
+    log = (out / "cells" / "default" / "server.log").read_text()
+    assert "accepted" in log and "token_ids" in log  # probed: vLLM takes token ids
+    point = yaml.safe_load((out / "cells" / "default" / "points" / "c2.json").read_text())
+    assert point["server"]["token_check"] == "match"
+    assert point["metrics"]["completed"] == 6 and point["metrics"]["input_length_mismatches"] == 0
+
+
+def test_external_engine_with_a_wrong_key_fails_the_cell_without_leaking_it(
+        vllm_server, tiny_model, tmp_path):
+    _, server = vllm_server
+    wrong = "sk-wrong-key-0123456789"
+    result, out = external_run(tmp_path, server, tiny_model, wrong)
+    assert result.returncode == 1
+    assert "401" in result.stdout + result.stderr
+    assert wrong not in result.stdout + result.stderr
+    assert files_containing(out, wrong) == []
 
 
 def test_bad_flag_fails_startup_with_log_tail(tiny_model, tmp_path):

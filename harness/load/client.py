@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from harness.engines.base import ServerHandle
+from harness.engines.base import (
+    CONTINUOUS_USAGE,
+    HF_GENERATION_CONFIG,
+    IGNORE_EOS,
+    INCLUDE_USAGE,
+    MIN_TOKENS,
+    ServerHandle,
+)
 
 ERROR_TEXT_LIMIT = 300
 
@@ -46,42 +53,55 @@ class RequestRecord:
         return self.chunk_times[-1] if self.chunk_times else None
 
 
-def completion_payload(server: ServerHandle, prompt: list[int], max_tokens: int) -> dict:
+def completion_payload(server: ServerHandle, prompt: list[int] | str, max_tokens: int) -> dict:
+    """The request body, with only the extensions this server accepts."""
+    ext = server.extensions
     payload: dict = {"model": server.model, "prompt": prompt, "max_tokens": max_tokens,
-                     "stream": True, "stream_options": {"include_usage": True}}
-    if "continuous_usage_stats" in server.extensions:
-        payload["stream_options"]["continuous_usage_stats"] = True
-    if "ignore_eos" in server.extensions:
+                     "stream": True}
+    if INCLUDE_USAGE in ext:
+        payload["stream_options"] = {"include_usage": True}
+        if CONTINUOUS_USAGE in ext:
+            payload["stream_options"]["continuous_usage_stats"] = True
+    if IGNORE_EOS in ext:
         payload["ignore_eos"] = True
-    if "min_tokens" in server.extensions:
+    if MIN_TOKENS in ext:
         payload["min_tokens"] = max_tokens
+    if HF_GENERATION_CONFIG in ext:
+        payload["generation_config"] = json.dumps(
+            {"max_new_tokens": max_tokens, "min_new_tokens": max_tokens})
     return payload
 
 
 async def stream_completion(session: aiohttp.ClientSession, server: ServerHandle, index: int,
-                            prompt: list[int], max_tokens: int,
-                            timeout_s: float) -> RequestRecord:
-    record = RequestRecord(index, len(prompt), max_tokens, send_time=time.perf_counter())
+                            prompt: list[int] | str, max_tokens: int, timeout_s: float,
+                            input_tokens: int | None = None) -> RequestRecord:
+    """Send one streaming completion and record it. `input_tokens` is the intended prompt
+    length (a text prompt's length in tokens is not len(prompt))."""
+    sent = input_tokens if input_tokens is not None else len(prompt)
+    record = RequestRecord(index, sent, max_tokens, send_time=time.perf_counter())
     try:
         await asyncio.wait_for(_stream(session, server, prompt, max_tokens, record), timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         record.error = f"timeout after {timeout_s:g} s"
     except aiohttp.ClientError as err:
-        record.error = f"{type(err).__name__}: {err}"[:ERROR_TEXT_LIMIT]
+        record.error = f"{type(err).__name__}: {err}"
     except (ValueError, KeyError, TypeError) as err:
-        record.error = f"malformed stream: {err}"[:ERROR_TEXT_LIMIT]
+        record.error = f"malformed stream: {err}"
     record.done_time = time.perf_counter()
     if record.error is None and not record.chunk_times:
         record.error = "stream ended without a token"
+    if record.error is not None:
+        record.error = server.redact(record.error)[:ERROR_TEXT_LIMIT]
     return record
 
 
-async def _stream(session: aiohttp.ClientSession, server: ServerHandle, prompt: list[int],
+async def _stream(session: aiohttp.ClientSession, server: ServerHandle, prompt: list[int] | str,
                   max_tokens: int, record: RequestRecord) -> None:
     payload = completion_payload(server, prompt, max_tokens)
-    continuous = "continuous_usage_stats" in server.extensions
+    continuous = CONTINUOUS_USAGE in server.extensions
     seen = 0
-    async with session.post(server.base_url + "/v1/completions", json=payload) as response:
+    async with session.post(server.base_url + "/v1/completions", json=payload,
+                            headers=server.headers) as response:
         if response.status != 200:
             body = (await response.text())[:ERROR_TEXT_LIMIT]
             record.error = f"HTTP {response.status}: {body}"
@@ -96,20 +116,20 @@ async def _stream(session: aiohttp.ClientSession, server: ServerHandle, prompt: 
                 return
             message = json.loads(data)
             if "error" in message:  # vLLM reports errors inside a 200 stream
-                record.error = f"error in stream: {json.dumps(message['error'])}"[
-                    :ERROR_TEXT_LIMIT]
+                record.error = f"error in stream: {json.dumps(message['error'])}"
                 return
             usage = message.get("usage")
             choices = message.get("choices")
             if choices:
-                tokens = 1
                 if continuous and usage:
                     tokens = usage["completion_tokens"] - seen
                     seen = usage["completion_tokens"]
+                else:  # one token per chunk, except a closing chunk that only brings usage
+                    tokens = 0 if usage and not choices[0].get("text") else 1
                 if tokens > 0:
                     record.chunk_times.append(now)
                     record.chunk_tokens.append(tokens)
                 record.finish_reason = choices[0].get("finish_reason") or record.finish_reason
-            if usage and not choices:  # the final usage chunk
+            if usage and (not choices or not continuous):  # the final count
                 record.prompt_tokens = usage.get("prompt_tokens")
                 record.completion_tokens = usage.get("completion_tokens")

@@ -47,7 +47,7 @@ async def run_closed_loop(server: ServerHandle, prompts: PromptFactory, output_t
         async def sender() -> None:
             while (index := claim()) is not None:
                 record = await stream_completion(session, server, index, prompts.prompt(index),
-                                                 output_tokens, timeout_s)
+                                                 output_tokens, timeout_s, prompts.input_tokens)
                 records.append(record)
                 if on_record is not None:
                     on_record(record)

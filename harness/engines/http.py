@@ -1,0 +1,54 @@
+"""Small synchronous HTTP calls for engine lifecycles: health polls and probe completions."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+
+
+def get_status(url: str, headers: Mapping[str, str] | None = None,
+               timeout: float = 2.0) -> int | None:
+    """HTTP status of a GET, or None when nothing answers."""
+    request = urllib.request.Request(url, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def post_json(url: str, body: dict, headers: Mapping[str, str] | None = None,
+              timeout: float = 60.0) -> tuple[int, str]:
+    """(status, response text) of a JSON POST; raises OSError when nothing answers."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **dict(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")
+    except urllib.error.URLError as err:
+        raise OSError(str(err.reason)) from None
+
+
+def completion_ok(base_url: str, body: dict, headers: Mapping[str, str] | None = None,
+                  timeout: float = 60.0) -> tuple[bool, str]:
+    """Send one completion; (True, "") if it produced text, else (False, why)."""
+    try:
+        status, text = post_json(base_url + "/v1/completions", body, headers, timeout)
+    except OSError as err:
+        return False, str(err)
+    if status != 200:
+        return False, f"HTTP {status}: {text[:300]}"
+    if "data:" in text:  # a streamed reply: it must carry a chunk with choices
+        return ('"choices":[{' in text.replace(" ", "")), text[:300]
+    try:
+        reply = json.loads(text)
+    except ValueError:
+        return False, f"not JSON: {text[:200]}"
+    return bool(reply.get("choices")), text[:300]
