@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ class StoreMismatch(Exception):
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -94,6 +94,9 @@ class RunStore:
     def requests_parquet(self, cell: str, point: str) -> Path:
         return self.cell_dir(cell) / "points" / f"{point}.requests.parquet"
 
+    def telemetry_parquet(self, cell: str, point: str) -> Path:
+        return self.cell_dir(cell) / "points" / f"{point}.telemetry.parquet"
+
     def failure_json(self, cell: str) -> Path:
         return self.cell_dir(cell) / "failed.json"
 
@@ -137,9 +140,25 @@ class RunStore:
     def point_done(self, cell: str, point: str) -> bool:
         return read_json(self.point_json(cell, point)) is not None
 
-    def save_point(self, cell: str, point: str, result: dict, requests: pd.DataFrame) -> None:
+    def save_point(self, cell: str, point: str, result: dict, requests: pd.DataFrame,
+                   telemetry: pd.DataFrame | None = None) -> None:
         write_parquet(self.requests_parquet(cell, point), requests)
+        if telemetry is not None and not telemetry.empty:
+            write_parquet(self.telemetry_parquet(cell, point), telemetry)
         write_json(self.point_json(cell, point), result)  # last: marks the point finished
+
+    def record_telemetry(self, cell: str, gpus: list[dict], gpu_reason: str | None,
+                         cpu_reason: str | None) -> None:
+        """What measured this cell's energy (GPU facts), or why nothing did, into run.json."""
+        run = read_json(self.run_json) or {}
+        run.setdefault("telemetry", {})[cell] = {
+            "gpus": gpus,
+            "gpu_energy": "measured (NVML energy counter)" if gpu_reason is None
+            else f"not measured: {gpu_reason}",
+            "cpu_energy": "measured (RAPL package counters)" if cpu_reason is None
+            else f"not measured: {cpu_reason}",
+        }
+        write_json(self.run_json, run)
 
     def record_failure(self, cell: str, failure: dict) -> None:
         write_json(self.failure_json(cell), {"failed_at": now_iso(), **failure})

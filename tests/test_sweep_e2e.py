@@ -4,7 +4,6 @@ interrupted with Ctrl-C, resumed, and resumed again; and a cell whose server can
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -9,6 +9,12 @@ from harness.cost.model import usd_per_mtok
 from harness.store import RunStore, write_atomic
 
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms")
+ENERGY = ("energy_j", "mean_power_w", "idle_power_w", "mean_power_above_idle_w",
+          "j_per_output_token", "j_per_token", "output_tokens_per_j", "peak_temp_c",
+          "throttle_reasons", "mean_gpu_util_pct", "peak_mem_used_gib", "energy_short_window",
+          "energy_note")
+ENGINE = ("running_mean", "running_max", "waiting_max", "kv_cache_usage_peak", "preemptions",
+          "prefix_hit_rate")
 STATS = ("n", "mean", "p50", "p90", "p95", "p99")
 KEYS = ["variant", "max_num_seqs", "tensor_parallel_size", "concurrency"]
 
@@ -30,8 +36,15 @@ def point_row(result: dict, usd_per_hour: float | None) -> dict:
     for name in LATENCIES:
         for stat in STATS:
             row[f"{name}_{stat}"] = m[name][stat]
+    energy = result.get("energy") or {}
+    engine = server.get("engine") or {}
+    row.update({key: energy.get(key) for key in ENERGY})
+    row["cpu_energy_j"] = (result.get("cpu_energy") or {}).get("energy_j")
+    row.update({f"engine_{key}": engine.get(key) for key in ENGINE})
+    row["gpu_count"] = len((energy.get("window") or {}).get("energy_j_per_gpu") or {}) or None
     row.update({
         "output_length_mismatches": m["output_length_mismatches"],
+        "input_length_mismatches": m.get("input_length_mismatches"),
         "server_prompt_tokens": server.get("prompt_tokens"),
         "server_generation_tokens": server.get("generation_tokens"),
         "token_check": server.get("token_check"),
@@ -70,6 +83,8 @@ def write_summary(store: RunStore, usd_per_hour: float | None) -> pd.DataFrame:
 def _fmt(value: object, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "-"
+    if isinstance(value, float) and value.is_integer() and digits == 1 and abs(value) < 1e6:
+        return f"{value:,.1f}"
     if isinstance(value, float):
         return f"{value:,.{digits}f}"
     return str(value)
@@ -81,24 +96,36 @@ def results_table(frame: pd.DataFrame, title: str = "Results") -> Table:
     columns = [("variant", "left"), ("batch", "right"), ("conc", "right"), ("ok/err", "right"),
                ("req/s", "right"), ("out tok/s", "right"), ("TTFT p50/p99 ms", "right"),
                ("TPOT p50/p99 ms", "right"), ("E2E p50/p99 ms", "right"),
-               ("$/Mtok out", "right"), ("$/Mtok total", "right")]
+               ("J/out tok", "right"), ("$/Mtok out", "right"), ("$/Mtok total", "right")]
     for name, justify in columns:
         table.add_column(name, justify=justify)
     for row in frame.to_dict("records"):
         if row["status"] != "ok":
-            table.add_row(row["variant"], str(row["max_num_seqs"]), str(row["concurrency"]),
+            table.add_row(row["variant"], _fmt(row["max_num_seqs"]), str(row["concurrency"]),
                           "[red]failed[/red]", "", "", f"[red]{_short(row.get('reason'))}[/red]",
-                          "", "", "", "")
+                          "", "", "", "", "")
             continue
         table.add_row(
-            row["variant"], str(row["max_num_seqs"]), str(row["concurrency"]),
+            row["variant"], _fmt(row["max_num_seqs"]), str(row["concurrency"]),
             f"{row['completed']}/{row['errors']}",
             _fmt(row["request_throughput"], 2), _fmt(row["output_throughput"]),
             f"{_fmt(row['ttft_ms_p50'])}/{_fmt(row['ttft_ms_p99'])}",
             f"{_fmt(row['tpot_ms_p50'], 2)}/{_fmt(row['tpot_ms_p99'], 2)}",
             f"{_fmt(row['e2e_ms_p50'])}/{_fmt(row['e2e_ms_p99'])}",
+            _fmt(row.get("j_per_output_token"), 3),
             _fmt(row["usd_per_mtok_output"], 3), _fmt(row["usd_per_mtok_total"], 3))
+    notes = energy_notes(frame)
+    if notes:
+        table.caption = notes
     return table
+
+
+def energy_notes(frame: pd.DataFrame) -> str:
+    """A caption saying why energy is missing, once, instead of a column of dashes."""
+    if "energy_note" not in frame:
+        return ""
+    reasons = sorted({str(n) for n in frame["energy_note"].dropna() if str(n).startswith("not")})
+    return "; ".join(f"energy {reason}" for reason in reasons)
 
 
 def _short(reason: object, limit: int = 60) -> str:
