@@ -29,6 +29,10 @@ def _console(stream) -> Console:
 console = _console(sys.stdout)
 err_console = _console(sys.stderr)
 
+from harness.cost.commands import register as register_cost_commands  # noqa: E402
+
+register_cost_commands(app)
+
 EXIT_FAILED_CELLS = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -64,20 +68,45 @@ def run(
         console.print(plan_table(config, plan, out))
         return
     check_engine_installed(config)
+    check_gpus(config, plan)
     raise typer.Exit(execute(config, config_path, run_name, out, plan))
+
+
+ENGINE_MODULES = {"vllm": ("vllm",), "transformers": ("transformers", "fastapi", "uvicorn",
+                                                       "accelerate")}
 
 
 def check_engine_installed(config: ExperimentConfig) -> None:
     import shutil
     import subprocess
 
+    modules = ENGINE_MODULES.get(config.engine.kind)
+    if not modules:
+        return
     python = config.engine.python or sys.executable
     if config.engine.python and not (shutil.which(python) or os.access(python, os.X_OK)):
         raise user_error(f"engine.python: {python} is not an executable")
-    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('vllm') is None)"
-    if subprocess.run([python, "-c", probe], capture_output=True).returncode != 0:
-        raise user_error(f"vLLM is not installed for {python}: pip install '.[cpu]' (CPU) "
-                         "or '.[gpu]' (NVIDIA GPU), or set engine.python")
+    probe = ("import importlib.util, sys; missing = [m for m in sys.argv[1:] "
+             "if importlib.util.find_spec(m) is None]; print(' '.join(missing))")
+    missing = subprocess.run([python, "-c", probe, *modules], capture_output=True,
+                             text=True).stdout.split()
+    if missing:
+        hint = {"vllm": "pip install '.[cpu]' (CPU) or '.[gpu]' (NVIDIA GPU)",
+                "transformers": "pip install '.[hf]'"}[config.engine.kind]
+        raise user_error(f"engine {config.engine.kind}: {', '.join(missing)} not installed for "
+                         f"{python}: {hint}, or set engine.python")
+
+
+def check_gpus(config: ExperimentConfig, plan: list) -> None:
+    """Refuse GPUs NVML cannot measure (MIG slices, unknown ids) before anything starts."""
+    from harness.runner import open_gpu_monitor
+    from harness.telemetry.nvml import TelemetryError
+
+    widest = max(plan, key=lambda cell: cell.tensor_parallel_size)
+    try:
+        open_gpu_monitor(config, widest).close()
+    except TelemetryError as err:
+        raise user_error(f"engine.gpus / CUDA_VISIBLE_DEVICES: {err}") from None
 
 
 def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Path,
@@ -119,10 +148,23 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
         if config.cost.usd_per_hour is None:
             console.print("[dim]$/Mtok: set cost.usd_per_hour in the config to price the "
                           "rows[/dim]")
+        if config.cost.profile and not frame.empty:
+            answer_cost(out, Path(config.cost.profile))
         for cell_id, reason in outcome.failed_cells.items():
             err_console.print(f"[red]failed:[/red] {cell_id}: {reason} "
                               f"(see {store.server_log(cell_id)})")
     return code
+
+
+def answer_cost(out: Path, profile: Path) -> None:
+    """The build-or-buy answer for the config's traffic profile, as `harness cost` prints it."""
+    from harness.cost.commands import OutputFormat, cost
+
+    try:
+        cost(results=out, profile_path=profile, prices_file=None, price_date=None,
+             output_format=OutputFormat.table, points=False)
+    except typer.Exit:
+        pass  # the one-line reason is printed; the measured run itself succeeded
 
 
 def _sigterm_as_interrupt():
@@ -135,7 +177,7 @@ def _sigterm_as_interrupt():
 
 
 def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
-    from harness.runner import engine_for
+    from harness.runner import make_engine
     from harness.store import RunStore
 
     store = RunStore(out)
@@ -146,9 +188,7 @@ def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
     size = (f"{config.load.requests} requests" if config.load.requests
             else f"{config.load.duration_s:g} s")
     for cell in plan:
-        engine = engine_for(config, cell, store, create=False)
-        command = engine.command(0)
-        options = " ".join(command[command.index("--port") + 2:])
+        options = make_engine(config, cell, store, create=False).describe()
         points = ", ".join(
             f"c{p.concurrency}" + (" (done)" if store.point_done(cell.id, p.id) else "")
             for p in cell.points)

@@ -1,0 +1,253 @@
+"""The human view of the cost answer and the price lists: rich tables, each with its dates."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from harness.cost.answer import Answer
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def usd(value: object) -> str:
+    """$1,234 / $12.35 / $0.0123: dollars with the digits that matter."""
+    if _missing(value):
+        return "-"
+    x = float(value)
+    if abs(x) >= 1000:
+        return f"${x:,.0f}"
+    if abs(x) >= 0.1:
+        return f"${x:,.2f}"
+    text = f"{x:.3g}"
+    return f"${x:.6f}" if "e" in text else f"${text}"
+
+
+def rate(value: object) -> str:
+    """A unit price ($/h, $/Mtok) with up to four significant digits: $2.95, $0.295, $0.0575."""
+    if _missing(value):
+        return "-"
+    x = float(value)
+    if abs(x) >= 100:
+        return f"${x:,.2f}"
+    if abs(x) < 1e-4:
+        return f"${x:.2e}"
+    text = f"{x:.4g}"
+    decimals = len(text.partition(".")[2])
+    return f"${x:.2f}" if decimals < 2 else f"${text}"
+
+
+def number(value: object, digits: int = 0) -> str:
+    return "-" if _missing(value) else f"{float(value):,.{digits}f}"
+
+
+def share(value: object) -> str:
+    return "-" if _missing(value) else f"{float(value):.1%}"
+
+
+def _table(title: str, columns: list[str], caption: str | None = None, text_first: int = 2,
+           text_last: int = 0) -> Table:
+    """Numbers right-aligned; the first `text_first` and last `text_last` columns are text."""
+    table = Table(title=title, caption=caption, header_style="bold", caption_justify="left",
+                  title_justify="left")
+    for index, name in enumerate(columns):
+        text = index < text_first or index >= len(columns) - text_last
+        table.add_column(name, justify="left" if text else "right")
+    return table
+
+
+# --- harness cost ------------------------------------------------------------------------
+
+def demand_line(answer: Answer) -> str:
+    d = answer.demand
+    shape = (f"{d.input_per_output:g}:1 input:output ({d.input_tokens} + {d.output_tokens} "
+             "tokens a request)")
+    if d.average_tps is None:
+        return f"traffic: none given; prices at the run's mix, {shape}"
+    return (f"traffic: {d.traffic_mtok_month:,.0f} Mtok/month, {shape}; served "
+            f"{d.average_tps:,.0f} tok/s on average, {d.peak_tps:,.0f} at peak "
+            f"({d.peak_to_average:g}x), retries {d.retry_rate:.0%}, cached input "
+            f"{d.cached_input_share:.0%}, batch {d.batch_share:.0%}")
+
+
+def _cell(row: dict) -> str:
+    where = f"batch {row['max_num_seqs']:g}"
+    if not _missing(row.get("tensor_parallel_size")) and row["tensor_parallel_size"] > 1:
+        where += f" tp {row['tensor_parallel_size']:g}"
+    if not _missing(row.get("rate_rps")):
+        return f"{where} @ {row['rate_rps']:g} req/s"
+    return f"{where} conc {row['concurrency']:g}"
+
+
+def self_hosted_table(answer: Answer, caption: str) -> Table:
+    unit = answer.unit
+    table = _table("Self-hosted", [
+        "variant", "best cell at SLO", f"tok/s per {unit}", f"{unit}s for peak", "utilization",
+        "rented $/h", "rented $/month", "rented $/Mtok full/eff", "owned $/h", "owned $/month",
+        "owned $/Mtok full/eff", f"power W/{unit}"], caption)
+    for row in answer.variants.to_dict("records"):
+        if _missing(row.get("capacity_tps")):
+            table.add_row(row["variant"], Text("none (see notes)", style="yellow"))
+            continue
+        power = "-"
+        if not _missing(row.get("owned_power_w_per_unit")):
+            power = f"{row['owned_power_w_per_unit']:,.0f} {row['owned_power_basis']}"
+        table.add_row(
+            row["variant"], _cell(row), number(row["capacity_tps_per_unit"]),
+            number(row.get("units")), share(row.get("utilization")),
+            rate(row.get("rented_usd_per_replica_hour")), usd(row.get("rented_usd_per_month")),
+            f"{rate(row.get('rented_usd_per_mtok_full_load'))}/"
+            f"{rate(row.get('rented_usd_per_mtok_effective'))}",
+            rate(row.get("owned_usd_per_replica_hour")), usd(row.get("owned_usd_per_month")),
+            f"{rate(row.get('owned_usd_per_mtok_full_load'))}/"
+            f"{rate(row.get('owned_usd_per_mtok_effective'))}", power)
+    return table
+
+
+def api_table(answer: Answer, caption: str) -> Table:
+    table = _table("Hosted APIs ($/Mtok listed: input / cached input / output)", [
+        "API", "tier", "listed", "batch price", "$/Mtok this traffic", "$/mo",
+        "prices as of", "source"], caption, text_last=2)
+    for row in answer.apis.to_dict("records"):
+        listed = " / ".join(rate(row[k]) for k in ("api_input_usd_per_mtok",
+                                                  "api_cached_input_usd_per_mtok",
+                                                  "api_output_usd_per_mtok"))
+        table.add_row(row["api"], row["api_tier"] or "", listed,
+                      "yes" if row["api_has_batch_price"] else "no",
+                      rate(row["api_usd_per_mtok"]), usd(row["api_usd_per_month"]),
+                      row["api_prices_as_of"], row["api_price_source"])
+    return table
+
+
+def _cheaper(row: dict, side: str) -> str:
+    cheaper = row.get(f"{side}_cheaper")
+    if _missing(cheaper) or cheaper == "equal":
+        return "-" if _missing(cheaper) else "equal"
+    ratio = row[f"{side}_over_api"]
+    times = ratio if ratio >= 1 else 1 / ratio
+    color = "green" if cheaper == "self-hosted" else "cyan"
+    return f"[{color}]{cheaper}[/{color}] {times:.{2 if times < 1.1 else 1}f}x cheaper"
+
+
+def _break_even(row: dict, side: str) -> str:
+    if _missing(row.get(f"{side}_usd_per_mtok_full_load")):
+        return "-"
+    utilization = row.get(f"{side}_break_even_utilization")
+    if _missing(utilization):
+        return "never: API cheaper at full load"
+    text = f"U {utilization:.1%}"
+    if _missing(row.get("api_usd_per_month")):
+        return text
+    volume = row.get(f"{side}_break_even_traffic_mtok_month")
+    if _missing(volume):
+        return f"{text}; none at this peak"
+    return f"{text}; {number(volume)} Mtok/mo"
+
+
+def break_even_table(answer: Answer) -> Table:
+    """Without traffic: the full-load cost against each API, and the utilization that evens it."""
+    table = _table("Break-even utilization (no traffic given)", [
+        "variant", "API", "API $/Mtok", "rented $/Mtok full load", "break-even (rented)",
+        "owned $/Mtok full load", "break-even (owned)"],
+        "U = the utilization at which self-hosting costs what the API does")
+    for row in answer.verdicts.to_dict("records"):
+        if _missing(row.get("capacity_tps")):
+            continue
+        table.add_row(row["variant"], row["api"], rate(row["api_usd_per_mtok"]),
+                      rate(row.get("rented_usd_per_mtok_full_load")), _break_even(row, "rented"),
+                      rate(row.get("owned_usd_per_mtok_full_load")), _break_even(row, "owned"))
+    return table
+
+
+def verdict_table(answer: Answer, caption: str) -> Table:
+    table = _table("Build or buy (a month of this traffic)", [
+        "variant", "API", "API $/mo", "rented $/mo", "rented vs API", "break-even (rented)",
+        "owned $/mo", "owned vs API", "break-even (owned)"], caption)
+    for row in answer.verdicts.to_dict("records"):
+        if _missing(row.get("capacity_tps")):
+            continue
+        table.add_row(row["variant"], row["api"], usd(row.get("api_usd_per_month")),
+                      usd(row.get("rented_usd_per_month")), _cheaper(row, "rented"),
+                      _break_even(row, "rented"), usd(row.get("owned_usd_per_month")),
+                      _cheaper(row, "owned"), _break_even(row, "owned"))
+    return table
+
+
+def answer_view(answer: Answer) -> RenderableType:
+    hosting = "; ".join(line for line in answer.prices_used if not line.startswith("API"))
+    apis = "; ".join(line for line in answer.prices_used if line.startswith("API"))
+    parts: list[RenderableType] = [
+        Text(f"Build or buy: {answer.title}", style="bold"), Text(demand_line(answer)),
+        self_hosted_table(answer, hosting), api_table(answer, apis)]
+    if answer.variants["capacity_tps"].isna().all():
+        pass  # nothing to compare: the notes say why
+    elif answer.demand.average_tps is None:
+        parts.append(break_even_table(answer))
+    else:
+        parts.append(verdict_table(
+            answer, "break-even: U = the utilization at which self-hosting costs what the API "
+                    "does; Mtok/mo = the monthly traffic at which the bills meet, provisioned "
+                    "for this peak"))
+    parts.append(Text("Prices used:", style="bold"))
+    parts += [Text(f"  {line}") for line in answer.prices_used]
+    parts.append(Text("Notes:", style="bold"))
+    parts += [Text(f"  - {line}") for line in answer.notes]
+    return Group(*parts)
+
+
+def points_table(frame: pd.DataFrame, caption: str) -> Table:
+    table = _table("Measured points ($/Mtok at full load, rented)", [
+        "variant", "batch", "conc", "meets SLO", "out tok/s", "total tok/s", "$/Mtok out",
+        "$/Mtok total", "split in/out", "at profile mix"], caption)
+    for row in frame.to_dict("records"):
+        meets = ("[green]yes[/green]" if row["meets_slo"]
+                 else f"[yellow]no[/yellow] {row['slo_miss']}")
+        table.add_row(
+            row["variant"], number(row["max_num_seqs"]), number(row["concurrency"]), meets,
+            number(row.get("output_throughput"), 1), number(row.get("total_token_throughput"), 1),
+            rate(row.get("usd_per_mtok_output")), rate(row.get("usd_per_mtok_total")),
+            f"{rate(row.get('usd_per_mtok_input_split'))}/"
+            f"{rate(row.get('usd_per_mtok_output_split'))}",
+            rate(row.get("usd_per_mtok_at_profile_mix")))
+    return table
+
+
+# --- harness prices ----------------------------------------------------------------------
+
+def gpu_price_table(frame: pd.DataFrame) -> Table:
+    table = _table("GPU rental ($ per GPU-hour)", [
+        "GPU", "provider", "tier", "$/GPU-h", "checked", "source"], text_first=3, text_last=2)
+    for row in frame.to_dict("records"):
+        source = row["source"]
+        if not _missing(row.get("source_date")):
+            source += f" (price of {row['source_date']})"
+        if not _missing(row.get("note")):
+            source += f"; {row['note']}"
+        table.add_row(row["gpu"], row["provider"], row["tier"], rate(row["usd_per_gpu_hour"]),
+                      str(row["checked"]), source)
+    return table
+
+
+def api_price_table(frame: pd.DataFrame) -> Table:
+    data = ", ".join(sorted(set(frame["data"]))) if not frame.empty else ""
+    table = _table("Hosted APIs ($ per million tokens)", [
+        "tier", "API", "input", "cached input", "output", "batch in/out", "prices as of",
+        "tier checked", "source"], f"prices: {data}", text_last=3)
+    for row in frame.to_dict("records"):
+        batch = "-"
+        if not _missing(row["batch_input_usd_per_mtok"]):
+            batch = (f"{rate(row['batch_input_usd_per_mtok'])}/"
+                     f"{rate(row['batch_output_usd_per_mtok'])}")
+        tiered = " (tiered by prompt length)" if row["tiered_by_prompt_length"] else ""
+        table.add_row("" if _missing(row["tier"]) else row["tier"], row["api"] + tiered,
+                      rate(row["input_usd_per_mtok"]), rate(row["cached_input_usd_per_mtok"]),
+                      rate(row["output_usd_per_mtok"]), batch, row["prices_as_of"],
+                      "-" if _missing(row["tier_checked"]) else row["tier_checked"],
+                      row["source"])
+    return table

@@ -1,0 +1,246 @@
+"""Build or buy on stored results: capacity at the SLO, provisioning, bills, break-even."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from harness.cost.answer import build_answer, load_results, points_frame
+from harness.cost.files import CostInputError
+from harness.cost.prices import load_price_book
+from harness.cost.profile import Profile
+from harness.store import write_json
+
+DAY = date(2026, 11, 26)
+
+# A GPU at $2/h and an API at $0.25 in / $1.25 out per Mtok: at 3:1 that is $0.50 per Mtok.
+PRICES = {
+    "gpus": [{"gpu": "TestGPU", "provider": "lab", "tier": "on-demand",
+              "usd_per_gpu_hour": 2.0, "source": "test quote", "checked": "2026-11-01"}],
+    "apis": [{"name": "test-api", "input_mtok": 0.25, "output_mtok": 1.25,
+              "source": "test price list", "checked": "2026-11-02"}],
+}
+
+
+def point(cell: str, variant: str, batch: int, conc: int, total: float, output: float,
+          ttft_p95: float, tp: int = 1, errors: int = 0, **extra) -> dict:
+    dist = {"n": 100, "mean": 10.0, "p50": 10.0, "p90": 10.0, "p95": 10.0, "p99": 10.0}
+    return {
+        "cell": cell, "point": f"c{conc}", "variant": variant, "max_num_seqs": batch,
+        "tensor_parallel_size": tp, "concurrency": conc,
+        "metrics": {"requests": 100, "completed": 100 - errors, "errors": errors,
+                    "error_rate": errors / 100, "duration_s": 10.0, "prompt_tokens": 150_000,
+                    "output_tokens": 50_000, "request_throughput": 10.0,
+                    "output_throughput": output, "total_token_throughput": total,
+                    "ttft_ms": {**dist, "p95": ttft_p95}, "tpot_ms": dist, "itl_ms": dist,
+                    "e2e_ms": dist, "output_length_mismatches": 0},
+        "server": {}, **extra}
+
+
+def write_run(root: Path, points: list[dict], gpus: list[str] | None = None,
+              usd_per_hour: float | None = 3.0, model: str = "meta-llama/Llama-3.1-8B-Instruct",
+              capacity: dict[str, dict] | None = None) -> Path:
+    write_json(root / "run.json", {
+        "run": "test", "config_file": "configs/test.yaml", "started_at": "2026-11-20T10:00:00",
+        "config": {"model": model, "workload": {"input_tokens": 1500, "output_tokens": 500},
+                   "cost": {"usd_per_hour": usd_per_hour}},
+        "host": {"cpu": "Test CPU", "gpus": {"available": bool(gpus),
+                                             "devices": [{"name": n} for n in gpus or []]}}})
+    for result in points:
+        write_json(root / "cells" / result["cell"] / "points" / f"{result['point']}.json", result)
+    for cell, content in (capacity or {}).items():
+        write_json(root / "cells" / cell / "capacity.json", content)
+    return root
+
+
+def profile(**changes) -> Profile:
+    base = {"traffic": {"tokens_per_day": 86_400_000, "input_output_ratio": 3,
+                        "peak_to_average": 4},
+            "slo": {"ttft_p95_ms": 500}, "gpu": "TestGPU", "apis": ["test-api"]}
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = {**base[key], **value}
+        else:
+            base[key] = value
+    return Profile.model_validate(base)
+
+
+@pytest.fixture()
+def book(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(PRICES))
+    return load_price_book(path, DAY)
+
+
+def test_hand_computed_answer(tmp_path, book):
+    # One cell at 5,000 tok/s (3:1, as the profile), $2/h. Traffic 86.4 M tokens/day =
+    # 1,000 tok/s on average, 4,000 at peak: 1 GPU, utilization 1000 / 5000 = 20 %.
+    # Rented: 2 x 730 = $1,460 a month; full load 2 / (5000 x 0.0036) = $0.111/Mtok,
+    # effective 0.111 / 0.2 = $0.556/Mtok. API: 1000 x 3600 x 730 / 1e6 = 2,628 Mtok a month
+    # at $0.50 = $1,314. The API is cheaper by $146; the bills meet at 1460 / 0.5 =
+    # 2,920 Mtok a month, at utilization 0.111 / 0.5 = 22.2 %.
+    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 200)],
+                     gpus=["Test GPU"])
+    answer = build_answer(load_results(root), profile(), book)
+    v = answer.variants.iloc[0]
+    assert v["capacity_tps"] == pytest.approx(5000) and v["units"] == 1
+    assert v["utilization"] == pytest.approx(0.2)
+    assert v["rented_usd_per_month"] == pytest.approx(1460)
+    assert v["rented_usd_per_mtok_full_load"] == pytest.approx(2 / 18)
+    assert v["rented_usd_per_mtok_effective"] == pytest.approx(2 / 18 / 0.2)
+    # GKE split of the point: 3750 / 4 + 1250 = 2187.5 weighted tok/s
+    assert v["rented_usd_per_mtok_output"] == pytest.approx(2 / 3600 / 2187.5 * 1e6)
+    api = answer.apis.iloc[0]
+    assert api["api_usd_per_mtok"] == pytest.approx(0.5)
+    assert api["api_usd_per_month"] == pytest.approx(1314)
+    row = answer.verdicts.iloc[0]
+    assert row["rented_cheaper"] == "API"
+    assert row["rented_minus_api_usd_per_month"] == pytest.approx(146)
+    assert row["rented_break_even_traffic_mtok_month"] == pytest.approx(2920)
+    assert row["rented_break_even_utilization"] == pytest.approx(2920 / 13_140)
+    assert row["api_prices_as_of"] == "2026-11-02" and row["rented_price_dated"] == \
+        "checked 2026-11-01"
+
+
+def test_capacity_is_the_best_point_that_meets_the_slo(tmp_path, book):
+    root = write_run(tmp_path / "run", [
+        point("bf16-b16", "bf16", 16, 16, 4000, 1000, 300),
+        point("bf16-b64", "bf16", 64, 64, 9000, 2250, 900),     # faster, misses the SLO
+        point("bf16-b64", "bf16", 64, 32, 6000, 1500, 450, errors=1),  # an error: a miss
+        point("fp8-b64", "fp8", 64, 64, 7000, 1750, 480)])
+    answer = build_answer(load_results(root), profile(), book)
+    by_variant = answer.variants.set_index("variant")
+    assert by_variant.loc["bf16", "capacity_tps"] == pytest.approx(4000)
+    assert by_variant.loc["bf16", "capacity_source"] == "best measured point"
+    assert by_variant.loc["fp8", "capacity_tps"] == pytest.approx(7000)
+
+
+def test_capacity_search_wins_when_present(tmp_path, book):
+    search = {"rate_rps": 3.5, "output_throughput": 1500.0, "total_token_throughput": 6000.0,
+              "point": "c64", "slo": {"ttft_p95_ms": 500}, "meets_slo": True}
+    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 9000, 2250, 100)],
+                     capacity={"bf16-b64": search})
+    answer = build_answer(load_results(root), profile(), book)
+    v = answer.variants.iloc[0]
+    assert v["capacity_tps"] == pytest.approx(6000)
+    assert v["capacity_source"] == "capacity search" and v["rate_rps"] == 3.5
+    assert not any("capacity search at SLO" in note for note in answer.notes)
+    stricter = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 200}), book)
+    assert any("bf16-b64: capacity from its capacity search at SLO" in note
+               for note in stricter.notes)
+
+
+def test_a_capacity_search_that_found_nothing_gives_no_capacity(tmp_path, book):
+    search = {"rate_rps": None, "output_throughput": 0.0, "total_token_throughput": 0.0,
+              "point": None, "slo": {"ttft_p95_ms": 500}, "meets_slo": False}
+    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 9000, 2250, 100)],
+                     capacity={"bf16-b64": search})
+    v = build_answer(load_results(root), profile(), book).variants.iloc[0]
+    assert pd.isna(v["capacity_tps"])  # no capacity invented
+    assert "capacity search" in v["slo_note"]
+
+
+def test_no_point_meets_the_slo_shows_the_closest(tmp_path, book):
+    root = write_run(tmp_path / "run", [
+        point("bf16-b16", "bf16", 16, 16, 4000, 1000, 650),
+        point("bf16-b64", "bf16", 64, 64, 9000, 2250, 1900)])
+    answer = build_answer(load_results(root), profile(), book)
+    v = answer.variants.iloc[0]
+    assert pd.isna(v["capacity_tps"])
+    assert "no point meets the SLO; closest: batch 16 conc 16: ttft_p95_ms 650.0 > 500" in \
+        v["slo_note"]
+    assert "rented_usd_per_month" not in answer.verdicts or \
+        answer.verdicts["rented_usd_per_month"].isna().all()
+    assert any("no measured point meets the SLO" in note for note in answer.notes)
+
+
+def test_tensor_parallel_cells_rent_every_gpu(tmp_path, book):
+    # tp 2 at 8,000 tok/s: a replica is 2 GPUs at $2/h; peak 4,000 tok/s -> 1 replica, 2 GPUs
+    root = write_run(tmp_path / "run", [point("bf16-b64-tp2", "bf16", 64, 64, 8000, 2000,
+                                              100, tp=2)], gpus=["Test GPU", "Test GPU"])
+    v = build_answer(load_results(root), profile(), book).variants.iloc[0]
+    assert v["units"] == 2 and v["capacity_tps_per_unit"] == pytest.approx(4000)
+    assert v["rented_usd_per_month"] == pytest.approx(2 * 2 * 730)
+
+
+def test_owned_uses_measured_power_when_there_is_some(tmp_path, book):
+    own = {"capex_per_gpu_usd": 35_000, "years": 4, "power_w_per_gpu": 700, "pue": 1.3,
+           "usd_per_kwh": 0.10}
+    measured = point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)
+    root = write_run(tmp_path / "a", [measured])
+    v = build_answer(load_results(root), profile(own=own), book).variants.iloc[0]
+    assert v["owned_power_basis"] == "assumed" and v["owned_power_w_per_unit"] == 700
+    # 35000 / 4 / 8760 + 0.7 x 1.3 x 0.10 per hour, 730 hours
+    assert v["owned_usd_per_month"] == pytest.approx((35_000 / 4 / 8760 + 0.091) * 730)
+
+    results = load_results(root)
+    results.frame["mean_power_w"] = 400.0  # the summary column of measured GPU power
+    v = build_answer(results, profile(own=own), book).variants.iloc[0]
+    assert v["owned_power_basis"] == "measured" and v["owned_power_w_per_unit"] == 400
+    assert v["owned_usd_per_month"] == pytest.approx((35_000 / 4 / 8760 + 0.052) * 730)
+
+
+def test_the_runs_own_price_is_per_machine(tmp_path, book):
+    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)],
+                     usd_per_hour=0.5)
+    answer = build_answer(load_results(root), profile(gpu=None), book)
+    assert answer.unit == "machine"
+    assert answer.variants.iloc[0]["rented_usd_per_month"] == pytest.approx(0.5 * 730)
+    assert any("cost.usd_per_hour in configs/test.yaml" in line and "2026-11-20" in line
+               for line in answer.prices_used)
+
+
+def test_no_price_at_all_is_a_user_error(tmp_path, book):
+    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)],
+                     usd_per_hour=None)
+    with pytest.raises(CostInputError, match="no hourly price"):
+        build_answer(load_results(root), profile(gpu=None), book)
+
+
+def test_retries_enter_both_sides(tmp_path, book):
+    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
+    plain = build_answer(load_results(root), profile(), book)
+    retried = build_answer(load_results(root), profile(traffic={"retry_rate": 0.2}), book)
+    assert retried.demand.average_tps == pytest.approx(1.2 * plain.demand.average_tps)
+    assert retried.apis.iloc[0]["api_usd_per_month"] == pytest.approx(
+        1.2 * plain.apis.iloc[0]["api_usd_per_month"])
+    assert retried.variants.iloc[0]["utilization"] == pytest.approx(0.24)
+    # 50 % more: a peak of 6,000 tok/s needs a second GPU, half as busy
+    more = build_answer(load_results(root), profile(traffic={"retry_rate": 0.5}), book)
+    assert more.variants.iloc[0]["units"] == 2
+    assert more.variants.iloc[0]["utilization"] == pytest.approx(1500 / 10_000)
+
+
+def test_mixes_are_converted_and_said(tmp_path, book):
+    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
+    answer = build_answer(load_results(root), profile(traffic={"input_output_ratio": 1}), book)
+    # weighted 3750 / 4 + 1250 = 2187.5; at 1:1 a token weighs (1/4 + 1) / 2 = 0.625
+    assert answer.variants.iloc[0]["capacity_tps"] == pytest.approx(2187.5 / 0.625)
+    assert any("measured mix 3:1 to the profile's 1:1" in note for note in answer.notes)
+
+
+def test_without_traffic_only_full_load_and_break_even_utilization(tmp_path, book):
+    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
+    answer = build_answer(load_results(root), Profile(gpu="TestGPU", apis=["test-api"]), book)
+    row = answer.verdicts.iloc[0]
+    assert row["rented_break_even_utilization"] == pytest.approx((2 / 18) / 0.5)
+    assert pd.isna(row.get("rented_usd_per_month"))
+
+
+def test_points_frame_prices_every_point(tmp_path, book):
+    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100),
+                                        point("bf16-b64", "bf16", 64, 8, 1000, 250, 900)])
+    frame = points_frame(load_results(root), profile(), book)
+    fast = frame[frame["concurrency"] == 64].iloc[0]
+    assert fast["usd_per_mtok_output"] == pytest.approx(2 / (1250 * 0.0036))
+    assert fast["usd_per_mtok_total"] == pytest.approx(2 / (5000 * 0.0036))
+    assert bool(fast["meets_slo"]) and not frame[frame["concurrency"] == 8].iloc[0]["meets_slo"]
+
+
+def test_results_without_run_json(tmp_path):
+    with pytest.raises(CostInputError, match="no run.json"):
+        load_results(tmp_path)

@@ -1,0 +1,164 @@
+"""`harness cost` and `harness prices` on the command line: output, dates, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from harness.cost.commands import register
+
+REPO = Path(__file__).resolve().parent.parent
+QUICKSTART = REPO / "results" / "quickstart-cpu-2vcpu"
+EXAMPLE_PROFILE = REPO / "configs" / "profile-example.yaml"
+
+runner = CliRunner()
+app = typer.Typer()
+register(app)
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.strip()]
+
+
+def test_register_adds_both_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0 and "cost" in result.output and "prices" in result.output
+    for command in ("cost", "prices"):
+        assert invoke(command, "--help").exit_code == 0
+
+
+def test_cost_on_the_quickstart_prints_the_answer_with_dated_prices():
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--price-date",
+                    "2026-11-26")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for expected in ("Self-hosted", "Hosted APIs", "Build or buy", "machines for peak",
+                     "groq:llama-3.1-8b-instant", "openai:gpt-5-mini", "bf16", "fp8-kv",
+                     "prices in force on 2026-11-26", "llama-3.1-8b checked 2026-11-26",
+                     "cost.usd_per_hour in configs/quickstart.yaml",
+                     "the price set for the run of 2026-11-26", "ASSUMED",
+                     "tiny random-weight model"):
+        assert expected in out, expected
+
+
+def test_api_prices_default_to_today():
+    today = datetime.now(UTC).date().isoformat()
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE)
+    assert result.exit_code == 0, result.output
+    assert f"prices in force on {today}" in result.output
+
+
+def test_machine_readable_answer_carries_the_dates():
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--price-date",
+                    "2026-11-26", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.output))
+    assert set(frame["variant"]) == {"bf16", "fp8-kv"}
+    assert (frame["api_prices_as_of"] == "2026-11-26").all()
+    assert frame["rented_price_dated"].str.contains("2026-11-26").all()
+    assert frame["api_tier_checked"].notna().all()
+    assert {"rented_usd_per_month", "owned_usd_per_month", "api_usd_per_month",
+            "rented_break_even_utilization", "rented_cheaper"} <= set(frame.columns)
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format", "json")
+    rows = json.loads(result.output)
+    assert rows and all("api_prices_as_of" in row for row in rows)
+
+
+def test_points_list_every_measured_point():
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--points",
+                    "--format", "csv")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(io.StringIO(result.output))
+    assert len(frame) == 8 and frame["usd_per_mtok_output"].notna().all()
+    table = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--points")
+    assert table.exit_code == 0 and "Measured points" in table.output
+
+
+def test_no_point_meeting_the_slo_is_said(tmp_path):
+    path = tmp_path / "strict.yaml"
+    raw = yaml.safe_load(EXAMPLE_PROFILE.read_text())
+    raw["slo"] = {"ttft_p95_ms": 1}
+    path.write_text(yaml.safe_dump(raw))
+    result = invoke("cost", QUICKSTART, "--profile", path)
+    assert result.exit_code == 0, result.output
+    assert "no point meets the SLO; closest: batch" in result.output
+    assert "no measured point meets the SLO" in result.output
+
+
+def write_profile(tmp_path: Path, change) -> Path:
+    raw = yaml.safe_load(EXAMPLE_PROFILE.read_text())
+    change(raw)
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda p: p["traffic"].update(tokens_per_dya=1), "traffic.tokens_per_dya: unknown key"),
+    (lambda p: p["traffic"].update(requests_per_s=3), "exactly one of `tokens_per_day`"),
+    (lambda p: p["traffic"].update(peak_to_average=0.5), "traffic.peak_to_average"),
+    (lambda p: p["own"].update(years=100), "own.years"),
+    (lambda p: p["own"].update(cost_of_capital=1.5), "own.cost_of_capital"),
+    (lambda p: p["own"].update(usd_per_kwh=0), "own.usd_per_kwh"),
+    (lambda p: p["own"].update(capex_per_gpu_usd=-5), "own.capex_per_gpu_usd"),
+    (lambda p: p["slo"].update(ttft_p95=500), "slo.ttft_p95: unknown key"),
+    (lambda p: p.update(gpu="H1000"), "unknown GPU 'H1000' (did you mean H100"),
+    (lambda p: p.update(apis=["llama-3.1-8"]), "unknown API 'llama-3.1-8' (did you mean"),
+])
+def test_bad_profile_is_one_line_and_exit_2(tmp_path, change, expected):
+    result = invoke("cost", QUICKSTART, "--profile", write_profile(tmp_path, change))
+    assert result.exit_code == 2, result.output
+    assert len(error_lines(result)) == 1 and expected in result.output.replace("\n", "")
+    assert result.output.startswith("error:")
+
+
+@pytest.mark.parametrize("text, expected", [
+    (None, "no such profile file"),
+    ("traffic: [1, 2\n", "invalid YAML"),
+    ("- a list\n", "expected a mapping"),
+])
+def test_missing_or_malformed_profile(tmp_path, text, expected):
+    path = tmp_path / "profile.yaml"
+    if text is not None:
+        path.write_text(text)
+    result = invoke("cost", QUICKSTART, "--profile", path)
+    assert result.exit_code == 2 and expected in result.output
+    assert len(error_lines(result)) == 1
+
+
+def test_other_bad_input(tmp_path):
+    for args, expected in [
+        (("cost", tmp_path), "no run.json"),
+        (("cost", QUICKSTART, "--price-date", "26/11/2026"), "--price-date"),
+        (("cost", QUICKSTART, "--prices", tmp_path / "nope.yaml"), "no such price file"),
+        (("prices", "--gpu", "B300x"), "unknown GPU 'B300x'"),
+    ]:
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert expected in result.output and len(error_lines(result)) == 1
+
+
+def test_prices_lists_gpu_and_api_prices_with_dates():
+    result = invoke("prices", "--price-date", "2026-11-26")
+    assert result.exit_code == 0, result.output
+    for expected in ("GPU rental", "Hosted APIs", "H100", "B200", "L40S", "A100-80GB",
+                     "SkyPilot catalog", "2026-11-26", "genai-prices", "frontier-large"):
+        assert expected in result.output, expected
+    only_gpu = invoke("prices", "--gpu", "H200", "--format", "json")
+    data = json.loads(only_gpu.output)
+    assert data["apis"] == [] and {row["gpu"] for row in data["gpus"]} == {"H200"}
+    only_api = invoke("prices", "--api", "llama-3.1-8b", "--format", "csv")
+    frame = pd.read_csv(io.StringIO(only_api.output))
+    assert set(frame["kind"]) == {"api"} and frame["prices_as_of"].notna().all()
