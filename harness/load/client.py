@@ -39,6 +39,9 @@ class RequestRecord:
     completion_tokens: int | None = None  # server usage
     finish_reason: str | None = None
     error: str | None = None
+    intended_time: float | None = None  # open loop: when the schedule meant it to be sent
+    phase: str | None = None  # the traffic phase it belongs to
+    attempt: int = 1  # 2+ for retries of the same request
 
     @property
     def ok(self) -> bool:
