@@ -127,7 +127,8 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
     restore = _sigterm_as_interrupt()
     began = time.monotonic()
     status, code = "interrupted", EXIT_INTERRUPTED
-    total = sum(len(cell.points) for cell in plan)
+    searches = config.capacity.steps if config.capacity else 0
+    total = sum(len(cell.points) + searches for cell in plan)
     try:
         with RunDisplay(console, total) as display:
             outcome = Runner(config, run_name, store, display).run(plan)
@@ -181,19 +182,38 @@ def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
     from harness.store import RunStore
 
     store = RunStore(out)
+    searches = config.capacity.steps if config.capacity else 0
     table = Table(title=f"Plan: {len(plan)} server launches, "
-                        f"{sum(len(c.points) for c in plan)} load points -> {out}")
-    for column in ("cell", "model", "engine options", "load points"):
+                        f"{sum(len(c.points) for c in plan)} load points"
+                        f"{f' + up to {searches} capacity steps each' if searches else ''}"
+                        f" -> {out}")
+    for column in ("cell", "model", "engine", "load points"):
         table.add_column(column)
-    size = (f"{config.load.requests} requests" if config.load.requests
-            else f"{config.load.duration_s:g} s")
     for cell in plan:
-        options = make_engine(config, cell, store, create=False).describe()
-        points = ", ".join(
-            f"c{p.concurrency}" + (" (done)" if store.point_done(cell.id, p.id) else "")
-            for p in cell.points)
-        table.add_row(cell.id, cell.model, options, f"{points} x {size}")
+        points = ", ".join(describe_point(p) + (" (done)" if store.point_done(cell.id, p.id)
+                                                else "") for p in cell.points)
+        if config.capacity:
+            cap = config.capacity
+            points += (f", capacity search {cap.min_rate:g}-{cap.max_rate:g} req/s "
+                       f"({cap.steps} steps x {cap.duration_s:g} s)")
+        table.add_row(cell.id, cell.model, make_engine(config, cell, store, create=False)
+                      .describe(), points)
     return table
+
+
+def describe_point(point) -> str:
+    def size(phase) -> str:
+        return f"{phase.requests} req" if phase.requests else f"{phase.duration_s:g} s"
+
+    parts = []
+    for phase in point.phases:
+        if phase.open_loop:
+            r0, r1 = phase.rate
+            load = f"{r0:g}" if r0 == r1 else f"{r0:g}->{r1:g}"
+            parts.append(f"{load} req/s {phase.arrival} x {size(phase)}")
+        else:
+            parts.append(f"conc {phase.concurrency} x {size(phase)}")
+    return f"{point.id} ({'; '.join(parts)})"
 
 
 @app.command("report")

@@ -5,10 +5,15 @@ Per request (seconds; docs/metrics.md has the same definitions):
     E2E  = last token-bearing chunk - send
     TPOT = (E2E - TTFT) / (output_tokens - 1)      only when output_tokens > 1
     ITL  = gaps between consecutive token-bearing chunks (per chunk, pooled over requests)
+    ITL per token = each gap divided evenly over the tokens its chunk carried
+    from intended: the same, measured from the scheduled send time (open loop)
+    dispatch lag = actual send - intended send
 Per point, over the window from just before the first send to the last reply:
     request throughput = completed / window, output throughput = sum(output) / window,
     total token throughput = (sum(prompt) + sum(output)) / window
-Only successful requests enter latencies and token sums; failed ones are counted as errors.
+A request is one logical request: its attempts are its retries. Latencies and throughput count
+successful final attempts; a request whose last attempt failed is an error; the tokens of
+failed attempts are counted apart as retry cost.
 """
 
 from __future__ import annotations
@@ -21,10 +26,15 @@ from pydantic import BaseModel
 from harness.load.client import RequestRecord
 
 PERCENTILES = (50, 90, 95, 99)
+RELIABLE_P99_N = 100  # below this a p99 is little more than the maximum
+BOOTSTRAP_RESAMPLES = 200
+BURST_GAP_S = 0.0005  # tokens closer than this did not arrive one by one
+BURST_SHARE_FLAG = 0.25  # a point whose tokens arrive in bursts this often is flagged
 
 
 class Distribution(BaseModel):
-    """Summary of a latency sample in milliseconds, always with its sample count."""
+    """Summary of a sample in milliseconds, always with its sample count and 95% bootstrap
+    confidence intervals of the percentiles."""
 
     n: int
     mean: float | None = None
@@ -32,13 +42,23 @@ class Distribution(BaseModel):
     p90: float | None = None
     p95: float | None = None
     p99: float | None = None
+    p50_ci: list[float] | None = None
+    p90_ci: list[float] | None = None
+    p95_ci: list[float] | None = None
+    p99_ci: list[float] | None = None
+    p99_low_n: bool = True  # fewer than 100 samples: read the p99 as an upper bound
 
 
 class PointMetrics(BaseModel):
-    requests: int
+    requests: int  # logical requests (a retried request counts once)
+    attempts: int
     completed: int
-    errors: int
+    errors: int  # requests whose last attempt failed
     error_rate: float
+    failed_attempts: int
+    retried_requests: int
+    retry_prompt_tokens: int  # prompt tokens sent in attempts that failed
+    retry_output_tokens: int  # tokens streamed by attempts that failed
     duration_s: float
     prompt_tokens: int
     output_tokens: int
@@ -48,9 +68,15 @@ class PointMetrics(BaseModel):
     ttft_ms: Distribution
     tpot_ms: Distribution
     itl_ms: Distribution
+    itl_per_token_ms: Distribution
     e2e_ms: Distribution
+    ttft_from_intended_ms: Distribution
+    e2e_from_intended_ms: Distribution
+    dispatch_lag_ms: Distribution
     output_length_mismatches: int  # successful requests whose output != max_tokens
     input_length_mismatches: int  # successful requests whose server-counted prompt != intended
+    burst_share: float | None  # share of tokens that arrived in bursts (see BURST_GAP_S)
+    burst_delivery: bool  # tokens came in bursts: TTFT/TPOT/ITL are not per-token truths
 
 
 def ttft(record: RequestRecord) -> float:
@@ -59,6 +85,24 @@ def ttft(record: RequestRecord) -> float:
 
 def e2e(record: RequestRecord) -> float:
     return record.last_token_time - record.send_time
+
+
+def ttft_from_intended(record: RequestRecord) -> float | None:
+    if record.intended_time is None:
+        return None
+    return record.first_token_time - record.intended_time
+
+
+def e2e_from_intended(record: RequestRecord) -> float | None:
+    if record.intended_time is None:
+        return None
+    return record.last_token_time - record.intended_time
+
+
+def dispatch_lag(record: RequestRecord) -> float | None:
+    if record.intended_time is None or record.attempt > 1:
+        return None
+    return record.send_time - record.intended_time
 
 
 def output_tokens(record: RequestRecord) -> int:
@@ -81,25 +125,74 @@ def itls(record: RequestRecord) -> list[float]:
     return np.diff(record.chunk_times).tolist()
 
 
-def distribution(values_s: Iterable[float]) -> Distribution:
+def itls_per_token(record: RequestRecord) -> list[float]:
+    gaps = np.diff(record.chunk_times)
+    counts = record.chunk_tokens[1:]
+    return [gap / k for gap, k in zip(gaps, counts, strict=True) for _ in range(k)]
+
+
+def burst_tokens(record: RequestRecord) -> tuple[int, int]:
+    """(tokens that arrived in a burst, tokens after the first): a chunk's extra tokens came at
+    once, and a chunk that follows the previous one within BURST_GAP_S came in a burst."""
+    burst = sum(k - 1 for k in record.chunk_tokens)
+    burst += int(np.sum(np.diff(record.chunk_times) < BURST_GAP_S))
+    return burst, max(sum(record.chunk_tokens) - 1, 0)
+
+
+def bootstrap_ci(values: np.ndarray, seed: int = 0) -> np.ndarray:
+    """95% percentile-bootstrap intervals of PERCENTILES, shape (len(PERCENTILES), 2)."""
+    rng = np.random.default_rng(seed)
+    n = values.size
+    per_chunk = max(1, 2_000_000 // n)
+    estimates = []
+    for done in range(0, BOOTSTRAP_RESAMPLES, per_chunk):
+        size = min(per_chunk, BOOTSTRAP_RESAMPLES - done)
+        picks = values[rng.integers(0, n, size=(size, n))]
+        estimates.append(np.percentile(picks, PERCENTILES, axis=1).T)
+    return np.percentile(np.concatenate(estimates), [2.5, 97.5], axis=0).T
+
+
+def distribution(values_s: Iterable[float | None]) -> Distribution:
     values = np.asarray([v for v in values_s if v is not None], dtype=float) * 1000.0
     if values.size == 0:
         return Distribution(n=0)
     pcts = np.percentile(values, PERCENTILES)  # linear interpolation, as vllm bench serve
+    cis = bootstrap_ci(values)
+    fields = {f"p{p}": float(v) for p, v in zip(PERCENTILES, pcts, strict=True)}
+    fields |= {f"p{p}_ci": [float(lo), float(hi)]
+               for p, (lo, hi) in zip(PERCENTILES, cis, strict=True)}
     return Distribution(n=int(values.size), mean=float(values.mean()),
-                        **{f"p{p}": float(v) for p, v in zip(PERCENTILES, pcts, strict=True)})
+                        p99_low_n=values.size < RELIABLE_P99_N, **fields)
+
+
+def final_attempts(records: Sequence[RequestRecord]) -> list[RequestRecord]:
+    last: dict[int, RequestRecord] = {}
+    for record in records:
+        if record.index not in last or record.attempt > last[record.index].attempt:
+            last[record.index] = record
+    return list(last.values())
 
 
 def point_metrics(records: Sequence[RequestRecord], start: float, end: float) -> PointMetrics:
-    ok = [r for r in records if r.ok]
+    finals = final_attempts(records)
+    ok = [r for r in finals if r.ok]
+    failed = [r for r in records if not r.ok]
     duration = max(end - start, 1e-9)
     n_prompt = sum(prompt_tokens(r) for r in ok)
     n_output = sum(output_tokens(r) for r in ok)
+    bursts = [burst_tokens(r) for r in ok]
+    after_first = sum(total for _, total in bursts)
+    burst_share = sum(b for b, _ in bursts) / after_first if after_first else None
     return PointMetrics(
-        requests=len(records),
+        requests=len(finals),
+        attempts=len(records),
         completed=len(ok),
-        errors=len(records) - len(ok),
-        error_rate=(len(records) - len(ok)) / len(records) if records else 0.0,
+        errors=len(finals) - len(ok),
+        error_rate=(len(finals) - len(ok)) / len(finals) if finals else 0.0,
+        failed_attempts=len(failed),
+        retried_requests=len({r.index for r in records if r.attempt > 1}),
+        retry_prompt_tokens=sum(r.input_tokens for r in failed),
+        retry_output_tokens=sum(sum(r.chunk_tokens) for r in failed),
         duration_s=duration,
         prompt_tokens=n_prompt,
         output_tokens=n_output,
@@ -109,7 +202,23 @@ def point_metrics(records: Sequence[RequestRecord], start: float, end: float) ->
         ttft_ms=distribution(ttft(r) for r in ok),
         tpot_ms=distribution(tpot(r) for r in ok),
         itl_ms=distribution(gap for r in ok for gap in itls(r)),
+        itl_per_token_ms=distribution(gap for r in ok for gap in itls_per_token(r)),
         e2e_ms=distribution(e2e(r) for r in ok),
+        ttft_from_intended_ms=distribution(ttft_from_intended(r) for r in ok),
+        e2e_from_intended_ms=distribution(e2e_from_intended(r) for r in ok),
+        dispatch_lag_ms=distribution(dispatch_lag(r) for r in records),
         output_length_mismatches=sum(output_tokens(r) != r.max_tokens for r in ok),
         input_length_mismatches=sum(prompt_tokens(r) != r.input_tokens for r in ok),
+        burst_share=burst_share,
+        burst_delivery=burst_share is not None and burst_share >= BURST_SHARE_FLAG,
     )
+
+
+def phase_metrics(records: Sequence[RequestRecord], windows: Sequence) -> dict[str, PointMetrics]:
+    """Metrics of each phase of a profile: its requests over its own window (plus its drain)."""
+    result = {}
+    for window in windows:
+        mine = [r for r in records if r.phase == window.name]
+        end = max([window.end, *(r.done_time for r in mine)])
+        result[window.name] = point_metrics(mine, window.start, end)
+    return result

@@ -1,4 +1,9 @@
-"""Expand a config's matrix into server cells (one vLLM launch each) and their load points."""
+"""Expand a config into server cells (one engine launch each) and their load points.
+
+A load point is a sequence of phases; the usual point is one phase: a fixed concurrency
+(closed loop) or a fixed rate (open loop). Traffic profiles are several phases, e.g. an
+average level, a ramp and a peak, measured back to back on the same server.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,49 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.config import DUMMY_PREFIX, ExperimentConfig
+from harness.config.load import LoadConfig, Phase
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    name: str
+    duration_s: float | None  # None: until `requests` requests are done
+    requests: int | None
+    concurrency: int | None  # closed loop
+    rate: tuple[float, float] | None  # open loop: requests/s at the start and at the end
+    arrival: str = "poisson"
+    burstiness: float = 1.0
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate is not None
 
 
 @dataclass(frozen=True)
 class Point:
-    """One measurement on a running server: closed-loop load at a fixed concurrency."""
+    """One measurement on a running server."""
 
-    concurrency: int
-    requests: int | None
-    duration_s: float | None
+    id: str
+    kind: str  # closed, open, profile, search
+    phases: tuple[PhaseSpec, ...]
 
     @property
-    def id(self) -> str:
-        return f"c{self.concurrency}"
+    def concurrency(self) -> int | None:
+        return self.phases[0].concurrency if len(self.phases) == 1 else None
+
+    @property
+    def rate(self) -> float | None:
+        only = self.phases[0]
+        return only.rate[0] if len(self.phases) == 1 and only.rate else None
+
+    @property
+    def requests(self) -> int | None:
+        return self.phases[0].requests if len(self.phases) == 1 else None
+
+    @property
+    def duration_s(self) -> float | None:
+        durations = [p.duration_s for p in self.phases]
+        return None if None in durations else sum(durations)
 
 
 @dataclass(frozen=True)
@@ -43,10 +78,42 @@ class Cell:
         return self.model.startswith(DUMMY_PREFIX)
 
 
+def rate_point(rate: float, load: LoadConfig, *, kind: str = "open",
+               duration_s: float | None = None, requests: int | None = None,
+               arrival: str | None = None) -> Point:
+    duration = duration_s if duration_s is not None or requests is not None else load.duration_s
+    requests = requests if duration_s is not None or requests is not None else load.requests
+    prefix = "search-r" if kind == "search" else "r"
+    return Point(f"{prefix}{rate:g}", kind, (PhaseSpec(
+        "main", duration, requests, None, (rate, rate), arrival or load.arrival,
+        load.burstiness),))
+
+
+def profile_point(name: str, phases: list[Phase], load: LoadConfig) -> Point:
+    specs = []
+    for number, phase in enumerate(phases, 1):
+        rate = phase.rate
+        if rate is not None:
+            rate = (rate[0], rate[1]) if isinstance(rate, list) else (rate, rate)
+        specs.append(PhaseSpec(phase.name or f"phase{number}", phase.duration_s, None,
+                               phase.concurrency, rate, phase.arrival or load.arrival,
+                               phase.burstiness or load.burstiness))
+    return Point(name, "profile", tuple(specs))
+
+
+def load_points(load: LoadConfig) -> tuple[Point, ...]:
+    points = [Point(f"c{c}", "closed", (PhaseSpec("main", load.duration_s, load.requests, c,
+                                                  None),))
+              for c in load.concurrency or []]
+    points += [rate_point(r, load) for r in load.rates or []]
+    points += [profile_point(name, phases, load)
+               for name, phases in (load.profiles or {}).items()]
+    return tuple(points)
+
+
 def build_plan(config: ExperimentConfig) -> list[Cell]:
     """Cells in the order they run: variant, then tensor parallelism, then batch size."""
-    points = tuple(Point(c, config.load.requests, config.load.duration_s)
-                   for c in config.load.concurrency)
+    points = load_points(config.load)
     cells = []
     for variant, variant_options in config.matrix.variants.items():
         options = {**config.engine.options, **variant_options}

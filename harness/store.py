@@ -97,6 +97,9 @@ class RunStore:
     def telemetry_parquet(self, cell: str, point: str) -> Path:
         return self.cell_dir(cell) / "points" / f"{point}.telemetry.parquet"
 
+    def capacity_json(self, cell: str) -> Path:
+        return self.cell_dir(cell) / "capacity.json"
+
     def failure_json(self, cell: str) -> Path:
         return self.cell_dir(cell) / "failed.json"
 

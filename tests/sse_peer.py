@@ -11,6 +11,7 @@ import json
 from aiohttp import web
 
 PAYLOADS = web.AppKey("payloads", list)
+SEEN = web.AppKey("seen", set)
 
 
 def _chunk(completion_tokens: int, finish: str | None = None, choices: bool = True) -> bytes:
@@ -27,6 +28,12 @@ async def completions(request: web.Request) -> web.StreamResponse:
     scenario = body["model"]
     if scenario == "http-400":
         return web.json_response({"error": {"message": "max_tokens too large"}}, status=400)
+    if scenario == "fail-first":  # every prompt fails once, then succeeds
+        key = str(body["prompt"])
+        if key not in request.app[SEEN]:
+            request.app[SEEN].add(key)
+            return web.json_response({"error": {"message": "overloaded"}}, status=503)
+        scenario = "multi-token"
     if scenario == "echo-auth":  # a server that (badly) echoes the credentials it refused
         return web.json_response({"error": f"bad key {request.headers['Authorization']}"},
                                  status=401)
@@ -62,6 +69,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
 async def running_peer():
     app = web.Application()
     app[PAYLOADS] = []
+    app[SEEN] = set()
     app.router.add_post("/v1/completions", completions)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()

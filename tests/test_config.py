@@ -86,7 +86,35 @@ def test_hash_ignores_cost_but_not_load(tmp_path):
     (with_changes(matrix={"variants": {"awq": {"model": "/no/awq", "quantization": "awq"}}}),
      "matrix.variants.awq.model: model path /no/awq does not exist"),
     (with_changes(engine={"options": {"max_model_len": 10}}),
-     "needs 20 tokens (input + output) but engine.options.max_model_len is 10"),
+     "a request can need 20 tokens (input + output) but engine.options.max_model_len is 10"),
+    (with_changes(load={"rates": [0]}), "load.rates.0: Input should be greater than 0"),
+    (with_changes(load={"rates": [-2.5]}), "load.rates.0"),
+    (with_changes(load={"profiles": {"peak": []}}), "profile 'peak' has no phases"),
+    (with_changes(load={"profiles": {"peak": [{"rate": 0, "duration_s": 5}]}}),
+     "load.profiles.peak.0.rate"),
+    (with_changes(load={"profiles": {"peak": [{"duration_s": 5}]}}),
+     "a phase needs exactly one of `rate` and `concurrency`"),
+    (with_changes(load={"profiles": {"peak": [{"rate": 2, "duration_s": 5, "arrival": "gamma",
+                                               "burstiness": 0}]}}),
+     "load.profiles.peak.0.burstiness: Input should be greater than 0"),
+    (with_changes(load={"burstiness": -1}), "load.burstiness: Input should be greater than 0"),
+    (with_changes(load={"concurrency": None}),
+     "give load points: `concurrency`, `rates` or `profiles`"),
+    (with_changes(workload={"input_tokens": {"dist": "uniform", "min": 8, "max": 400}},
+                  engine={"options": {"max_model_len": 256}}),
+     "a request can need 404 tokens (input + output) but engine.options.max_model_len is 256"),
+    (with_changes(workload={"input_tokens": {"dist": "normal", "mean": 100, "std": 10}},
+                  engine={"options": {"max_model_len": 256}}),
+     "a normal or lognormal length needs `max`"),
+    (with_changes(workload={"input_tokens": {"dist": "uniform", "min": 8}}),
+     "a uniform distribution needs max"),
+    (with_changes(workload={"input_tokens": 10, "conversation": {"turns": 4}},
+                  engine={"options": {"max_model_len": 50}}),
+     "a request can need 56 tokens (input + output, all turns)"),
+    (with_changes(slo={"ttft_p97_ms": 100}), "unknown SLO 'ttft_p97_ms'"),
+    (with_changes(capacity={"min_rate": 1, "max_rate": 8}), "the search needs `slo` limits"),
+    (with_changes(slo={"ttft_p95_ms": 100}, capacity={"min_rate": 8, "max_rate": 1}),
+     "min_rate must be below max_rate"),
     (with_changes(workload={"input_tokens": 0}), "workload.input_tokens"),
 ])
 def test_bad_config_is_one_line_and_exit_2(tmp_path, config, expected):
@@ -100,6 +128,34 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path, config, expected):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and expected in result.output.replace("\n", "")
     assert not (tmp_path / "out").exists(), "nothing may be written or launched"
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "lengths file {file}: No such file or directory"),
+    ("length\n12\nabc\n", "lengths file {file}, line 3: 'abc' is not a number"),
+    ("12\n0\n", "lengths file {file}, line 2: '0' is not a positive whole number"),
+    ('{"n": 5}\n{"m": 6}\n', "lengths file {file}, line 1: no key None"),
+    ("a,b\n1,2\n", "no column None in the header ['a', 'b'] (set `column`)"),
+])
+def test_bad_lengths_file_names_file_and_line(tmp_path, content, expected):
+    lengths = tmp_path / "lengths.csv"
+    if content is not None:
+        lengths.write_text(content)
+    path = write(tmp_path, with_changes(
+        workload={"input_tokens": {"dist": "empirical", "file": str(lengths)}}))
+    result = run_cli(tmp_path, str(path))
+    assert result.exit_code == 2
+    assert expected.format(file=lengths) in result.output.replace("\n", "")
+
+
+def test_empirical_lengths_from_csv_jsonl_and_plain(tmp_path):
+    from harness.config.lengths import empirical_lengths
+    (tmp_path / "a.csv").write_text("prompt,output\n10,3\n20,4\n")
+    (tmp_path / "b.jsonl").write_text('{"prompt": 7}\n{"prompt": 9}\n')
+    (tmp_path / "c.txt").write_text("5\n6\n\n7\n")
+    assert empirical_lengths(str(tmp_path / "a.csv"), "output") == (3, 4)
+    assert empirical_lengths(str(tmp_path / "b.jsonl"), "prompt") == (7, 9)
+    assert empirical_lengths(str(tmp_path / "c.txt")) == (5, 6, 7)
 
 
 def test_missing_config(tmp_path):

@@ -152,3 +152,45 @@ def test_killing_the_harness_leaves_no_server(sweep_config, tmp_path, sig, code)
     while [pid for pid in pids if running(pid)] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [pid for pid in pids if running(pid)]
+
+
+def test_open_loop_profile_and_capacity_search(tmp_path):
+    """Open-loop points record intended and actual send times; a profile reports each phase;
+    the capacity search returns a rate whose point meets the SLO."""
+    config = {**SWEEP,
+              "matrix": {"max_num_seqs": [4], "variants": {"bf16": {"dtype": "bfloat16"}}},
+              "load": {"rates": [8], "requests": 12, "warmup_requests": 2,
+                       "profiles": {"day": [{"name": "average", "rate": 4, "duration_s": 2},
+                                            {"name": "peak", "rate": 16, "duration_s": 2}]}},
+              "slo": {"ttft_p95_ms": 1500, "max_error_rate": 0},
+              "capacity": {"min_rate": 2, "max_rate": 400, "steps": 4, "duration_s": 2}}
+    path = tmp_path / "open.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "results"
+    code, output = finish(harness("run", str(path), "--out", str(out)))
+    assert code == 0, output
+    points = out / "cells" / "bf16-b4" / "points"
+
+    rate = json.loads((points / "r8.json").read_text())
+    assert rate["kind"] == "open" and rate["prefix_cache"] == "reset"
+    m = rate["metrics"]
+    assert m["dispatch_lag_ms"]["n"] == m["ttft_from_intended_ms"]["n"] == 12
+    assert m["ttft_from_intended_ms"]["p50"] >= m["ttft_ms"]["p50"]
+    requests = pd.read_parquet(points / "r8.requests.parquet")
+    assert (requests["send_s"] >= requests["intended_s"]).all()
+    assert requests["intended_s"].diff().dropna().gt(0).all()
+
+    day = json.loads((points / "day.json").read_text())
+    assert set(day["phases"]) == {"average", "peak"}
+    average, peak = (day["phases"][name]["metrics"] for name in ("average", "peak"))
+    assert peak["requests"] > 2 * average["requests"]
+    assert day["phases"]["peak"]["slo"] is not None
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["phase"].dropna()) == {"average", "peak"}
+
+    capacity = json.loads((out / "cells" / "bf16-b4" / "capacity.json").read_text())
+    assert capacity["meets_slo"], capacity
+    assert 1 <= len(capacity["steps"]) <= 4
+    found = json.loads((points / f"{capacity['point']}.json").read_text())
+    assert found["slo"]["meets"] and found["rate"] == capacity["rate_rps"]
+    assert "capacity at SLO" in output

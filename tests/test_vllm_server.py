@@ -139,3 +139,31 @@ def test_bad_flag_fails_startup_with_log_tail(tiny_model, tmp_path):
     assert "exited with code" in caught.value.reason
     assert "unrecognized arguments: --no-such-flag" in caught.value.log_tail
     assert not any(running(pid) for pid in server_pids(log))
+
+
+def test_shared_prefixes_hit_the_prefix_cache_and_distinct_prompts_do_not(vllm_server,
+                                                                           tiny_model):
+    """vLLM caches whole 128-token blocks on the CPU: a 160-token shared prefix hits one."""
+    from harness.config.load import RetryConfig, WorkloadConfig
+    from harness.load.executor import run_point
+    from harness.load.workload import Workload
+    from harness.plan import PhaseSpec, Point
+
+    _, server = vllm_server
+    vocab = allowed_token_ids(str(tiny_model))
+    point = Point("c2", "closed", (PhaseSpec("main", None, 8, 2, None),))
+
+    async def hit_rate(config: WorkloadConfig, salt: int) -> float:
+        async with aiohttp.ClientSession() as session:
+            before = await sm.scrape(session, server.metrics_url)
+            await run_point(server, point, Workload(config, vocab, None, 0, salt, salt + 1),
+                            seed=0, salt=salt, timeout_s=60, retry=RetryConfig())
+            await asyncio.sleep(0.5)
+            after = await sm.scrape(session, server.metrics_url)
+        return sm.engine_stats(before, after, [], 4)["prefix_hit_rate"]
+
+    shared = WorkloadConfig(input_tokens=200, output_tokens=4,
+                            shared_prefix={"share": 0.8, "prefixes": 1})
+    distinct = WorkloadConfig(input_tokens=200, output_tokens=4)
+    assert asyncio.run(hit_rate(shared, 21)) > 0.4  # 7 of 8 requests hit 128 of 200 tokens
+    assert asyncio.run(hit_rate(distinct, 23)) == 0

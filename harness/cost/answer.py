@@ -57,8 +57,15 @@ class RunResults:
 
     @property
     def workload(self) -> tuple[int, int]:
+        """Mean prompt and output tokens per completed request, as measured (the config may
+        draw lengths from distributions)."""
+        ok = self.frame[self.frame["status"] == "ok"] if "status" in self.frame else self.frame
+        done = ok["completed"].sum() if "completed" in ok else 0
+        if done:
+            return (max(1, round(ok["prompt_tokens"].sum() / done)),
+                    max(1, round(ok["output_tokens"].sum() / done)))
         workload = self.config.get("workload") or {}
-        return int(workload.get("input_tokens", 1)), int(workload.get("output_tokens", 1))
+        return _length(workload.get("input_tokens")), _length(workload.get("output_tokens"))
 
     @property
     def gpu_names(self) -> list[str]:
@@ -150,6 +157,13 @@ class Demand:
     def traffic_mtok_month(self) -> float | None:
         served = self.served_mtok_month
         return None if served is None else served / (1 + self.retry_rate)
+
+
+def _length(value: object) -> int:
+    """A config length: a number, or a fixed distribution's value (else 1)."""
+    if isinstance(value, dict):
+        value = value.get("value")
+    return int(value) if isinstance(value, (int, float)) else 1
 
 
 def demand_of(profile: Profile, results: RunResults) -> Demand:

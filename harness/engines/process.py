@@ -133,11 +133,16 @@ class ProcessEngine(Engine):
                 raise EngineError(f"server not ready after {self.startup_timeout_s:.0f} s",
                                   self.log_tail())
             time.sleep(0.5)
-        ok, why = completion_ok(self.base_url, self.probe_request(), self.handle().headers,
-                                timeout=max(30.0, deadline - time.monotonic()))
-        if not ok:
+        while True:
+            ok, why = completion_ok(self.base_url, self.probe_request(), self.handle().headers,
+                                    timeout=max(30.0, deadline - time.monotonic()))
+            if ok:
+                return
             time.sleep(1.0)  # let a dying server write its last lines
-            raise EngineError(f"first completion failed: {why}", self.log_tail())
+            # A dropped connection from a live server is retried (transformers serve can drop
+            # the first request while it sets up batching); an HTTP error or a death is not.
+            if why.startswith("HTTP") or not self.alive() or time.monotonic() > deadline:
+                raise EngineError(f"first completion failed: {why}", self.log_tail())
 
 
 def _signal_group(pgid: int, sig: int) -> None:

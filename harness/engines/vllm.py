@@ -77,6 +77,7 @@ class VllmEngine(ProcessEngine):
 
     def environment(self) -> dict[str, str]:
         env = super().environment()
+        env.setdefault("VLLM_SERVER_DEV_MODE", "1")  # enables POST /reset_prefix_cache
         if is_vllm_cpu():
             env.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")  # unset, 0.32 aborts on small hosts
         if os.path.isdir(os.path.expanduser(self.model)):
@@ -88,4 +89,5 @@ class VllmEngine(ProcessEngine):
         return ServerHandle(self.base_url, self.served_name, VLLM_EXTENSIONS,
                             metrics_url=self.base_url + "/metrics",
                             headers={"Authorization": f"Bearer {key}"} if key else {},
-                            secret=str(key) if key else None)
+                            secret=str(key) if key else None,
+                            cache_reset_url=self.base_url + "/reset_prefix_cache")

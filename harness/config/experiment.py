@@ -11,10 +11,7 @@ from typing import Any, Literal, Union
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     ValidationError,
@@ -22,6 +19,9 @@ from pydantic import (
     model_validator,
 )
 
+from harness.config.base import ConfigError, Strict, as_list
+from harness.config.lengths import LengthsFileError
+from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig, check_slo
 from harness.dummy_model import SHAPES
 
 DUMMY_PREFIX = "dummy:"
@@ -40,18 +40,6 @@ RESERVED_OPTIONS = {
 OptionValue = Union[bool, int, float, str, list, dict, None]  # noqa: UP007 (a runtime alias)
 
 
-class ConfigError(Exception):
-    """A user error in the config: the message is one line naming the file and the field."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-
-
 def _normalise_options(options: dict[str, Any], where: str) -> dict[str, Any]:
     """Accept `max-model-len` and `max_model_len` alike; refuse options the harness owns."""
     normalised = {}
@@ -66,7 +54,7 @@ def _normalise_options(options: dict[str, Any], where: str) -> dict[str, Any]:
 ENGINE_KINDS = ("vllm", "transformers", "external")
 
 
-class EngineConfig(_Strict):
+class EngineConfig(Strict):
     kind: Literal["vllm", "transformers", "external"] = "vllm"
     python: str | None = Field(
         None, description="interpreter with the engine installed; default: this one")
@@ -113,14 +101,14 @@ class EngineConfig(_Strict):
         return self
 
 
-class MatrixConfig(_Strict):
+class MatrixConfig(Strict):
     max_num_seqs: list[PositiveInt] | None = Field(None, min_length=1)
     variants: dict[str, dict[str, OptionValue]] = Field(
         default_factory=lambda: {"default": {}}, min_length=1)
     tensor_parallel_size: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
 
     _as_lists = field_validator("max_num_seqs", "tensor_parallel_size", mode="before")(
-        classmethod(lambda cls, v: _as_list(v)))
+        classmethod(lambda cls, v: as_list(v)))
 
     @field_validator("variants")
     @classmethod
@@ -133,43 +121,21 @@ class MatrixConfig(_Strict):
         return checked
 
 
-class WorkloadConfig(_Strict):
-    input_tokens: PositiveInt = Field(description="prompt length in tokens, exact")
-    output_tokens: PositiveInt = Field(description="output length in tokens, exact")
-
-
-class LoadConfig(_Strict):
-    concurrency: list[PositiveInt] = Field(min_length=1)
-    requests: PositiveInt | None = None
-    duration_s: PositiveFloat | None = None
-    warmup_requests: NonNegativeInt = 4
-    request_timeout_s: PositiveFloat = 600.0
-
-    _as_lists = field_validator("concurrency", mode="before")(
-        classmethod(lambda cls, v: _as_list(v)))
-
-    @model_validator(mode="after")
-    def _requests_or_duration(self) -> LoadConfig:
-        if (self.requests is None) == (self.duration_s is None):
-            raise ValueError("set exactly one of `requests` and `duration_s` per load point")
-        return self
-
-
-class TelemetryConfig(_Strict):
+class TelemetryConfig(Strict):
     sample_hz: float = Field(10.0, gt=0, le=100, description="NVML power/utilization samples/s")
     idle_baseline_s: float = Field(5.0, ge=5.0, description="idle energy window per server")
     engine_metrics_interval_s: float = Field(
         0.25, gt=0, description="how often /metrics is read during a load point")
 
 
-class CostConfig(_Strict):
+class CostConfig(Strict):
     usd_per_hour: PositiveFloat | None = Field(
         None, description="what the whole serving machine costs per hour, for the $/Mtok column")
     profile: str | None = Field(
         None, description="traffic profile (YAML): `harness run` ends with `harness cost`'s answer")
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(Strict):
     name: str | None = None
     model: str
     tokenizer: str | None = Field(
@@ -180,6 +146,9 @@ class ExperimentConfig(_Strict):
     matrix: MatrixConfig = Field(default_factory=MatrixConfig)
     workload: WorkloadConfig
     load: LoadConfig
+    slo: dict[str, float] | None = Field(
+        None, description="limits a point must meet, e.g. ttft_p95_ms: 500, max_error_rate: 0.01")
+    capacity: CapacityConfig | None = None
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
 
@@ -214,12 +183,26 @@ class ExperimentConfig(_Strict):
                              "remove the variants")
         return self
 
+    _slo = field_validator("slo")(classmethod(lambda cls, v: check_slo(v)))
+
+    @model_validator(mode="after")
+    def _capacity_needs_slo(self) -> ExperimentConfig:
+        if self.capacity is not None and not self.slo:
+            raise ValueError("capacity: the search needs `slo` limits to search against")
+        return self
+
     @model_validator(mode="after")
     def _lengths_fit(self) -> ExperimentConfig:
         limit = self.engine.options.get("max_model_len")
-        needed = self.workload.input_tokens + self.workload.output_tokens
-        if isinstance(limit, int) and needed > limit:
-            raise ValueError(f"workload needs {needed} tokens (input + output) but "
+        if not isinstance(limit, int):
+            return self
+        needed = self.workload.longest_request()
+        if needed is None:
+            raise ValueError("workload: a normal or lognormal length needs `max` when "
+                             "engine.options.max_model_len is set")
+        if needed > limit:
+            raise ValueError(f"workload: a request can need {needed} tokens (input + output"
+                             f"{', all turns' if self.workload.conversation else ''}) but "
                              f"engine.options.max_model_len is {limit}")
         return self
 
@@ -243,6 +226,8 @@ def load_config(path: Path) -> ExperimentConfig:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(f"{path}: {_first_error(err)}") from None
+    except LengthsFileError as err:
+        raise ConfigError(f"{path}: {err}") from None
     for where, model in _models(config):
         if not model.startswith(DUMMY_PREFIX) and looks_like_path(model):
             if not Path(model).expanduser().exists():

@@ -1,0 +1,157 @@
+"""What is sent and how: the workload (lengths, shared prefixes, conversations), the load points
+(closed loop, open loop, traffic profiles of phases), retries, SLOs and the capacity search."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from harness.config.base import Strict, as_list
+from harness.config.lengths import LengthDist, fixed_if_number
+
+Arrival = Literal["constant", "poisson", "gamma"]
+SLO_KEY = re.compile(r"(ttft|tpot|itl|e2e)_(mean|p50|p90|p95|p99)_ms")
+
+
+class SharedPrefix(Strict):
+    share: float = Field(gt=0, lt=1, description="share of every prompt that is a common prefix")
+    prefixes: PositiveInt = Field(1, description="how many distinct prefixes requests share")
+
+
+class Conversation(Strict):
+    turns: int = Field(ge=2, description="requests per conversation; each adds to the context")
+    think_time_s: NonNegativeFloat = 0.0
+
+
+class WorkloadConfig(Strict):
+    input_tokens: LengthDist = Field(description="new prompt tokens per request, exact")
+    output_tokens: LengthDist = Field(description="output tokens per request, exact")
+    shared_prefix: SharedPrefix | None = None
+    conversation: Conversation | None = None
+    prefix_cache: Literal["reset", "keep"] | None = Field(
+        None, description="reset the server's prefix cache before each point; default: reset "
+                          "unless the workload studies caching (shared prefixes, conversations)")
+
+    _lengths = field_validator("input_tokens", "output_tokens", mode="before")(
+        classmethod(lambda cls, v: fixed_if_number(v)))
+
+    @property
+    def studies_caching(self) -> bool:
+        if self.prefix_cache is not None:
+            return self.prefix_cache == "keep"
+        return self.shared_prefix is not None or self.conversation is not None
+
+    def longest_request(self) -> int | None:
+        """Most tokens one request can hold (prompt + output), None if unbounded."""
+        prompt, output = self.input_tokens.bound(), self.output_tokens.bound()
+        if prompt is None or output is None:
+            return None
+        turns = self.conversation.turns if self.conversation else 1
+        return turns * (prompt + output)
+
+
+class Phase(Strict):
+    """A stretch of one traffic profile: a rate (or a ramp between two) or a concurrency."""
+
+    name: str | None = None
+    duration_s: PositiveFloat
+    rate: PositiveFloat | list[PositiveFloat] | None = Field(
+        None, description="requests/s, or [from, to] for a linear ramp")
+    concurrency: PositiveInt | None = None
+    arrival: Arrival | None = None
+    burstiness: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _one_load(self) -> Phase:
+        if (self.rate is None) == (self.concurrency is None):
+            raise ValueError("a phase needs exactly one of `rate` and `concurrency`")
+        if isinstance(self.rate, list) and len(self.rate) != 2:
+            raise ValueError("a ramp is `rate: [from, to]`")
+        return self
+
+
+class RetryConfig(Strict):
+    max_tries: PositiveInt = Field(1, description="1 = no retries")
+    backoff_s: NonNegativeFloat = Field(0.5, description="wait before retry k: backoff_s * 2^(k-1)")
+    on_error: bool = True
+    on_timeout: bool = True
+
+
+class LoadConfig(Strict):
+    concurrency: list[PositiveInt] | None = Field(None, min_length=1)
+    rates: list[PositiveFloat] | None = Field(None, min_length=1)
+    profiles: dict[str, list[Phase]] | None = None
+    requests: PositiveInt | None = None
+    duration_s: PositiveFloat | None = None
+    arrival: Arrival = "poisson"
+    burstiness: PositiveFloat = Field(1.0, description="gamma shape: 1 = Poisson, < 1 burstier")
+    warmup_requests: NonNegativeInt = 4
+    request_timeout_s: PositiveFloat = 600.0
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+    _as_lists = field_validator("concurrency", "rates", mode="before")(
+        classmethod(lambda cls, v: as_list(v)))
+
+    @field_validator("profiles")
+    @classmethod
+    def _profiles(cls, value: dict[str, list[Phase]] | None) -> dict[str, list[Phase]] | None:
+        for name, phases in (value or {}).items():
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", name) or re.fullmatch(
+                    r"(c|r|search-r)[0-9.]+", name):
+                raise ValueError(f"profile name {name!r} must start with a letter, be letters, "
+                                 "digits, '-', '_' or '.', and not look like c4 or r2.5")
+            if not phases:
+                raise ValueError(f"profile {name!r} has no phases")
+            names = [phase.name for phase in phases if phase.name]
+            if len(names) != len(set(names)):
+                raise ValueError(f"profile {name!r}: phase names must differ")
+        return value
+
+    @model_validator(mode="after")
+    def _points(self) -> LoadConfig:
+        if not (self.concurrency or self.rates or self.profiles):
+            raise ValueError("give load points: `concurrency`, `rates` or `profiles`")
+        if (self.concurrency or self.rates) and (self.requests is None) == (
+                self.duration_s is None):
+            raise ValueError("set exactly one of `requests` and `duration_s` per load point")
+        return self
+
+
+class CapacityConfig(Strict):
+    """Search per server cell for the highest open-loop rate that meets every SLO."""
+
+    min_rate: PositiveFloat
+    max_rate: PositiveFloat
+    steps: int = Field(6, ge=2, le=20, description="measurements in the search, at most")
+    duration_s: PositiveFloat = 30.0
+    arrival: Arrival = "poisson"
+
+    @model_validator(mode="after")
+    def _range(self) -> CapacityConfig:
+        if self.min_rate >= self.max_rate:
+            raise ValueError("min_rate must be below max_rate")
+        return self
+
+
+def check_slo(value: dict[str, float] | None) -> dict[str, float] | None:
+    """SLO keys: <ttft|tpot|itl|e2e>_<mean|p50|p90|p95|p99>_ms, and max_error_rate."""
+    for key, limit in (value or {}).items():
+        if key == "max_error_rate":
+            if not 0 <= limit <= 1:
+                raise ValueError("max_error_rate must be between 0 and 1")
+        elif not SLO_KEY.fullmatch(key):
+            raise ValueError(f"unknown SLO {key!r}: use <ttft|tpot|itl|e2e>_<mean|p50|p90|p95|"
+                             "p99>_ms or max_error_rate")
+        elif limit <= 0:
+            raise ValueError(f"{key} must be positive")
+    return value

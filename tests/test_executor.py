@@ -1,0 +1,93 @@
+"""The executor against a small streaming peer: open-loop timing, closed-loop limits, phases,
+retries and conversations."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness.config.load import RetryConfig, WorkloadConfig
+from harness.engines.base import ServerHandle
+from harness.engines.vllm import VLLM_EXTENSIONS
+from harness.load.executor import run_point
+from harness.load.workload import Workload
+from harness.metrics import point_metrics
+from harness.plan import PhaseSpec, Point
+
+from .sse_peer import running_peer
+
+VOCAB = list(range(3, 259))
+
+
+def run(point: Point, scenario: str = "multi-token", retry: RetryConfig | None = None,
+        **workload):
+    config = WorkloadConfig(**({"input_tokens": 8, "output_tokens": 6} | workload))
+
+    async def go():
+        async with running_peer() as (url, payloads):
+            server = ServerHandle(url, scenario, VLLM_EXTENSIONS)
+            result = await run_point(server, point, Workload(config, VOCAB, None, 0, 1, 2),
+                                     seed=0, salt=3, timeout_s=5, retry=retry or RetryConfig())
+            return result, payloads
+    return asyncio.run(go())
+
+
+def open_phase(rate, duration=None, requests=None, name="main", arrival="constant"):
+    return PhaseSpec(name, duration, requests, None, (rate, rate), arrival)
+
+
+def test_open_loop_sends_on_schedule():
+    result, payloads = run(Point("r20", "open", (open_phase(20.0, requests=10),)))
+    assert len(result.records) == len(payloads) == 10
+    intended = [r.intended_time - result.start for r in result.records]
+    assert intended == pytest.approx([i * 0.05 for i in range(10)])
+    lags = [r.send_time - r.intended_time for r in result.records]
+    assert min(lags) >= 0 and max(lags) < 0.02, "requests go out when the schedule says"
+    m = point_metrics(result.records, result.start, result.end)
+    assert m.dispatch_lag_ms.n == 10 and m.ttft_from_intended_ms.n == 10
+    assert m.ttft_from_intended_ms.p50 >= m.ttft_ms.p50
+
+
+def test_closed_loop_sends_exactly_the_budget():
+    phase = PhaseSpec("main", None, 7, 3, None)
+    result, payloads = run(Point("c3", "closed", (phase,)))
+    assert len(result.records) == len(payloads) == 7
+    assert all(r.intended_time is None for r in result.records)
+
+
+def test_profile_phases_keep_their_own_records_and_windows():
+    phases = (open_phase(20.0, duration=0.5, name="average"),
+              open_phase(60.0, duration=0.5, name="peak"))
+    result, _ = run(Point("day", "profile", phases))
+    names = [r.phase for r in result.records]
+    assert names.count("average") == 10 and names.count("peak") == 30
+    average, peak = result.phases
+    assert peak.start == pytest.approx(average.start + 0.5)
+    assert all(r.intended_time >= peak.start for r in result.records if r.phase == "peak")
+
+
+def test_retries_are_recorded_and_counted():
+    retry = RetryConfig(max_tries=3, backoff_s=0.01)
+    result, _ = run(Point("c2", "closed", (PhaseSpec("main", None, 4, 2, None),)),
+                    scenario="fail-first", retry=retry)
+    assert len(result.records) == 8  # every request failed once, then succeeded
+    m = point_metrics(result.records, result.start, result.end)
+    assert (m.requests, m.attempts, m.completed, m.errors) == (4, 8, 4, 0)
+    assert m.retried_requests == 4 and m.failed_attempts == 4
+    assert m.retry_prompt_tokens == 4 * 8
+
+
+def test_without_retries_a_failure_is_an_error():
+    result, _ = run(Point("c2", "closed", (PhaseSpec("main", None, 4, 2, None),)),
+                    scenario="fail-first")
+    m = point_metrics(result.records, result.start, result.end)
+    assert (m.requests, m.errors, m.error_rate) == (4, 4, 1.0)
+
+
+def test_conversation_turns_go_in_order_with_growing_prompts():
+    result, payloads = run(Point("c1", "closed", (PhaseSpec("main", None, 2, 1, None),)),
+                           conversation={"turns": 3})
+    assert [r.index for r in result.records] == [0, 1, 2, 3, 4, 5]
+    sizes = [len(p["prompt"]) for p in payloads]
+    assert sizes == [8, 8 + 6 + 8, 8 + 6 + 8 + 6 + 8] * 2

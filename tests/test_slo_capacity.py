@@ -1,0 +1,86 @@
+"""SLO checks, goodput, and the capacity search's logic."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.capacity import SearchStep, capacity_record, search
+from harness.load.client import RequestRecord
+from harness.metrics import point_metrics
+from harness.slo import goodput, violations
+
+
+def record(index, ttft, e2e, tokens=5, error=None, intended=None):
+    chunks = [] if error else [ttft] + [ttft + (e2e - ttft) * (k + 1) / (tokens - 1)
+                                        for k in range(tokens - 1)]
+    return RequestRecord(index, 10, tokens, 0.0, done_time=e2e, chunk_times=chunks,
+                         chunk_tokens=[1] * len(chunks), prompt_tokens=10,
+                         completion_tokens=None if error else tokens, error=error,
+                         intended_time=intended)
+
+
+def test_violations_name_each_missed_limit():
+    records = [record(i, 0.1 * (i + 1), 1.0) for i in range(10)]
+    m = point_metrics(records, 0.0, 2.0)
+    assert violations(m, {"ttft_p50_ms": 1000}) == []
+    missed = violations(m, {"ttft_p90_ms": 500, "max_error_rate": 0.0})
+    assert len(missed) == 1 and missed[0].startswith("ttft_p90_ms 910.0 > 500")
+
+
+def test_error_rate_limit():
+    records = [record(0, 0.1, 1.0), record(1, 0.1, 1.0, error="HTTP 500")]
+    m = point_metrics(records, 0.0, 1.0)
+    assert violations(m, {"max_error_rate": 0.25}) == ["error rate 0.5 > 0.25"]
+
+
+def test_open_loop_slo_counts_from_the_intended_send():
+    # sent 2 s late: TTFT from send is 0.1 s, from the schedule 2.1 s
+    late = [RequestRecord(0, 10, 5, 2.0, done_time=3.0, chunk_times=[2.1, 2.5, 2.6, 2.7, 2.8],
+                          chunk_tokens=[1] * 5, prompt_tokens=10, completion_tokens=5,
+                          intended_time=0.0)]
+    m = point_metrics(late, 0.0, 3.0)
+    assert violations(m, {"ttft_p50_ms": 500}) == ["ttft_p50_ms 2100.0 > 500"]
+
+
+def test_goodput_counts_good_requests_and_misses_errors():
+    records = [record(0, 0.1, 1.0), record(1, 0.9, 1.0), record(2, 0.1, 1.0, error="x")]
+    assert goodput(records, 2.0, {"ttft_p95_ms": 500}) == pytest.approx(0.5)
+
+
+def fake_measure(capacity: float, calls: list):
+    def measure(rate: float) -> SearchStep:
+        calls.append(rate)
+        return SearchStep(rate, f"search-r{rate:g}", rate <= capacity, [])
+    return measure
+
+
+def test_search_brackets_the_capacity_in_bounded_steps():
+    calls: list[float] = []
+    result = search(fake_measure(10.0, calls), 1.0, 64.0, 8)
+    assert len(calls) <= 8
+    assert result.best.rate <= 10.0
+    failing = [s.rate for s in result.steps if not s.meets]
+    assert min(failing) / result.best.rate < 1.5, "the bracket is tight after 8 steps"
+
+
+def test_search_without_any_rate_meeting():
+    result = search(fake_measure(0.5, []), 1.0, 8.0, 6)
+    assert result.best is None and len(result.steps) == 1
+
+
+def test_search_that_meets_at_the_top_stops():
+    calls: list[float] = []
+    result = search(fake_measure(100.0, calls), 1.0, 8.0, 6)
+    assert calls == [1.0, 8.0] and result.best.rate == 8.0
+
+
+def test_capacity_record_for_the_cost_model():
+    calls: list[float] = []
+    found = search(fake_measure(10.0, calls), 1.0, 64.0, 6)
+    points = {s.point: {"metrics": {"output_throughput": s.rate * 100,
+                                    "total_token_throughput": s.rate * 500,
+                                    "request_throughput": s.rate}} for s in found.steps}
+    record_ = capacity_record(found, points, {"ttft_p95_ms": 500})
+    assert record_["meets_slo"] and record_["rate_rps"] == found.best.rate
+    assert record_["output_throughput"] == found.best.rate * 100
+    assert record_["point"] == found.best.point and len(record_["steps"]) == len(calls)
