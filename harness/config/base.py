@@ -1,10 +1,12 @@
-"""What every config model shares: strictness, and turning a scalar into a one-item list."""
+"""What every YAML input shares: strict models, one-line errors, scalars as one-item lists."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class ConfigError(Exception):
@@ -17,3 +19,40 @@ class Strict(BaseModel):
 
 def as_list(value: Any) -> Any:
     return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def read_yaml_mapping(path: Path, what: str, error: type[Exception],
+                      empty_ok: bool = False) -> dict:
+    """The top-level mapping of a YAML file; every problem is `error` with one line naming the
+    file (and the line of a YAML syntax error). `what` names the file: "config", "profile"."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what} file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError, OSError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise error(f"{path}: cannot read the {what} ({reason})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        raise error(f"{path}: invalid YAML{where}: {problem}") from None
+    if raw is None and empty_ok:
+        return {}
+    if not isinstance(raw, dict):
+        raise error(f"{path}: expected a mapping of settings at the top level")
+    return raw
+
+
+def first_error(err: ValidationError) -> str:
+    """The first validation problem as 'field.path: message (and N more)'."""
+    errors = err.errors()
+    first = errors[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{loc}: {msg}{more}" if loc else f"{msg}{more}"

@@ -1,4 +1,4 @@
-"""The experiment config: pydantic models of one YAML file. The only module that knows YAML."""
+"""The experiment: model, engine, matrix, telemetry and cost, and loading a config file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
 from pydantic import (
     Field,
     PositiveFloat,
@@ -19,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from harness.config.base import ConfigError, Strict, as_list
+from harness.config.base import ConfigError, Strict, as_list, first_error, read_yaml_mapping
 from harness.config.lengths import LengthsFileError
 from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig, check_slo
 from harness.dummy_model import SHAPES
@@ -221,11 +220,11 @@ def looks_like_path(model: str) -> bool:
 
 def load_config(path: Path) -> ExperimentConfig:
     """Read and validate a config file; every problem is a ConfigError naming file and field."""
-    raw = _read_yaml(path)
+    raw = read_yaml_mapping(path, "config", ConfigError)
     try:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(f"{path}: {_first_error(err)}") from None
+        raise ConfigError(f"{path}: {first_error(err)}") from None
     except LengthsFileError as err:
         raise ConfigError(f"{path}: {err}") from None
     for where, model in _models(config):
@@ -245,34 +244,3 @@ def _models(config: ExperimentConfig) -> list[tuple[str, str]]:
         if isinstance(options.get("model"), str):
             found.append((f"matrix.variants.{name}.model", options["model"]))
     return found
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError, OSError) as err:
-        reason = getattr(err, "strerror", None) or str(err)
-        raise ConfigError(f"{path}: cannot read the config ({reason})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "not valid YAML"
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    return raw
-
-
-def _first_error(err: ValidationError) -> str:
-    errors = err.errors()
-    first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"])
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{loc}: {msg}{more}" if loc else f"{msg}{more}"

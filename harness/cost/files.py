@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from harness.config import _first_error as first_validation_error
+from harness.config import first_error as first_validation_error
+from harness.config import read_yaml_mapping
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -19,25 +19,7 @@ class CostInputError(Exception):
 
 def read_mapping(path: Path, what: str) -> dict:
     """The top-level mapping of a YAML file; `what` names the file in messages ("profile")."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise CostInputError(f"{path}: no such {what} file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError, OSError) as err:
-        reason = getattr(err, "strerror", None) or str(err)
-        raise CostInputError(f"{path}: cannot read the {what} ({reason})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "not valid YAML"
-        raise CostInputError(f"{path}: invalid YAML{where}: {problem}") from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise CostInputError(f"{path}: expected a mapping of settings at the top level")
-    return raw
+    return read_yaml_mapping(path, what, CostInputError, empty_ok=True)
 
 
 def load_model(path: Path, model: type[Model], what: str) -> Model:
