@@ -33,6 +33,10 @@ from harness.cost.commands import register as register_cost_commands  # noqa: E4
 
 register_cost_commands(app)
 
+from harness.selftest import register as register_selftest_commands  # noqa: E402
+
+register_selftest_commands(app)
+
 EXIT_FAILED_CELLS = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

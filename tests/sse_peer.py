@@ -59,6 +59,11 @@ async def completions(request: web.Request) -> web.StreamResponse:
                              b'"length"}], "usage": {"prompt_tokens": 4, "completion_tokens": 3,'
                              b' "total_tokens": 7}}\n\n')
         return response  # no [DONE]
+    elif scenario == "text-held-back":  # every token's text withheld until the end
+        await response.write(b'data: {"choices": [{"index": 0, "text": "", "finish_reason": '
+                             b'"length"}], "usage": {"prompt_tokens": 4, "completion_tokens": 5,'
+                             b' "total_tokens": 9}}\n\n')
+        return response
     elif scenario == "no-tokens":
         await response.write(_chunk(0, choices=False))
     await response.write(b"data: [DONE]\n\n")

@@ -99,6 +99,12 @@ def test_usage_on_the_closing_choices_chunk_is_not_a_token():
     assert record.finish_reason == "length"
 
 
+def test_tokens_whose_text_was_held_back_arrive_with_the_usage_chunk():
+    record, _ = fetch("text-held-back", extensions=TRANSFORMERS_EXTENSIONS)
+    assert record.ok, record.error
+    assert record.chunk_tokens == [5] and record.completion_tokens == 5
+
+
 def test_api_key_never_reaches_an_error_text():
     async def go():
         async with running_peer() as (url, _):

@@ -6,13 +6,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
-import aiohttp
-
 from harness.engines.base import ServerHandle
-from harness.load.client import RequestRecord, stream_completion
+from harness.load.client import RequestRecord, StreamSession, stream_completion
 from harness.load.prompts import PromptFactory
-
-READ_BUFFER_BYTES = 1 << 20  # aiohttp's 64 KiB default stalls on long streamed lines
 
 
 async def run_closed_loop(server: ServerHandle, prompts: PromptFactory, output_tokens: int,
@@ -28,10 +24,7 @@ async def run_closed_loop(server: ServerHandle, prompts: PromptFactory, output_t
         raise ValueError("give exactly one of requests and duration_s")
     records: list[RequestRecord] = []
     next_index = 0
-    connector = aiohttp.TCPConnector(limit=0, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=None)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     read_bufsize=READ_BUFFER_BYTES) as session:
+    async with StreamSession() as session:  # one keep-alive connection per sender
         start = time.perf_counter()
         deadline = start + duration_s if duration_s is not None else None
 
