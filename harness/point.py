@@ -12,8 +12,9 @@ import pandas as pd
 
 from harness.config import ExperimentConfig
 from harness.engines import Engine, EngineError, ServerHandle
-from harness.load.client import RequestRecord
+from harness.load.client import RequestRecord, run_fast
 from harness.load.executor import LoadResult, run_point
+from harness.load.health import LAG_LIMIT_MS, client_problems, dispatch_lag
 from harness.load.prompts import salt_of
 from harness.load.workload import Workload
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
@@ -52,7 +53,7 @@ class PointMeasurer:
         ctx.gpus.begin_window(point.id)
         ctx.cpu.begin_window(point.id)
         try:
-            load, engine_view = asyncio.run(self._run(ctx, point))
+            load, engine_view = run_fast(self._run(ctx, point))
         except (TimeoutError, aiohttp.ClientError) as err:
             raise EngineError(f"server stopped answering during point {point.id}: {err}",
                               engine.log_tail()) from None
@@ -127,11 +128,22 @@ class PointMeasurer:
                         "request_timeout_s": self.config.load.request_timeout_s},
             "metrics": metrics.model_dump(),
             "slo": slo_summary(load.records, metrics, self.config.slo),
-            "phases": phases, "server": engine_view,
+            "phases": phases, "server": engine_view, "client": client_health(load),
             "energy": {**energy, "window": gpu_window.summary(),
                        "idle": ctx.idle.summary()},
             "cpu_energy": cpu_window.summary(),
         }
+
+
+def client_health(load: LoadResult) -> dict:
+    """Did the client keep up? Event-loop lag and dispatch lag against LAG_LIMIT_MS."""
+    dispatch = dispatch_lag(load.records)
+    problems = client_problems(load.loop_lag, dispatch)
+    return {"kept_up": not problems, "problems": problems, "limit_ms": LAG_LIMIT_MS,
+            "loop_lag_ms": {"n": load.loop_lag.n, "p50": load.loop_lag.p50_ms,
+                            "p99": load.loop_lag.p99_ms, "max": load.loop_lag.max_ms},
+            "dispatch_lag_ms": {"n": dispatch.n, "p50": dispatch.p50_ms, "p99": dispatch.p99_ms,
+                                "max": dispatch.max_ms}}
 
 
 def client_tokens(records: list[RequestRecord]) -> tuple[int, int]:
@@ -156,6 +168,9 @@ def summary_line(cell: Cell, point: Point, result: dict) -> str:
              f"{m['output_throughput']:,.1f} out tok/s",
              f"TTFT p50 {m['ttft_ms']['p50'] or 0:,.1f} ms",
              f"tokens {result['server']['token_check']}"]
+    if not result["client"]["kept_up"]:
+        parts.append(f"[yellow]the client fell behind: "
+                     f"{'; '.join(result['client']['problems'])}[/yellow]")
     if m["burst_delivery"]:
         parts.append(f"[yellow]burst delivery ({m['burst_share']:.0%} of tokens)[/yellow]")
     if result["slo"] is not None:

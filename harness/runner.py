@@ -7,7 +7,6 @@ are measured, and a cell whose server fails is recorded with its log tail while 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from harness.engines.base import TOKEN_IDS
 from harness.engines.external import ExternalEngine
 from harness.engines.transformers import TransformersEngine
 from harness.engines.vllm import VllmEngine
+from harness.load.client import run_fast
 from harness.load.executor import run_point
 from harness.load.prompts import TextCodec, allowed_token_ids, salt_of
 from harness.load.workload import Workload
@@ -148,7 +148,7 @@ class Runner:
             return
         point = Point("warmup", "closed", (PhaseSpec("warmup", None, n,
                                                      min(cell.max_num_seqs or n, n), None),))
-        load = asyncio.run(run_point(server, point, prompts.workload("warmup"),
+        load = run_fast(run_point(server, point, prompts.workload("warmup"),
                                      seed=self.config.seed, salt=0,
                                      timeout_s=self.config.load.request_timeout_s,
                                      retry=self.config.load.retry))

@@ -24,6 +24,7 @@ from harness.engines.base import (
     ServerHandle,
 )
 from harness.engines.http import completion_ok, get_status
+from harness.load.client import completion_payload
 
 # Tried in order; the first set the server accepts is used.
 PROBES: list[frozenset[str]] = [
@@ -35,17 +36,9 @@ PROBES: list[frozenset[str]] = [
 
 
 def probe_body(model: str, extensions: frozenset[str]) -> dict:
-    body: dict = {"model": model, "max_tokens": 2, "stream": True,
-                  "prompt": [10, 11, 12] if TOKEN_IDS in extensions else "hello"}
-    if INCLUDE_USAGE in extensions:
-        body["stream_options"] = {"include_usage": True}
-        if CONTINUOUS_USAGE in extensions:
-            body["stream_options"]["continuous_usage_stats"] = True
-    if IGNORE_EOS in extensions:
-        body["ignore_eos"] = True
-    if MIN_TOKENS in extensions:
-        body["min_tokens"] = 2
-    return body
+    """A two-token request using exactly `extensions`, built as the client builds them."""
+    prompt = [10, 11, 12] if TOKEN_IDS in extensions else "hello"
+    return completion_payload(ServerHandle("", model, extensions), prompt, 2)
 
 
 class ExternalEngine(Engine):

@@ -13,18 +13,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import aiohttp
 import numpy as np
 
 from harness.config.load import RetryConfig
 from harness.engines.base import ServerHandle
-from harness.load.client import RequestRecord, stream_completion
+from harness.load.client import RequestRecord, StreamSession, stream_completion
+from harness.load.health import LagSummary, LoopLag, dispatch_at
 from harness.load.schedule import arrival_offsets, phase_starts
 from harness.load.workload import PlannedRequest, Workload
 from harness.plan import PhaseSpec, Point
 
 START_LEAD_S = 0.05  # time to set every phase up before the first send
-READ_BUFFER_BYTES = 1 << 20  # aiohttp's 64 KiB default stalls on long streamed lines
 
 
 @dataclass
@@ -40,12 +39,13 @@ class LoadResult:
     start: float
     end: float
     phases: list[PhaseWindow] = field(default_factory=list)
+    loop_lag: LagSummary = field(default_factory=LagSummary)  # how late the event loop ran
 
 
 class PointRun:
     """State of one point in flight: the session, the next chain index, the records."""
 
-    def __init__(self, server: ServerHandle, workload: Workload, session: aiohttp.ClientSession,
+    def __init__(self, server: ServerHandle, workload: Workload, session: StreamSession,
                  timeout_s: float, retry: RetryConfig,
                  on_record: Callable[[RequestRecord], None] | None):
         self.server, self.workload, self.session = server, workload, session
@@ -89,13 +89,11 @@ class PointRun:
 
     async def open_phase(self, phase: PhaseSpec, start: float, rng: np.random.Generator
                          ) -> None:
-        chains = []
-        for offset in arrival_offsets(phase, rng):
-            target = start + float(offset)
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            chains.append(asyncio.create_task(self.chain(self.claim(), target, phase.name)))
+        """Each arrival starts its chain at its scheduled instant (a timer callback, not a
+        sleeping coroutine: see dispatch_at)."""
+        offsets = [start + float(offset) for offset in arrival_offsets(phase, rng)]
+        chains = await dispatch_at(offsets, lambda at: at,
+                                   lambda at, _: self.chain(self.claim(), at, phase.name))
         await asyncio.gather(*chains)
 
     async def closed_phase(self, phase: PhaseSpec, start: float) -> None:
@@ -125,9 +123,7 @@ async def run_point(server: ServerHandle, point: Point, workload: Workload, *, s
                     salt: int, timeout_s: float, retry: RetryConfig,
                     on_record: Callable[[RequestRecord], None] | None = None) -> LoadResult:
     """Run every phase of `point`; the window runs from the first send to the last reply."""
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFFER_BYTES,
-                                     timeout=aiohttp.ClientTimeout(total=None)) as session:
+    async with StreamSession() as session, LoopLag() as lag:
         run = PointRun(server, workload, session, timeout_s, retry, on_record)
         t0 = time.perf_counter() + START_LEAD_S
         starts = [t0 + offset for offset in phase_starts(point.phases)]
@@ -143,4 +139,4 @@ async def run_point(server: ServerHandle, point: Point, workload: Workload, *, s
     windows = [PhaseWindow(p.name, s, min(s + p.duration_s, end) if p.duration_s else end)
                for p, s in zip(point.phases, starts, strict=True)]
     run.records.sort(key=lambda r: (r.index, r.attempt))
-    return LoadResult(run.records, t0, end, windows)
+    return LoadResult(run.records, t0, end, windows, lag.summary())

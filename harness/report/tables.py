@@ -56,6 +56,9 @@ def point_row(result: dict, usd_per_hour: float | None, phase: str | None = None
         "slo_violations": None if slo is None else "; ".join(slo["violations"]),
         "goodput_rps": None if slo is None else slo["goodput_rps"],
         "prefix_cache": result.get("prefix_cache"),
+        "client_kept_up": (result.get("client") or {}).get("kept_up") if not phase else None,
+        "client_loop_lag_p99_ms": ((result.get("client") or {}).get("loop_lag_ms") or {})
+        .get("p99") if not phase else None,
         "server_prompt_tokens": server.get("prompt_tokens") if not phase else None,
         "server_generation_tokens": server.get("generation_tokens") if not phase else None,
         "token_check": server.get("token_check") if not phase else None,
@@ -167,6 +170,9 @@ def table_notes(frame: pd.DataFrame) -> str:
         notes += [f"energy {reason}" for reason in reasons]
     if "burst_delivery" in frame and (frame["burst_delivery"] == True).any():  # noqa: E712
         notes.append("* tokens arrived in bursts: TTFT/TPOT there are not per-token timings")
+    if "client_kept_up" in frame and (frame["client_kept_up"] == False).any():  # noqa: E712
+        notes.append("the client fell behind on some points (client_kept_up in summary.csv): "
+                     "their latencies include its own delay")
     if "p99_low_n" in frame and (frame["p99_low_n"] == True).any():  # noqa: E712
         notes.append("p99 from fewer than 100 requests is close to the maximum (see n, CI)")
     return "\n".join(notes)
