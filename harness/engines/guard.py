@@ -1,8 +1,8 @@
 """Keeps a server's whole process group from outliving the harness.
 
-Run as ``python -m harness.engines.guard LIFELINE_FD command...`` in a new session: it starts
-the command in its own process group and holds the read end of a pipe whose write end only
-the harness has. When the harness exits for any reason (even SIGKILL), the pipe reads EOF and
+Run as ``python -m harness.engines.guard LIFELINE_FD command...`` as the leader of a new process
+group: it starts the command in that group and holds the read end of a pipe whose write end
+only the harness has. When the harness exits for any reason (even SIGKILL), the pipe reads EOF and
 the guard terminates the group: SIGTERM, then SIGKILL after a grace period. vLLM's engine-core
 processes do not die with their API server, so the parent-death signal alone is not enough.
 """

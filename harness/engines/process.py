@@ -1,7 +1,10 @@
 """A server run as a subprocess: guarded process group, free port on 127.0.0.1, readiness.
 
-Shape follows vLLM's own `benchmarks/sweep/server.py`: start a new session, poll /health while
-checking the process is alive, then kill the whole group (API server, engine cores, workers).
+Shape follows vLLM's own `benchmarks/sweep/server.py`: start in a process group of its own, poll
+/health while checking the process is alive, then kill the whole group (API server, engine
+cores, workers). The group stays in the harness's session: a new session would also be a new
+scheduler autogroup on Linux, and on a small machine whose CPUs the engine saturates, the
+client then waited up to half its time for a CPU (its requests left seconds late).
 Ready means /health answers 200 *and* one real completion succeeds: a server can report healthy
 and still die on its first request.
 """
@@ -84,7 +87,7 @@ class ProcessEngine(Engine):
         raise EngineError("could not bind a free port", self.log_tail())
 
     def _spawn(self, command: list[str]) -> None:
-        """Start the server under the guard, in a new session whose leader is the guard."""
+        """Start the server under the guard, in a new process group led by the guard."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         lifeline_read, self._lifeline = os.pipe()
         guarded = [sys.executable, "-m", "harness.engines.guard", str(lifeline_read), *command]
@@ -94,7 +97,7 @@ class ProcessEngine(Engine):
             try:
                 self._proc = subprocess.Popen(
                     guarded, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    env=self.environment(), start_new_session=True,
+                    env=self.environment(), process_group=0,  # a group of its own
                     pass_fds=(lifeline_read,))
             finally:
                 os.close(lifeline_read)
@@ -106,7 +109,7 @@ class ProcessEngine(Engine):
         """SIGTERM to the whole process group, SIGKILL to what is left after the grace period."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            pgid = proc.pid  # the guard leads the server's session and process group
+            pgid = proc.pid  # the guard leads the server's process group
             _signal_group(pgid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE_S
             while time.monotonic() < deadline and _group_alive(pgid, proc):
