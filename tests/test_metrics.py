@@ -10,7 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.load.client import RequestRecord
-from harness.metrics import distribution, e2e, itls, point_metrics, tpot, ttft
+from harness.metrics import (
+    burst_tokens,
+    distribution,
+    e2e,
+    itls,
+    itls_per_token,
+    point_metrics,
+    tpot,
+    ttft,
+)
 
 
 def record(index=0, send=0.0, chunks=(), tokens=None, usage=None, error=None, max_tokens=None):
@@ -79,3 +88,34 @@ def test_percentiles_are_numpy_linear_and_ordered(values):
     assert [d.p50, d.p90, d.p95, d.p99] == pytest.approx(expected.tolist())
     assert d.p50 <= d.p90 <= d.p95 <= d.p99 or math.isclose(d.p50, d.p99)
     assert d.n == len(values)
+
+
+def test_itl_per_token_spreads_a_chunk_gap_over_its_tokens():
+    r = record(send=0.0, chunks=[0.1, 0.5], tokens=[1, 4])
+    assert itls_per_token(r) == pytest.approx([0.1, 0.1, 0.1, 0.1])
+
+
+def test_bursts_are_flagged_not_reported_as_speed():
+    # 32 tokens: the first at 0.2 s, then all within 0.3 ms (what the 2-core CPU engine does)
+    burst = record(send=0.0, chunks=[0.2 + k * 0.00001 for k in range(32)])
+    steady = record(index=1, send=0.0, chunks=[0.2 + k * 0.02 for k in range(32)])
+    assert burst_tokens(burst) == (31, 31)
+    assert burst_tokens(steady) == (0, 31)
+    m = point_metrics([burst], 0.0, 1.0)
+    assert m.burst_delivery and m.burst_share == pytest.approx(1.0)
+    assert not point_metrics([steady], 0.0, 1.0).burst_delivery
+
+
+def test_multi_token_chunks_count_as_bursts():
+    # stream interval 4: chunks of 1, 4, 4 tokens 20 ms apart: 6 of 8 later tokens came at once
+    r = record(send=0.0, chunks=[0.1, 0.12, 0.14], tokens=[1, 4, 4])
+    assert burst_tokens(r) == (6, 8)
+
+
+def test_confidence_intervals_bracket_the_percentiles_and_small_samples_are_flagged():
+    d = distribution(np.linspace(0.01, 1.0, 50))
+    assert d.p99_low_n
+    for p in ("p50", "p90", "p99"):
+        low, high = getattr(d, f"{p}_ci")
+        assert low <= getattr(d, p) <= high
+    assert not distribution(np.linspace(0.01, 1.0, 500)).p99_low_n
