@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -189,7 +190,7 @@ def _whole_gpu(nvml: ModuleType, index: int, uuid: str) -> Gpu:
 # --- window bookkeeping, shared by the real monitor and the stand-in -------------------------
 
 
-class _Windows:
+class _Windows(ABC):
     """Named windows on one clock, Zeus-style: begin_window(name) ... end_window(name)."""
 
     measured: bool
@@ -226,15 +227,15 @@ class _Windows:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
-    def _read_counters(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def _read_counters(self) -> Any: ...
 
+    @abstractmethod
     def _window(self, name: str, start: float, end: float, begin: Any,
-                end_reading: Any) -> EnergyWindow:
-        raise NotImplementedError
+                end_reading: Any) -> EnergyWindow: ...
 
 
 class Unavailable(_Windows):
