@@ -240,8 +240,9 @@ def closest_miss(rows: pd.DataFrame) -> str:
     row = ok.loc[ok["slo_shortfall"].idxmin()]
     if row["meets_slo"]:
         return "its capacity search (capacity.json) found no rate that meets its SLO"
-    return (f"no point meets the SLO; closest: batch {float(row['max_num_seqs']):g} conc "
-            f"{float(row['concurrency']):g}: {row['slo_miss']}")
+    from harness.cost.tables import point_label
+
+    return f"no point meets the SLO; closest: {point_label(row)}: {row['slo_miss']}"
 
 
 def variant_capacities(results: RunResults, frame: pd.DataFrame, ratio: float,

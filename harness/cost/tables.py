@@ -77,12 +77,23 @@ def demand_line(answer: Answer) -> str:
 
 
 def _cell(row: dict) -> str:
-    where = f"batch {row['max_num_seqs']:g}"
+    return point_label(row)
+
+
+def point_label(row: dict) -> str:
+    """'batch 16 conc 16', 'batch 16 @ 28.3 req/s', 'peak' on an engine's own batch limit."""
+    parts = []
+    if not _missing(row.get("max_num_seqs")):
+        parts.append(f"batch {float(row['max_num_seqs']):g}")
     if not _missing(row.get("tensor_parallel_size")) and row["tensor_parallel_size"] > 1:
-        where += f" tp {row['tensor_parallel_size']:g}"
+        parts.append(f"tp {float(row['tensor_parallel_size']):g}")
     if not _missing(row.get("rate_rps")):
-        return f"{where} @ {row['rate_rps']:g} req/s"
-    return f"{where} conc {row['concurrency']:g}"
+        parts.append(f"@ {float(row['rate_rps']):g} req/s")
+    elif not _missing(row.get("concurrency")):
+        parts.append(f"conc {float(row['concurrency']):g}")
+    else:
+        parts.append(str(row.get("point", "?")))
+    return " ".join(parts)
 
 
 def self_hosted_table(answer: Answer, caption: str) -> Table:
