@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from harness.load.client import RequestRecord
+from harness.records import RequestRecord
 
 PERCENTILES = (50, 90, 95, 99)
 RELIABLE_P99_N = 100  # below this a p99 is little more than the maximum

@@ -8,17 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
-import pandas as pd
 
 from harness.config import ExperimentConfig
 from harness.engines import Engine, EngineError, ServerHandle
-from harness.load.client import RequestRecord, run_fast
+from harness.load.client import run_fast
 from harness.load.executor import LoadResult, run_point
 from harness.load.health import LAG_LIMIT_MS, client_problems, dispatch_lag
 from harness.load.prompts import salt_of
 from harness.load.workload import Workload
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
 from harness.plan import Cell, Point
+from harness.records import RequestRecord, requests_frame
 from harness.report.progress import RunDisplay
 from harness.slo import slo_summary
 from harness.store import RunStore, now_iso
@@ -177,25 +177,3 @@ def summary_line(cell: Cell, point: Point, result: dict) -> str:
         parts.append("SLO met" if result["slo"]["meets"] else
                      f"SLO missed: {'; '.join(result['slo']['violations'])}")
     return ", ".join(parts)
-
-
-def requests_frame(records: list[RequestRecord], start: float) -> pd.DataFrame:
-    """One row per attempt; times in seconds from the start of the point's window."""
-    def rel(t: float | None) -> float | None:
-        return None if t is None else t - start
-
-    rows = [{
-        "index": r.index, "attempt": r.attempt, "phase": r.phase,
-        "input_tokens": r.input_tokens, "max_tokens": r.max_tokens,
-        "intended_s": rel(r.intended_time), "send_s": rel(r.send_time),
-        "first_token_s": rel(r.first_token_time), "last_token_s": rel(r.last_token_time),
-        "done_s": rel(r.done_time),
-        "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-        "finish_reason": r.finish_reason, "error": r.error,
-        "chunk_s": [t - start for t in r.chunk_times], "chunk_tokens": list(r.chunk_tokens),
-    } for r in records]
-    frame = pd.DataFrame(rows)
-    for column in ("prompt_tokens", "completion_tokens"):
-        if column in frame:
-            frame[column] = frame[column].astype("Int64")
-    return frame

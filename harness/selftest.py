@@ -23,7 +23,7 @@ from enum import StrEnum
 import typer
 
 from harness.engines.base import ServerHandle
-from harness.load.client import RequestRecord, StreamSession, run_fast, stream_completion
+from harness.load.client import StreamSession, run_fast, stream_completion
 from harness.load.health import (
     LagSummary,
     LoopLag,
@@ -32,6 +32,7 @@ from harness.load.health import (
     dispatch_lag,
 )
 from harness.mock_server import MockServer, Schedule
+from harness.records import RequestRecord
 
 START_LEAD_S = 0.2  # from handing out the jobs to the shared start
 WORKER_START_TIMEOUT_S = 60.0

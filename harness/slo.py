@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.load.client import RequestRecord
 from harness.metrics import (
     PointMetrics,
     e2e,
@@ -20,6 +19,7 @@ from harness.metrics import (
     ttft,
     ttft_from_intended,
 )
+from harness.records import RequestRecord
 
 
 def _distribution_name(metric: str, metrics: PointMetrics) -> str:

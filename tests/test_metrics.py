@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.load.client import RequestRecord
 from harness.metrics import (
     burst_tokens,
     distribution,
@@ -20,6 +19,7 @@ from harness.metrics import (
     tpot,
     ttft,
 )
+from harness.records import RequestRecord
 
 
 def record(index=0, send=0.0, chunks=(), tokens=None, usage=None, error=None, max_tokens=None):

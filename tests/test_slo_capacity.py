@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.capacity import SearchStep, capacity_record, search
-from harness.load.client import RequestRecord
 from harness.metrics import point_metrics
+from harness.records import RequestRecord
 from harness.slo import goodput, violations
 
 

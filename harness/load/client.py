@@ -34,6 +34,7 @@ from harness.engines.base import (
     MIN_TOKENS,
     ServerHandle,
 )
+from harness.records import RequestRecord
 
 try:  # msgspec decodes a chunk about five times faster than json, to the same values
     import msgspec
@@ -69,36 +70,6 @@ def run_fast(coro):
             return runner.run(coro)
     finally:
         gc.unfreeze()
-
-
-@dataclass
-class RequestRecord:
-    index: int
-    input_tokens: int  # what was sent
-    max_tokens: int  # what was asked for
-    send_time: float
-    done_time: float = 0.0  # stream closed (after the usage chunk and [DONE])
-    chunk_times: list[float] = field(default_factory=list)
-    chunk_tokens: list[int] = field(default_factory=list)
-    prompt_tokens: int | None = None  # server usage
-    completion_tokens: int | None = None  # server usage
-    finish_reason: str | None = None
-    error: str | None = None
-    intended_time: float | None = None  # open loop: when the schedule meant it to be sent
-    phase: str | None = None  # the traffic phase it belongs to
-    attempt: int = 1  # 2+ for retries of the same request
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def first_token_time(self) -> float | None:
-        return self.chunk_times[0] if self.chunk_times else None
-
-    @property
-    def last_token_time(self) -> float | None:
-        return self.chunk_times[-1] if self.chunk_times else None
 
 
 def completion_payload(server: ServerHandle, prompt: list[int] | str, max_tokens: int) -> dict:

@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 
 from harness.engines.base import ServerHandle
-from harness.load.client import RequestRecord, StreamSession, stream_completion
+from harness.load.client import StreamSession, stream_completion
 from harness.load.prompts import PromptFactory
+from harness.records import RequestRecord
 
 
 async def run_closed_loop(server: ServerHandle, prompts: PromptFactory, output_tokens: int,

@@ -17,11 +17,12 @@ import numpy as np
 
 from harness.config.load import RetryConfig
 from harness.engines.base import ServerHandle
-from harness.load.client import RequestRecord, StreamSession, stream_completion
+from harness.load.client import StreamSession, stream_completion
 from harness.load.health import LagSummary, LoopLag, dispatch_at
 from harness.load.schedule import arrival_offsets, phase_starts
 from harness.load.workload import PlannedRequest, Workload
 from harness.plan import PhaseSpec, Point
+from harness.records import RequestRecord
 
 START_LEAD_S = 0.05  # time to set every phase up before the first send
 

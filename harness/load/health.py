@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.load.client import RequestRecord
+from harness.records import RequestRecord
 
 LAG_SAMPLE_S = 0.005
 LAG_LIMIT_MS = 5.0  # the default tolerance of a real run
