@@ -11,6 +11,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.config.slo import Slo
+from harness.results import CapacityRecord, CapacityStep, PointResult
+
 
 @dataclass
 class SearchStep:
@@ -28,7 +31,6 @@ class SearchResult:
     def best(self) -> SearchStep | None:
         met = [s for s in self.steps if s.meets]
         return max(met, key=lambda s: s.rate) if met else None
-
 
 
 def rounded(rate: float) -> float:
@@ -58,19 +60,19 @@ def search(measure: Callable[[float], SearchStep], min_rate: float, max_rate: fl
     return result
 
 
-def capacity_record(result: SearchResult, point_results: dict[str, dict],
-                    slo: dict[str, float]) -> dict:
+def capacity_record(result: SearchResult, points: dict[str, PointResult],
+                    slo: Slo) -> CapacityRecord:
     """capacity.json: the rate found, its point's throughput, and every step of the search."""
     best = result.best
-    steps = [{"rate_rps": s.rate, "point": s.point, "meets_slo": s.meets,
-              "violations": s.violations} for s in result.steps]
+    steps = [CapacityStep(rate_rps=s.rate, point=s.point, meets_slo=s.meets,
+                          violations=s.violations) for s in result.steps]
     if best is None:
-        return {"meets_slo": False, "rate_rps": None, "slo": slo, "steps": steps,
-                "reason": "even the lowest rate searched misses the SLO"}
-    metrics = point_results[best.point]["metrics"]
-    top = max(s.rate for s in result.steps)
-    return {"meets_slo": True, "rate_rps": best.rate, "point": best.point,
-            "output_throughput": metrics["output_throughput"],
-            "total_token_throughput": metrics["total_token_throughput"],
-            "request_throughput": metrics["request_throughput"],
-            "at_upper_bound": best.rate == top, "slo": slo, "steps": steps}
+        return CapacityRecord(slo=slo, steps=steps, meets_slo=False,
+                              reason="even the lowest rate searched misses the SLO")
+    metrics = points[best.point].metrics
+    return CapacityRecord(
+        slo=slo, steps=steps, meets_slo=True, rate_rps=best.rate, point=best.point,
+        output_throughput=metrics.output_throughput,
+        total_token_throughput=metrics.total_token_throughput,
+        request_throughput=metrics.request_throughput,
+        at_upper_bound=best.rate == max(s.rate for s in result.steps))

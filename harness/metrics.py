@@ -21,62 +21,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-from pydantic import BaseModel
 
 from harness.records import RequestRecord
+from harness.results import Distribution, PointMetrics
 
 PERCENTILES = (50, 90, 95, 99)
 RELIABLE_P99_N = 100  # below this a p99 is little more than the maximum
 BOOTSTRAP_RESAMPLES = 200
 BURST_GAP_S = 0.0005  # tokens closer than this did not arrive one by one
 BURST_SHARE_FLAG = 0.25  # a point whose tokens arrive in bursts this often is flagged
-
-
-class Distribution(BaseModel):
-    """Summary of a sample in milliseconds, always with its sample count and 95% bootstrap
-    confidence intervals of the percentiles."""
-
-    n: int
-    mean: float | None = None
-    p50: float | None = None
-    p90: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    p50_ci: list[float] | None = None
-    p90_ci: list[float] | None = None
-    p95_ci: list[float] | None = None
-    p99_ci: list[float] | None = None
-    p99_low_n: bool = True  # fewer than 100 samples: read the p99 as an upper bound
-
-
-class PointMetrics(BaseModel):
-    requests: int  # logical requests (a retried request counts once)
-    attempts: int
-    completed: int
-    errors: int  # requests whose last attempt failed
-    error_rate: float
-    failed_attempts: int
-    retried_requests: int
-    retry_prompt_tokens: int  # prompt tokens sent in attempts that failed
-    retry_output_tokens: int  # tokens streamed by attempts that failed
-    duration_s: float
-    prompt_tokens: int
-    output_tokens: int
-    request_throughput: float
-    output_throughput: float
-    total_token_throughput: float
-    ttft_ms: Distribution
-    tpot_ms: Distribution
-    itl_ms: Distribution
-    itl_per_token_ms: Distribution
-    e2e_ms: Distribution
-    ttft_from_intended_ms: Distribution
-    e2e_from_intended_ms: Distribution
-    dispatch_lag_ms: Distribution
-    output_length_mismatches: int  # successful requests whose output != max_tokens
-    input_length_mismatches: int  # successful requests whose server-counted prompt != intended
-    burst_share: float | None  # share of tokens that arrived in bursts (see BURST_GAP_S)
-    burst_delivery: bool  # tokens came in bursts: TTFT/TPOT/ITL are not per-token truths
 
 
 def ttft(record: RequestRecord) -> float:
@@ -100,6 +53,8 @@ def e2e_from_intended(record: RequestRecord) -> float | None:
 
 
 def dispatch_lag(record: RequestRecord) -> float | None:
+    """How late the client sent a request against its schedule: first attempts only (a
+    retry keeps its first attempt's intended time, and its backoff is not client lag)."""
     if record.intended_time is None or record.attempt > 1:
         return None
     return record.send_time - record.intended_time

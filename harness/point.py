@@ -13,14 +13,26 @@ from harness.config import ExperimentConfig
 from harness.engines import Engine, EngineError, ServerHandle
 from harness.load.client import run_fast
 from harness.load.executor import LoadResult, run_point
-from harness.load.health import LAG_LIMIT_MS, client_problems, dispatch_lag
+from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.prompts import salt_of
 from harness.load.workload import Workload
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
 from harness.plan import Cell, Point
 from harness.records import RequestRecord, requests_frame
-from harness.report.progress import RunDisplay
-from harness.slo import slo_summary
+from harness.results import (
+    ClientHealth,
+    CpuEnergy,
+    Energy,
+    LagStats,
+    PhaseResult,
+    Planned,
+    PlannedPhase,
+    PointMetrics,
+    PointResult,
+    ServerView,
+    WindowSummary,
+)
+from harness.slo import verdict
 from harness.store import RunStore, now_iso
 from harness.telemetry import server_metrics as sm
 from harness.telemetry.nvml import EnergyWindow, energy_metrics
@@ -41,19 +53,20 @@ class CellContext:
 
 
 class PointMeasurer:
-    def __init__(self, config: ExperimentConfig, run_name: str, store: RunStore,
-                 display: RunDisplay):
-        self.config, self.run_name, self.store, self.display = config, run_name, store, display
+    """Measures points on a running cell and stores each as a PointResult."""
 
-    def measure(self, ctx: CellContext, point: Point) -> dict:
+    def __init__(self, config: ExperimentConfig, run_name: str, store: RunStore):
+        self.config, self.run_name, self.store = config, run_name, store
+
+    def measure(self, ctx: CellContext, point: Point,
+                on_request: Callable[[], None] | None = None) -> PointResult:
         cell, engine = ctx.cell, ctx.engine
-        self.display.point_started(f"{cell.id} {point.id}", point.requests)
         cache = self.prepare_cache(ctx.server)
         started_at = now_iso()
         ctx.gpus.begin_window(point.id)
         ctx.cpu.begin_window(point.id)
         try:
-            load, engine_view = run_fast(self._run(ctx, point))
+            load, server_view = run_fast(self._run(ctx, point, on_request))
         except (TimeoutError, aiohttp.ClientError) as err:
             raise EngineError(f"server stopped answering during point {point.id}: {err}",
                               engine.log_tail()) from None
@@ -61,11 +74,20 @@ class PointMeasurer:
             gpu_window, cpu_window = ctx.gpus.end_window(point.id), ctx.cpu.end_window(point.id)
         if not engine.alive():
             raise EngineError(f"server died during point {point.id}", engine.log_tail())
-        result = self.result(ctx, point, load, engine_view, gpu_window, cpu_window)
-        result.update(started_at=started_at, ended_at=now_iso(), prefix_cache=cache)
-        self.store.save_point(cell.id, point.id, result, requests_frame(load.records, load.start),
+        metrics = point_metrics(load.records, load.start, load.end)
+        result = PointResult(
+            run=self.run_name, cell=cell.id, point=point.id, kind=point.kind,
+            engine=engine.kind, variant=cell.variant, max_num_seqs=cell.max_num_seqs,
+            tensor_parallel_size=cell.tensor_parallel_size, concurrency=point.concurrency,
+            rate=point.rate, planned=self.planned(point), metrics=metrics,
+            slo=verdict(load.records, metrics, self.config.slo),
+            phases=self.phases(point, load), server=server_view,
+            client=client_health(load, metrics),
+            energy=energy_result(gpu_window, ctx.idle, metrics),
+            cpu_energy=CpuEnergy(**cpu_window.summary()),
+            started_at=started_at, ended_at=now_iso(), prefix_cache=cache)
+        self.store.save_point(result, requests_frame(load.records, load.start),
                               gpu_window.samples)
-        self.display.point_finished(summary_line(cell, point, result))
         return result
 
     def prepare_cache(self, server: ServerHandle) -> str:
@@ -78,7 +100,8 @@ class PointMeasurer:
         ok, why = reset_cache(server)
         return "reset" if ok else f"not reset: {why}"
 
-    async def _run(self, ctx: CellContext, point: Point) -> tuple[LoadResult, dict]:
+    async def _run(self, ctx: CellContext, point: Point,
+                   on_request: Callable[[], None] | None) -> tuple[LoadResult, ServerView]:
         server, url = ctx.server, ctx.server.metrics_url
         async with aiohttp.ClientSession() as session:
             before = await sm.scrape(session, url, server.headers) if url else None
@@ -91,7 +114,7 @@ class PointMeasurer:
                     server, point, ctx.workload_for(point.id), seed=self.config.seed,
                     salt=salt_of(self.run_name, ctx.cell.id, point.id),
                     timeout_s=self.config.load.request_timeout_s, retry=self.config.load.retry,
-                    on_record=lambda _r: self.display.request_done())
+                    on_record=(lambda _r: on_request()) if on_request else None)
             finally:
                 stop.set()
                 samples = await sampler if sampler else []
@@ -99,51 +122,44 @@ class PointMeasurer:
             after = await sm.settled_after(session, url, before, client) if url else None
         view = sm.token_check(client, before, after, sum(not r.ok for r in load.records))
         if before is not None and after is not None:
-            view["engine"] = sm.engine_stats(before, after, samples, ctx.cell.max_num_seqs)
+            view.engine = sm.engine_stats(before, after, samples, ctx.cell.max_num_seqs)
         return load, view
 
-    def result(self, ctx: CellContext, point: Point, load: LoadResult, engine_view: dict,
-               gpu_window: EnergyWindow, cpu_window) -> dict:
-        cell = ctx.cell
-        metrics = point_metrics(load.records, load.start, load.end)
-        energy = energy_metrics(gpu_window, prompt_tokens=metrics.prompt_tokens,
-                                output_tokens=metrics.output_tokens, idle_w=ctx.idle.mean_power_w)
-        if energy["energy_j"] is None:
-            energy["energy_note"] = f"not measured: {energy['energy_note']}"
-        phases = {}
-        if len(point.phases) > 1:
-            for name, m in phase_metrics(load.records, load.phases).items():
-                mine = [r for r in load.records if r.phase == name]
-                phases[name] = {"metrics": m.model_dump(),
-                                "slo": slo_summary(mine, m, self.config.slo)}
+    def planned(self, point: Point) -> Planned:
         workload = self.config.workload
-        return {
-            "schema": 1, "run": self.run_name, "cell": cell.id, "point": point.id,
-            "kind": point.kind, "engine": ctx.engine.kind, "variant": cell.variant,
-            "max_num_seqs": cell.max_num_seqs, "tensor_parallel_size": cell.tensor_parallel_size,
-            "concurrency": point.concurrency, "rate": point.rate,
-            "planned": {"phases": [vars(p) for p in point.phases],
-                        "input_tokens": workload.input_tokens.describe(),
-                        "output_tokens": workload.output_tokens.describe(),
-                        "request_timeout_s": self.config.load.request_timeout_s},
-            "metrics": metrics.model_dump(),
-            "slo": slo_summary(load.records, metrics, self.config.slo),
-            "phases": phases, "server": engine_view, "client": client_health(load),
-            "energy": {**energy, "window": gpu_window.summary(),
-                       "idle": ctx.idle.summary()},
-            "cpu_energy": cpu_window.summary(),
-        }
+        return Planned(phases=[PlannedPhase(**vars(phase)) for phase in point.phases],
+                       input_tokens=workload.input_tokens.describe(),
+                       output_tokens=workload.output_tokens.describe(),
+                       request_timeout_s=self.config.load.request_timeout_s)
+
+    def phases(self, point: Point, load: LoadResult) -> dict[str, PhaseResult]:
+        """Each phase of a profile: its requests over its own window, with its verdict."""
+        if len(point.phases) < 2:
+            return {}
+        found = {}
+        for name, metrics in phase_metrics(load.records, load.phases).items():
+            mine = [r for r in load.records if r.phase == name]
+            found[name] = PhaseResult(metrics=metrics,
+                                      slo=verdict(mine, metrics, self.config.slo))
+        return found
 
 
-def client_health(load: LoadResult) -> dict:
+def energy_result(window: EnergyWindow, idle: EnergyWindow, metrics: PointMetrics) -> Energy:
+    energy = energy_metrics(window, prompt_tokens=metrics.prompt_tokens,
+                            output_tokens=metrics.output_tokens, idle_w=idle.mean_power_w)
+    if energy["energy_j"] is None:
+        energy["energy_note"] = f"not measured: {energy['energy_note']}"
+    return Energy(**energy, window=WindowSummary(**window.summary()),
+                  idle=WindowSummary(**idle.summary()))
+
+
+def client_health(load: LoadResult, metrics: PointMetrics) -> ClientHealth:
     """Did the client keep up? Event-loop lag and dispatch lag against LAG_LIMIT_MS."""
-    dispatch = dispatch_lag(load.records)
-    problems = client_problems(load.loop_lag, dispatch)
-    return {"kept_up": not problems, "problems": problems, "limit_ms": LAG_LIMIT_MS,
-            "loop_lag_ms": {"n": load.loop_lag.n, "p50": load.loop_lag.p50_ms,
-                            "p99": load.loop_lag.p99_ms, "max": load.loop_lag.max_ms},
-            "dispatch_lag_ms": {"n": dispatch.n, "p50": dispatch.p50_ms, "p99": dispatch.p99_ms,
-                                "max": dispatch.max_ms}}
+    lag = load.loop_lag
+    problems = client_problems(lag, metrics.dispatch_lag_ms.p99)
+    return ClientHealth(kept_up=not problems, problems=problems, limit_ms=LAG_LIMIT_MS,
+                        loop_lag_ms=LagStats(n=lag.n, p50=lag.p50_ms, p99=lag.p99_ms,
+                                             max=lag.max_ms))
 
 
 def client_tokens(records: list[RequestRecord]) -> tuple[int, int]:
@@ -160,20 +176,3 @@ def reset_cache(server: ServerHandle) -> tuple[bool, str]:
     except OSError as err:
         return False, str(err)
     return status == 200, f"HTTP {status}: {text[:100]}"
-
-
-def summary_line(cell: Cell, point: Point, result: dict) -> str:
-    m = result["metrics"]
-    parts = [f"{cell.id} {point.id}: {m['completed']}/{m['requests']} ok",
-             f"{m['output_throughput']:,.1f} out tok/s",
-             f"TTFT p50 {m['ttft_ms']['p50'] or 0:,.1f} ms",
-             f"tokens {result['server']['token_check']}"]
-    if not result["client"]["kept_up"]:
-        parts.append(f"[yellow]the client fell behind: "
-                     f"{'; '.join(result['client']['problems'])}[/yellow]")
-    if m["burst_delivery"]:
-        parts.append(f"[yellow]burst delivery ({m['burst_share']:.0%} of tokens)[/yellow]")
-    if result["slo"] is not None:
-        parts.append("SLO met" if result["slo"]["meets"] else
-                     f"SLO missed: {'; '.join(result['slo']['violations'])}")
-    return ", ".join(parts)

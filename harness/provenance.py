@@ -11,6 +11,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import harness
+from harness.config import ExperimentConfig
+from harness.results import EnginePackage, Host, RunManifest
+from harness.store import now_iso
 
 _VERSION_SNIPPET = (
     "from importlib.metadata import version, PackageNotFoundError\n"
@@ -109,6 +112,11 @@ def host() -> dict:
     }
 
 
-def provenance(python: str | None = None) -> dict:
-    return {"harness_version": harness.__version__, "harness_git_sha": git_sha(),
-            "engine_package": engine_package(python), "host": host()}
+def run_manifest(config: ExperimentConfig, run_name: str, config_path: Path) -> RunManifest:
+    """run.json of a new run: the config, its hash, and where and with what it is measured."""
+    package = engine_package(config.engine.python)
+    return RunManifest(
+        run=run_name, config_file=str(config_path), config=config, config_hash=config.hash(),
+        harness_version=harness.__version__, harness_git_sha=git_sha(),
+        engine_package=EnginePackage(**package) if package else None, host=Host(**host()),
+        started_at=now_iso())

@@ -11,12 +11,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from harness.capacity import SearchStep, capacity_record, search
 from harness.config import DUMMY_PREFIX, ExperimentConfig
-from harness.dummy_model import dummy_model_dir, ensure_dummy_model, ensure_dummy_weights
 from harness.engines import Engine, EngineError
 from harness.engines.base import TOKEN_IDS
+from harness.engines.dummy_model import dummy_model_dir, ensure_dummy_model, ensure_dummy_weights
 from harness.engines.external import ExternalEngine
 from harness.engines.transformers import TransformersEngine
 from harness.engines.vllm import VllmEngine
@@ -26,10 +27,20 @@ from harness.load.prompts import TextCodec, allowed_token_ids, salt_of
 from harness.load.workload import Workload
 from harness.plan import Cell, PhaseSpec, Point, rate_point
 from harness.point import CellContext, PointMeasurer
-from harness.report.progress import RunDisplay
-from harness.store import RunStore, read_json, write_json
+from harness.results import CellFailure, CellTelemetry, PointRef, PointResult
+from harness.store import RunStore, now_iso
 from harness.telemetry.nvml import GpuMonitor, Unavailable
 from harness.telemetry.rapl import RaplMonitor
+
+
+class Progress(Protocol):
+    """What a run reports as it goes (the command line shows it)."""
+
+    def say(self, message: str) -> None: ...
+    def points_skipped(self, count: int) -> None: ...
+    def point_started(self, label: str, total: int | None) -> None: ...
+    def request_done(self) -> None: ...
+    def point_finished(self, result: PointResult) -> None: ...
 
 
 @dataclass
@@ -90,15 +101,24 @@ def open_gpu_monitor(config: ExperimentConfig, cell: Cell) -> GpuMonitor | Unava
                            sample_hz=config.telemetry.sample_hz)
 
 
+def cell_telemetry(gpus: GpuMonitor | Unavailable, cpu: RaplMonitor) -> CellTelemetry:
+    return CellTelemetry(
+        gpus=gpus.static_facts(),
+        gpu_energy="measured (NVML energy counter)" if gpus.reason is None
+        else f"not measured: {gpus.reason}",
+        cpu_energy="measured (RAPL package counters)" if cpu.reason is None
+        else f"not measured: {cpu.reason}")
+
+
 class Runner:
     def __init__(self, config: ExperimentConfig, run_name: str, store: RunStore,
-                 display: RunDisplay):
+                 display: Progress):
         self.config = config
         self.run_name = run_name
         self.store = store
         self.display = display
         self.outcome = RunOutcome()
-        self.measurer = PointMeasurer(config, run_name, store, display)
+        self.measurer = PointMeasurer(config, run_name, store)
 
     def run(self, plan: list[Cell]) -> RunOutcome:
         for cell in plan:
@@ -107,7 +127,7 @@ class Runner:
             self.outcome.skipped += skipped
             self.display.points_skipped(skipped)
             searching = self.config.capacity is not None and \
-                not self.store.capacity_json(cell.id).exists()
+                self.store.read_capacity(cell.id) is None
             if not todo and not searching:
                 self.display.say(f"[dim]{cell.id}: all {skipped} points already measured[/dim]")
                 if self.config.capacity is not None:
@@ -126,21 +146,26 @@ class Runner:
                 began = time.monotonic()
                 server = engine.start()
                 self.display.say(f"{cell.id}: ready in {time.monotonic() - began:.0f} s")
-                self.store.record_telemetry(cell.id, gpus.static_facts(), gpus.reason,
-                                            cpu.reason)
+                self.store.record_telemetry(cell.id, cell_telemetry(gpus, cpu))
                 prompts = PromptSource(self.config, cell, server.extensions, self.run_name)
                 self.warm_up(cell, server, prompts)
                 idle = gpus.idle_baseline(self.config.telemetry.idle_baseline_s)
                 ctx = CellContext(cell, engine, server, prompts.workload, gpus, cpu, idle)
                 while remaining:
-                    self.measurer.measure(ctx, remaining[0])
-                    self.outcome.measured += 1
+                    self.measure(ctx, remaining[0])
                     remaining.pop(0)
                 if self.config.capacity is not None:
                     self.search_capacity(ctx)
             self.store.clear_failure(cell.id)
         except EngineError as err:
             self.fail(cell, remaining, err.reason, err.log_tail)
+
+    def measure(self, ctx: CellContext, point: Point) -> PointResult:
+        self.display.point_started(f"{ctx.cell.id} {point.id}", point.requests)
+        result = self.measurer.measure(ctx, point, self.display.request_done)
+        self.outcome.measured += 1
+        self.display.point_finished(result)
+        return result
 
     def warm_up(self, cell: Cell, server, prompts: PromptSource) -> None:
         n = self.config.load.warmup_requests
@@ -160,40 +185,38 @@ class Runner:
     def search_capacity(self, ctx: CellContext) -> None:
         """Bisection on the open-loop rate for the highest load that meets every SLO."""
         cap, cell = self.config.capacity, ctx.cell
-        results: dict[str, dict] = {}
+        results: dict[str, PointResult] = {}
 
         def measure(rate: float) -> SearchStep:
             point = rate_point(rate, self.config.load, kind="search", duration_s=cap.duration_s,
                                arrival=cap.arrival)
-            if self.store.point_done(cell.id, point.id):
-                result = read_json(self.store.point_json(cell.id, point.id))
-                self.display.points_skipped(1)
+            result = self.store.read_point(cell.id, point.id)
+            if result is None:
+                result = self.measure(ctx, point)
             else:
-                result = self.measurer.measure(ctx, point)
-                self.outcome.measured += 1
+                self.display.points_skipped(1)
             results[point.id] = result
-            return SearchStep(rate, point.id, result["slo"]["meets"],
-                              result["slo"]["violations"])
+            return SearchStep(rate, point.id, result.slo.meets, result.slo.violations)
 
         found = search(measure, cap.min_rate, cap.max_rate, cap.steps)
         self.display.points_skipped(cap.steps - len(found.steps))
         record = capacity_record(found, results, self.config.slo)
-        write_json(self.store.capacity_json(cell.id), record)
-        if record["meets_slo"]:
-            bound = " (the top of the searched range)" if record["at_upper_bound"] else ""
-            self.display.say(f"[green]{cell.id}: capacity at SLO {record['rate_rps']:g} req/s"
-                             f"{bound}, {record['output_throughput']:,.1f} out tok/s[/green]")
+        self.store.save_capacity(cell.id, record)
+        if record.meets_slo:
+            bound = " (the top of the searched range)" if record.at_upper_bound else ""
+            self.display.say(f"[green]{cell.id}: capacity at SLO {record.rate_rps:g} req/s"
+                             f"{bound}, {record.output_throughput:,.1f} out tok/s[/green]")
         else:
             self.display.say(f"[yellow]{cell.id}: no searched rate meets the SLO "
                              f"(lowest {cap.min_rate:g} req/s)[/yellow]")
 
     def fail(self, cell: Cell, remaining: list[Point], reason: str, tail: str) -> None:
         self.outcome.failed_cells[cell.id] = reason
-        self.store.record_failure(cell.id, {
-            "cell": cell.id, "variant": cell.variant, "max_num_seqs": cell.max_num_seqs,
-            "tensor_parallel_size": cell.tensor_parallel_size, "reason": reason,
-            "log_tail": tail, "points": [{"id": p.id, "concurrency": p.concurrency,
-                                          "rate": p.rate} for p in remaining]})
+        self.store.record_failure(CellFailure(
+            cell=cell.id, variant=cell.variant, max_num_seqs=cell.max_num_seqs,
+            tensor_parallel_size=cell.tensor_parallel_size, reason=reason, log_tail=tail,
+            points=[PointRef(id=p.id, kind=p.kind, concurrency=p.concurrency, rate=p.rate)
+                    for p in remaining], failed_at=now_iso()))
         self.display.points_skipped(len(remaining))
         last = tail.splitlines()[-1] if tail else ""
         self.display.say(f"[red]{cell.id}: failed: {reason}[/red]\n  [dim]{last}[/dim]")

@@ -17,10 +17,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
-
-import typer
+from dataclasses import dataclass, field
 
 from harness.engines.base import ServerHandle
 from harness.load.client import StreamSession, run_fast, stream_completion
@@ -29,7 +26,7 @@ from harness.load.health import (
     LoopLag,
     client_problems,
     dispatch_at,
-    dispatch_lag,
+    dispatch_summary,
 )
 from harness.mock_server import MockServer, Schedule
 from harness.records import RequestRecord
@@ -226,7 +223,7 @@ def measure_streams(mock: MockServer, streams: int, duration_s: float, tokens: i
     row = StreamsResult(
         streams, len(jobs), failed, chunks, expected, window,
         expected / _span(jobs, tokens, schedule), chunks / window,
-        error.p50_ms, error.p99_ms, error.max_ms, dispatch_lag(result.records),
+        error.p50_ms, error.p99_ms, error.max_ms, dispatch_summary(result.records),
         result.worst_loop_lag,
         max((r["step_lag_p99_s"] for r in reports), default=0.0) * 1e3, [])
     row.problems = _problems(row, schedule.interval_s * 1e3, result.records)
@@ -249,7 +246,7 @@ def _problems(row: StreamsResult, limit_ms: float, records: list[RequestRecord])
         problems.append(f"{row.chunks} of {row.expected_chunks} chunks arrived")
     if row.error_p99_ms > limit_ms:
         problems.append(f"timing error p99 {row.error_p99_ms:.1f} ms > {limit_ms:g} ms")
-    problems += client_problems(row.loop_lag, row.dispatch, limit_ms)
+    problems += client_problems(row.loop_lag, row.dispatch.p99_ms, limit_ms)
     if row.server_lag_p99_ms > limit_ms:
         problems.append(f"the mock server itself lagged (step lag p99 "
                         f"{row.server_lag_p99_ms:.1f} ms): inconclusive")
@@ -292,107 +289,3 @@ def selftest_client(streams: Sequence[int], duration_s: float, tokens: int,
             MockServer(schedule, workers=server_workers, cpus=server_cpus) as mock:
         return [measure_streams(mock, count, duration_s, tokens, processes)
                 for count in streams]
-
-
-# --- the command line ------------------------------------------------------------------------
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-HELP = (
-    "Measure the client against a mock server: chunks/s and timing error per stream count."
-    "\n\n"
-    "The mock server (its own processes, on a CPU of their own where there are several) "
-    "streams every request one chunk per step, a step every --interval-ms, stamping each "
-    "chunk as it writes it; the client stamps each as it arrives. Timing error = arrival "
-    "stamp - write stamp (one clock: CLOCK_MONOTONIC). Dispatch lag = actual - scheduled "
-    "send; event-loop lag = how late a 5 ms sleep wakes during the run."
-    "\n\n"
-    "A row says \"kept up\" when every request succeeded, every chunk arrived, and the p99 of "
-    "the timing error, the dispatch lag and the event-loop lag each stayed within one step "
-    "interval (the client handled each step's chunks before the next step's)."
-    "\n\n"
-    "Exit codes: 0 every row kept up; 1 a row did not (also when the mock server itself "
-    "lagged: such a row proves nothing); 2 bad input."
-)
-
-
-def _streams(text: str) -> list[int]:
-    from harness import cli
-
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        counts = []
-    if not counts or min(counts) < 1:
-        raise cli.user_error(f"--streams: {text!r} is not a list of positive integers "
-                             "(e.g. 1,64,512)")
-    return counts
-
-
-def client(
-    streams: str = typer.Option("1,64,512", "--streams", help="Concurrent streams, per row."),
-    duration_s: float = typer.Option(3.0, "--duration", min=0.1,
-                                     help="Seconds of streaming per row."),
-    tokens: int = typer.Option(64, "--tokens", min=1, help="Tokens per request."),
-    interval_ms: float = typer.Option(10.0, "--interval-ms", min=0.1,
-                                      help="Mock server step: one chunk per stream per step."),
-    tokens_per_chunk: int = typer.Option(1, "--tokens-per-chunk", min=1),
-    processes: int = typer.Option(1, "--processes", min=1,
-                                  help="Client processes sharing the streams and one clock."),
-    server_workers: int = typer.Option(1, "--server-workers", min=1,
-                                       help="Mock server processes sharing its port."),
-    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format",
-                                               help="table or json."),
-) -> None:
-    schedule = Schedule(interval_ms / 1000, tokens_per_chunk)
-    rows = selftest_client(_streams(streams), duration_s, tokens, schedule, processes,
-                           server_workers)
-    if output_format is OutputFormat.json:
-        typer.echo(_json(rows, schedule, tokens, processes))
-    else:
-        _print_table(rows, schedule, tokens, processes)
-    if not all(row.kept_up for row in rows):
-        raise typer.Exit(1)
-
-
-def _json(rows: list[StreamsResult], schedule: Schedule, tokens: int, processes: int) -> str:
-    import json
-
-    return json.dumps({"schedule": asdict(schedule), "tokens": tokens, "processes": processes,
-                       "rows": [{**asdict(row), "kept_up": row.kept_up} for row in rows]},
-                      indent=2)
-
-
-def _print_table(rows: list[StreamsResult], schedule: Schedule, tokens: int,
-                 processes: int) -> None:
-    from rich.table import Table
-
-    from harness import cli
-
-    table = Table(title=f"client self-test: {tokens} tokens a request, a step every "
-                        f"{schedule.interval_s * 1e3:g} ms, {processes} client process(es)")
-    for name in ("streams", "ok/err", "chunks/s (offered)", "timing error p50/p99 ms",
-                 "dispatch lag p99 ms", "loop lag p99 ms", "verdict"):
-        table.add_column(name, justify="left" if name == "verdict" else "right")
-    for row in rows:
-        verdict = "[green]kept up[/green]" if row.kept_up else "[red]" + "; ".join(
-            row.problems) + "[/red]"
-        table.add_row(str(row.streams), f"{row.requests - row.errors}/{row.errors}",
-                      f"{row.chunks_per_s:,.0f} ({row.offered_per_s:,.0f})",
-                      f"{row.error_p50_ms:.2f}/{row.error_p99_ms:.2f}",
-                      f"{row.dispatch.p99_ms:.2f}", f"{row.loop_lag.p99_ms:.2f}", verdict)
-    cli.console.print(table)
-    for row in rows:
-        if not row.kept_up:
-            cli.err_console.print(f"[yellow]warning:[/yellow] at {row.streams} streams the "
-                                  f"client did not keep up: {'; '.join(row.problems)}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add `harness selftest client` to the command line."""
-    selftest = typer.Typer(help="The harness measuring itself.", no_args_is_help=True)
-    selftest.command("client", help=HELP)(client)
-    app.add_typer(selftest, name="selftest")

@@ -1,14 +1,17 @@
-"""The results directory: layout, atomic writes, resume.
+"""The results directory: layout, atomic writes, resume, and reading it back as typed models.
 
-    <run>/run.json                                 config, hash, versions, host, start/end
+    <run>/run.json                                 RunManifest
     <run>/cells/<cell>/server.log                  the engine's own log
-    <run>/cells/<cell>/failed.json                 why a cell could not be measured (if it failed)
-    <run>/cells/<cell>/points/<point>.json         one load point's result
-    <run>/cells/<cell>/points/<point>.requests.parquet   one row per request
-    <run>/summary.csv                              one row per (cell, point)
+    <run>/cells/<cell>/failed.json                 CellFailure (if the cell failed)
+    <run>/cells/<cell>/capacity.json               CapacityRecord (with a capacity search)
+    <run>/cells/<cell>/points/<point>.json         PointResult
+    <run>/cells/<cell>/points/<point>.requests.parquet    one row per request attempt
+    <run>/cells/<cell>/points/<point>.telemetry.parquet   NVML samples (where measured)
+    <run>/summary.csv                              one row per (cell, point, phase)
 
 Every file is written under a temporary name and renamed into place, and a point's JSON is
-written after its parquet file: a point counts as finished only when its JSON parses.
+written after its parquet files: a point counts as finished only when its JSON reads back as a
+valid PointResult. Files of another schema version are refused with one line.
 """
 
 from __future__ import annotations
@@ -16,16 +19,34 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import pandas as pd
+from pydantic import BaseModel, ValidationError
 
-SCHEMA_VERSION = 1
+from harness.config.base import STORED, first_error
+from harness.results import (
+    SCHEMA_VERSION,
+    CapacityRecord,
+    CellFailure,
+    CellTelemetry,
+    Invocation,
+    PointResult,
+    RunManifest,
+)
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
-class StoreMismatch(Exception):
+class ResultsError(Exception):
+    """A results directory that cannot be read as asked: the message is one line saying why
+    and what to do."""
+
+
+class StoreMismatch(ResultsError):
     """The results directory holds a run of a different config."""
 
 
@@ -47,8 +68,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_json(path: Path, obj: Any) -> None:
-    write_atomic(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
+def write_model(path: Path, model: BaseModel) -> None:
+    write_atomic(path, (model.model_dump_json(indent=2) + "\n").encode())
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
@@ -64,10 +85,53 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
 
 
 def read_json(path: Path) -> dict | None:
+    """The JSON object in `path`, or None if it is missing or not whole (a crash mid-write)."""
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
+
+
+def schema_problem(data: dict, path: Path) -> str | None:
+    """Why a stored file is of another schema version (None when it is this one's)."""
+    version = data.get("schema_version", data.get("schema"))
+    if version == SCHEMA_VERSION:
+        return None
+    return (f"{path} holds results of schema {version}; this harness reads schema "
+            f"{SCHEMA_VERSION}: re-run its config into a new directory "
+            f"(harness run CONFIG --out DIR)")
+
+
+def read_model(path: Path, model: type[Model]) -> Model:
+    """A stored file as `model`; ResultsError (one line) if it is unreadable, of another
+    schema version or not valid."""
+    data = read_json(path)
+    if data is None:
+        raise ResultsError(f"{path}: missing or not readable JSON")
+    problem = schema_problem(data, path)
+    if problem:
+        raise ResultsError(problem)
+    try:
+        return model.model_validate(data, context=STORED)
+    except ValidationError as err:
+        raise ResultsError(f"{path}: not a valid {model.__name__}: {first_error(err)}") from None
+
+
+@dataclass
+class StoredRun:
+    """A results directory read back: what `harness report` and `harness cost` work on."""
+
+    root: Path
+    manifest: RunManifest
+    points: list[PointResult]
+    failures: list[CellFailure]
+    capacities: dict[str, CapacityRecord]
+    problems: list[str] = field(default_factory=list)  # files that could not be read
+
+    @property
+    def name(self) -> str:
+        return self.manifest.run
 
 
 class RunStore:
@@ -103,84 +167,109 @@ class RunStore:
     def failure_json(self, cell: str) -> Path:
         return self.cell_dir(cell) / "failed.json"
 
-    # --- run ---------------------------------------------------------------------------
+    # --- the run -------------------------------------------------------------------------
 
-    def begin(self, info: dict[str, Any]) -> dict[str, Any]:
-        """Create run.json, or check an existing one holds the same config and add this start."""
-        existing = read_json(self.run_json) if self.run_json.exists() else None
-        if self.run_json.exists() and existing is None:
-            raise StoreMismatch(f"{self.run_json} is not readable JSON; move it away to start over")
+    def begin(self, manifest: RunManifest) -> RunManifest:
+        """Create run.json, or check that an existing one holds the same config and add this
+        invocation to it."""
         started = now_iso()
-        if existing is not None:
-            if existing.get("config_hash") != info["config_hash"]:
+        if self.run_json.exists():
+            existing = read_model(self.run_json, RunManifest)
+            if existing.config_hash != manifest.config_hash:
                 raise StoreMismatch(
                     f"{self.root} holds a run of a different config (hash "
-                    f"{existing.get('config_hash')}, this config {info['config_hash']}); "
+                    f"{existing.config_hash}, this config {manifest.config_hash}); "
                     f"pass --out to write elsewhere")
-            run = {**existing, **{k: v for k, v in info.items() if k == "config"}}
+            manifest = existing.model_copy(update={"config": manifest.config})
         else:
-            run = {"schema": SCHEMA_VERSION, **info, "started_at": started}
-        run.setdefault("invocations", []).append(
-            {"started_at": started, "ended_at": None, "status": "running",
-             "harness_version": info.get("harness_version"), "host": info.get("host")})
-        run["ended_at"] = None
-        run["status"] = "running"
-        write_json(self.run_json, run)
-        return run
+            manifest = manifest.model_copy(update={"started_at": started})
+        manifest.invocations.append(Invocation(
+            started_at=started, ended_at=None, status="running",
+            harness_version=manifest.harness_version, host=manifest.host))
+        manifest.ended_at, manifest.status = None, "running"
+        write_model(self.run_json, manifest)
+        return manifest
 
     def end(self, status: str) -> None:
-        run = read_json(self.run_json)
-        if run is None:
+        try:
+            manifest = self.read_run()
+        except ResultsError:
             return
         ended = now_iso()
-        run["ended_at"], run["status"] = ended, status
-        if run.get("invocations"):
-            run["invocations"][-1].update(ended_at=ended, status=status)
-        write_json(self.run_json, run)
+        manifest.ended_at, manifest.status = ended, status
+        if manifest.invocations:
+            manifest.invocations[-1].ended_at = ended
+            manifest.invocations[-1].status = status
+        write_model(self.run_json, manifest)
 
-    # --- points and failures -----------------------------------------------------------
+    def read_run(self) -> RunManifest:
+        if not self.run_json.exists():
+            raise ResultsError(f"{self.root}: no run.json here; give a directory made by "
+                               "`harness run`")
+        return read_model(self.run_json, RunManifest)
+
+    def record_telemetry(self, cell: str, telemetry: CellTelemetry) -> None:
+        """What measured this cell's energy, or why nothing did, into run.json."""
+        manifest = self.read_run()
+        manifest.telemetry[cell] = telemetry
+        write_model(self.run_json, manifest)
+
+    def save_summary(self, frame: pd.DataFrame) -> None:
+        write_atomic(self.summary_csv, frame.to_csv(index=False).encode())
+
+    # --- points, capacities and failures --------------------------------------------------
+
+    def read_point(self, cell: str, point: str) -> PointResult | None:
+        """The stored point, or None when it is not (validly) there: it is to be measured."""
+        try:
+            return read_model(self.point_json(cell, point), PointResult)
+        except ResultsError:
+            return None
 
     def point_done(self, cell: str, point: str) -> bool:
-        return read_json(self.point_json(cell, point)) is not None
+        return self.read_point(cell, point) is not None
 
-    def save_point(self, cell: str, point: str, result: dict, requests: pd.DataFrame,
+    def save_point(self, result: PointResult, requests: pd.DataFrame,
                    telemetry: pd.DataFrame | None = None) -> None:
+        cell, point = result.cell, result.point
         write_parquet(self.requests_parquet(cell, point), requests)
         if telemetry is not None and not telemetry.empty:
             write_parquet(self.telemetry_parquet(cell, point), telemetry)
-        write_json(self.point_json(cell, point), result)  # last: marks the point finished
+        write_model(self.point_json(cell, point), result)  # last: marks the point finished
 
-    def record_telemetry(self, cell: str, gpus: list[dict], gpu_reason: str | None,
-                         cpu_reason: str | None) -> None:
-        """What measured this cell's energy (GPU facts), or why nothing did, into run.json."""
-        run = read_json(self.run_json) or {}
-        run.setdefault("telemetry", {})[cell] = {
-            "gpus": gpus,
-            "gpu_energy": "measured (NVML energy counter)" if gpu_reason is None
-            else f"not measured: {gpu_reason}",
-            "cpu_energy": "measured (RAPL package counters)" if cpu_reason is None
-            else f"not measured: {cpu_reason}",
-        }
-        write_json(self.run_json, run)
+    def read_capacity(self, cell: str) -> CapacityRecord | None:
+        try:
+            return read_model(self.capacity_json(cell), CapacityRecord)
+        except ResultsError:
+            return None
 
-    def record_failure(self, cell: str, failure: dict) -> None:
-        write_json(self.failure_json(cell), {"failed_at": now_iso(), **failure})
+    def save_capacity(self, cell: str, record: CapacityRecord) -> None:
+        write_model(self.capacity_json(cell), record)
+
+    def record_failure(self, failure: CellFailure) -> None:
+        write_model(self.failure_json(failure.cell), failure)
 
     def clear_failure(self, cell: str) -> None:
         self.failure_json(cell).unlink(missing_ok=True)
 
-    def points(self) -> list[dict]:
+    def _read_all(self, pattern: str, model: type[Model],
+                  problems: list[str]) -> list[tuple[Path, Model]]:
         found = []
-        for path in sorted(self.root.glob("cells/*/points/*.json")):
-            result = read_json(path)
-            if result is not None:
-                found.append(result)
+        for path in sorted(self.root.glob(pattern)):
+            try:
+                found.append((path, read_model(path, model)))
+            except ResultsError as err:
+                problems.append(str(err))
         return found
 
-    def failures(self) -> list[dict]:
-        found = []
-        for path in sorted(self.root.glob("cells/*/failed.json")):
-            failure = read_json(path)
-            if failure is not None:
-                found.append(failure)
-        return found
+    def load(self) -> StoredRun:
+        """The whole directory as typed models; ResultsError when it is not a run of this
+        schema. Unreadable files are listed in `problems`, never taken as zero."""
+        manifest = self.read_run()
+        problems: list[str] = []
+        points = self._read_all("cells/*/points/*.json", PointResult, problems)
+        failures = self._read_all("cells/*/failed.json", CellFailure, problems)
+        capacities = self._read_all("cells/*/capacity.json", CapacityRecord, problems)
+        return StoredRun(self.root, manifest, [point for _, point in points],
+                         [failure for _, failure in failures],
+                         {path.parent.name: record for path, record in capacities}, problems)

@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.cost.answer import build_answer, load_results, points_frame
+from harness.cost.answer import build_answer, points_frame
 from harness.cost.files import CostInputError
+from harness.cost.measured import load_results
 from harness.cost.prices import load_price_book
 from harness.cost.profile import Profile
-from harness.store import write_json
+from harness.results import CapacityRecord
+
+from .factories import manifest, metrics, point_result, write_run
 
 DAY = date(2026, 11, 26)
 
@@ -27,34 +30,17 @@ PRICES = {
 
 
 def point(cell: str, variant: str, batch: int, conc: int, total: float, output: float,
-          ttft_p95: float, tp: int = 1, errors: int = 0, **extra) -> dict:
-    dist = {"n": 100, "mean": 10.0, "p50": 10.0, "p90": 10.0, "p95": 10.0, "p99": 10.0}
-    return {
-        "cell": cell, "point": f"c{conc}", "variant": variant, "max_num_seqs": batch,
-        "tensor_parallel_size": tp, "concurrency": conc,
-        "metrics": {"requests": 100, "completed": 100 - errors, "errors": errors,
-                    "error_rate": errors / 100, "duration_s": 10.0, "prompt_tokens": 150_000,
-                    "output_tokens": 50_000, "request_throughput": 10.0,
-                    "output_throughput": output, "total_token_throughput": total,
-                    "ttft_ms": {**dist, "p95": ttft_p95}, "tpot_ms": dist, "itl_ms": dist,
-                    "e2e_ms": dist, "output_length_mismatches": 0},
-        "server": {}, **extra}
+          ttft_p95: float, tp: int = 1, errors: int = 0, power: float | None = None):
+    return point_result(cell, variant, batch, conc,
+                        metrics(total, output, errors=errors, ttft_p95=ttft_p95), tp=tp,
+                        mean_power_w=power, gpus=tp if power is not None else 0)
 
 
-def write_run(root: Path, points: list[dict], gpus: list[str] | None = None,
-              usd_per_hour: float | None = 3.0, model: str = "meta-llama/Llama-3.1-8B-Instruct",
-              capacity: dict[str, dict] | None = None) -> Path:
-    write_json(root / "run.json", {
-        "run": "test", "config_file": "configs/test.yaml", "started_at": "2026-11-20T10:00:00",
-        "config": {"model": model, "workload": {"input_tokens": 1500, "output_tokens": 500},
-                   "cost": {"usd_per_hour": usd_per_hour}},
-        "host": {"cpu": "Test CPU", "gpus": {"available": bool(gpus),
-                                             "devices": [{"name": n} for n in gpus or []]}}})
-    for result in points:
-        write_json(root / "cells" / result["cell"] / "points" / f"{result['point']}.json", result)
-    for cell, content in (capacity or {}).items():
-        write_json(root / "cells" / cell / "capacity.json", content)
-    return root
+def write(root: Path, points: list, gpus: list[str] | None = None,
+          usd_per_hour: float | None = 3.0, capacity: dict | None = None) -> Path:
+    return write_run(root, points, manifest(gpus=gpus, usd_per_hour=usd_per_hour),
+                     capacities={cell: CapacityRecord.model_validate(record)
+                                 for cell, record in (capacity or {}).items()})
 
 
 def profile(**changes) -> Profile:
@@ -83,7 +69,7 @@ def test_hand_computed_answer(tmp_path, book):
     # effective 0.111 / 0.2 = $0.556/Mtok. API: 1000 x 3600 x 730 / 1e6 = 2,628 Mtok a month
     # at $0.50 = $1,314. The API is cheaper by $146; the bills meet at 1460 / 0.5 =
     # 2,920 Mtok a month, at utilization 0.111 / 0.5 = 22.2 %.
-    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 200)],
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 200)],
                      gpus=["Test GPU"])
     answer = build_answer(load_results(root), profile(), book)
     v = answer.variants.iloc[0]
@@ -107,7 +93,7 @@ def test_hand_computed_answer(tmp_path, book):
 
 
 def test_capacity_is_the_best_point_that_meets_the_slo(tmp_path, book):
-    root = write_run(tmp_path / "run", [
+    root = write(tmp_path / "run", [
         point("bf16-b16", "bf16", 16, 16, 4000, 1000, 300),
         point("bf16-b64", "bf16", 64, 64, 9000, 2250, 900),     # faster, misses the SLO
         point("bf16-b64", "bf16", 64, 32, 6000, 1500, 450, errors=1),  # an error: a miss
@@ -121,8 +107,8 @@ def test_capacity_is_the_best_point_that_meets_the_slo(tmp_path, book):
 
 def test_capacity_search_wins_when_present(tmp_path, book):
     search = {"rate_rps": 3.5, "output_throughput": 1500.0, "total_token_throughput": 6000.0,
-              "point": "c64", "slo": {"ttft_p95_ms": 500}, "meets_slo": True}
-    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 9000, 2250, 100)],
+              "point": "c64", "slo": {"ttft_p95_ms": 500}, "meets_slo": True, "steps": []}
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 9000, 2250, 100)],
                      capacity={"bf16-b64": search})
     answer = build_answer(load_results(root), profile(), book)
     v = answer.variants.iloc[0]
@@ -136,8 +122,8 @@ def test_capacity_search_wins_when_present(tmp_path, book):
 
 def test_a_capacity_search_that_found_nothing_gives_no_capacity(tmp_path, book):
     search = {"rate_rps": None, "output_throughput": 0.0, "total_token_throughput": 0.0,
-              "point": None, "slo": {"ttft_p95_ms": 500}, "meets_slo": False}
-    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 9000, 2250, 100)],
+              "point": None, "slo": {"ttft_p95_ms": 500}, "meets_slo": False, "steps": []}
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 9000, 2250, 100)],
                      capacity={"bf16-b64": search})
     v = build_answer(load_results(root), profile(), book).variants.iloc[0]
     assert pd.isna(v["capacity_tps"])  # no capacity invented
@@ -145,7 +131,7 @@ def test_a_capacity_search_that_found_nothing_gives_no_capacity(tmp_path, book):
 
 
 def test_no_point_meets_the_slo_shows_the_closest(tmp_path, book):
-    root = write_run(tmp_path / "run", [
+    root = write(tmp_path / "run", [
         point("bf16-b16", "bf16", 16, 16, 4000, 1000, 650),
         point("bf16-b64", "bf16", 64, 64, 9000, 2250, 1900)])
     answer = build_answer(load_results(root), profile(), book)
@@ -160,7 +146,7 @@ def test_no_point_meets_the_slo_shows_the_closest(tmp_path, book):
 
 def test_tensor_parallel_cells_rent_every_gpu(tmp_path, book):
     # tp 2 at 8,000 tok/s: a replica is 2 GPUs at $2/h; peak 4,000 tok/s -> 1 replica, 2 GPUs
-    root = write_run(tmp_path / "run", [point("bf16-b64-tp2", "bf16", 64, 64, 8000, 2000,
+    root = write(tmp_path / "run", [point("bf16-b64-tp2", "bf16", 64, 64, 8000, 2000,
                                               100, tp=2)], gpus=["Test GPU", "Test GPU"])
     v = build_answer(load_results(root), profile(), book).variants.iloc[0]
     assert v["units"] == 2 and v["capacity_tps_per_unit"] == pytest.approx(4000)
@@ -171,21 +157,21 @@ def test_owned_uses_measured_power_when_there_is_some(tmp_path, book):
     own = {"capex_per_gpu_usd": 35_000, "years": 4, "power_w_per_gpu": 700, "pue": 1.3,
            "usd_per_kwh": 0.10}
     measured = point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)
-    root = write_run(tmp_path / "a", [measured])
+    root = write(tmp_path / "a", [measured])
     v = build_answer(load_results(root), profile(own=own), book).variants.iloc[0]
     assert v["owned_power_basis"] == "assumed" and v["owned_power_w_per_unit"] == 700
     # 35000 / 4 / 8760 + 0.7 x 1.3 x 0.10 per hour, 730 hours
     assert v["owned_usd_per_month"] == pytest.approx((35_000 / 4 / 8760 + 0.091) * 730)
 
-    results = load_results(root)
-    results.frame["mean_power_w"] = 400.0  # the summary column of measured GPU power
-    v = build_answer(results, profile(own=own), book).variants.iloc[0]
+    powered = write(tmp_path / "b", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100,
+                                           power=400.0)])
+    v = build_answer(load_results(powered), profile(own=own), book).variants.iloc[0]
     assert v["owned_power_basis"] == "measured" and v["owned_power_w_per_unit"] == 400
     assert v["owned_usd_per_month"] == pytest.approx((35_000 / 4 / 8760 + 0.052) * 730)
 
 
 def test_the_runs_own_price_is_per_machine(tmp_path, book):
-    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)],
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)],
                      usd_per_hour=0.5)
     answer = build_answer(load_results(root), profile(gpu=None), book)
     assert answer.unit == "machine"
@@ -195,14 +181,14 @@ def test_the_runs_own_price_is_per_machine(tmp_path, book):
 
 
 def test_no_price_at_all_is_a_user_error(tmp_path, book):
-    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)],
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)],
                      usd_per_hour=None)
     with pytest.raises(CostInputError, match="no hourly price"):
         build_answer(load_results(root), profile(gpu=None), book)
 
 
 def test_retries_enter_both_sides(tmp_path, book):
-    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
     plain = build_answer(load_results(root), profile(), book)
     retried = build_answer(load_results(root), profile(traffic={"retry_rate": 0.2}), book)
     assert retried.demand.average_tps == pytest.approx(1.2 * plain.demand.average_tps)
@@ -216,7 +202,7 @@ def test_retries_enter_both_sides(tmp_path, book):
 
 
 def test_mixes_are_converted_and_said(tmp_path, book):
-    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
     answer = build_answer(load_results(root), profile(traffic={"input_output_ratio": 1}), book)
     # weighted 3750 / 4 + 1250 = 2187.5; at 1:1 a token weighs (1/4 + 1) / 2 = 0.625
     assert answer.variants.iloc[0]["capacity_tps"] == pytest.approx(2187.5 / 0.625)
@@ -224,7 +210,7 @@ def test_mixes_are_converted_and_said(tmp_path, book):
 
 
 def test_without_traffic_only_full_load_and_break_even_utilization(tmp_path, book):
-    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
     answer = build_answer(load_results(root), Profile(gpu="TestGPU", apis=["test-api"]), book)
     row = answer.verdicts.iloc[0]
     assert row["rented_break_even_utilization"] == pytest.approx((2 / 18) / 0.5)
@@ -232,7 +218,7 @@ def test_without_traffic_only_full_load_and_break_even_utilization(tmp_path, boo
 
 
 def test_points_frame_prices_every_point(tmp_path, book):
-    root = write_run(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100),
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100),
                                         point("bf16-b64", "bf16", 64, 8, 1000, 250, 900)])
     frame = points_frame(load_results(root), profile(), book)
     fast = frame[frame["concurrency"] == 64].iloc[0]

@@ -9,19 +9,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
-from harness.cost.commands import register
+from harness.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "results" / "quickstart-cpu-2vcpu"
 EXAMPLE_PROFILE = REPO / "configs" / "profile-example.yaml"
 
 runner = CliRunner()
-app = typer.Typer()
-register(app)
 
 
 def invoke(*args: str):
@@ -119,7 +116,7 @@ def write_profile(tmp_path: Path, change) -> Path:
     (lambda p: p["own"].update(cost_of_capital=1.5), "own.cost_of_capital"),
     (lambda p: p["own"].update(usd_per_kwh=0), "own.usd_per_kwh"),
     (lambda p: p["own"].update(capex_per_gpu_usd=-5), "own.capex_per_gpu_usd"),
-    (lambda p: p["slo"].update(ttft_p95=500), "slo.ttft_p95: unknown key"),
+    (lambda p: p["slo"].update(ttft_p95=500), "slo: unknown SLO 'ttft_p95'"),
     (lambda p: p.update(gpu="H1000"), "unknown GPU 'H1000' (did you mean H100"),
     (lambda p: p.update(apis=["llama-3.1-8"]), "unknown API 'llama-3.1-8' (did you mean"),
 ])

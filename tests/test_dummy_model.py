@@ -9,7 +9,8 @@ from transformers import AutoConfig, AutoTokenizer
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.dummy_model import SHAPES, model_config, write_dummy_model
+from harness.config.shapes import SHAPES
+from harness.engines.dummy_model import model_config, write_dummy_model
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))

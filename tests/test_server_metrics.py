@@ -42,14 +42,14 @@ def test_old_names_are_read_and_engines_summed():
     assert snapshot.total(sm.RUNNING) == 5.0  # two data-parallel engines
     later = sm.parse(OLD_NAMES.replace("100.0", "300.0").replace("40.0", "140.0"))
     stats = sm.engine_stats(snapshot, later, [snapshot, later], max_num_seqs=8)
-    assert stats["prefix_cache_queries"] == 200 and stats["prefix_hit_rate"] == 0.5
-    assert stats["running_max"] == 5.0 and stats["kv_cache_usage_peak"] == 0.5
+    assert stats.prefix_cache_queries == 200 and stats.prefix_hit_rate == 0.5
+    assert stats.running_max == 5.0 and stats.kv_cache_usage_peak == 0.5
 
 
 def test_token_check_verdicts():
     before = sm.parse('vllm:prompt_tokens_total 10\nvllm:generation_tokens_total 5\n')
     after = sm.parse('vllm:prompt_tokens_total 110\nvllm:generation_tokens_total 25\n')
-    assert sm.token_check((100, 20), before, after, 0)["token_check"] == "match"
-    assert sm.token_check((100, 21), before, after, 0)["token_check"] == "mismatch"
-    assert sm.token_check((90, 20), before, after, 1)["token_check"] == "unverifiable (1 errors)"
-    assert sm.token_check((90, 20), None, None, 0)["token_check"] == "no server counters"
+    assert sm.token_check((100, 20), before, after, 0).token_check == "match"
+    assert sm.token_check((100, 21), before, after, 0).token_check == "mismatch"
+    assert sm.token_check((90, 20), before, after, 1).token_check == "unverifiable (1 errors)"
+    assert sm.token_check((90, 20), None, None, 0).token_check == "no server counters"

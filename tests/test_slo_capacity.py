@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from harness.capacity import SearchStep, capacity_record, search
+from harness.config.slo import Slo
 from harness.metrics import point_metrics
 from harness.records import RequestRecord
-from harness.slo import goodput, violations
+from harness.slo import goodput, judge, violations
+
+from .factories import metrics, point_result
 
 
 def record(index, ttft, e2e, tokens=5, error=None, intended=None):
@@ -22,15 +25,16 @@ def record(index, ttft, e2e, tokens=5, error=None, intended=None):
 def test_violations_name_each_missed_limit():
     records = [record(i, 0.1 * (i + 1), 1.0) for i in range(10)]
     m = point_metrics(records, 0.0, 2.0)
-    assert violations(m, {"ttft_p50_ms": 1000}) == []
-    missed = violations(m, {"ttft_p90_ms": 500, "max_error_rate": 0.0})
+    assert violations(m, Slo(ttft_p50_ms=1000)) == []
+    missed = violations(m, Slo(ttft_p90_ms=500, max_error_rate=0.0))
     assert len(missed) == 1 and missed[0].startswith("ttft_p90_ms 910.0 > 500")
 
 
 def test_error_rate_limit():
     records = [record(0, 0.1, 1.0), record(1, 0.1, 1.0, error="HTTP 500")]
     m = point_metrics(records, 0.0, 1.0)
-    assert violations(m, {"max_error_rate": 0.25}) == ["error rate 0.5 > 0.25"]
+    assert violations(m, Slo(max_error_rate=0.25)) == ["error rate 0.5 > 0.25"]
+    assert violations(m, Slo()) == ["error rate 0.5 > 0"], "no failed request by default"
 
 
 def test_open_loop_slo_counts_from_the_intended_send():
@@ -39,12 +43,12 @@ def test_open_loop_slo_counts_from_the_intended_send():
                           chunk_tokens=[1] * 5, prompt_tokens=10, completion_tokens=5,
                           intended_time=0.0)]
     m = point_metrics(late, 0.0, 3.0)
-    assert violations(m, {"ttft_p50_ms": 500}) == ["ttft_p50_ms 2100.0 > 500"]
+    assert violations(m, Slo(ttft_p50_ms=500)) == ["ttft_p50_ms 2100.0 > 500"]
 
 
 def test_goodput_counts_good_requests_and_misses_errors():
     records = [record(0, 0.1, 1.0), record(1, 0.9, 1.0), record(2, 0.1, 1.0, error="x")]
-    assert goodput(records, 2.0, {"ttft_p95_ms": 500}) == pytest.approx(0.5)
+    assert goodput(records, 2.0, Slo(ttft_p95_ms=500)) == pytest.approx(0.5)
 
 
 def fake_measure(capacity: float, calls: list):
@@ -77,10 +81,46 @@ def test_search_that_meets_at_the_top_stops():
 def test_capacity_record_for_the_cost_model():
     calls: list[float] = []
     found = search(fake_measure(10.0, calls), 1.0, 64.0, 6)
-    points = {s.point: {"metrics": {"output_throughput": s.rate * 100,
-                                    "total_token_throughput": s.rate * 500,
-                                    "request_throughput": s.rate}} for s in found.steps}
-    record_ = capacity_record(found, points, {"ttft_p95_ms": 500})
-    assert record_["meets_slo"] and record_["rate_rps"] == found.best.rate
-    assert record_["output_throughput"] == found.best.rate * 100
-    assert record_["point"] == found.best.point and len(record_["steps"]) == len(calls)
+    points = {s.point: point_result("c", "v", 4, None, metrics(s.rate * 500, s.rate * 100),
+                                    point=s.point, kind="search", rate=s.rate)
+              for s in found.steps}
+    record_ = capacity_record(found, points, Slo(ttft_p95_ms=500))
+    assert record_.meets_slo and record_.rate_rps == found.best.rate
+    assert record_.output_throughput == found.best.rate * 100
+    assert record_.point == found.best.point and len(record_.steps) == len(calls)
+    assert not record_.at_upper_bound
+
+
+def test_goodput_applies_tpot_and_itl_limits_to_each_request():
+    # chunks at 0.1, 0.2, 0.3, 0.4, 0.5 s: TPOT 100 ms, ITL gaps 100 ms each
+    steady = record(0, 0.1, 0.5)
+    # chunks at 0.1, 0.11, 0.12, 0.13, 0.9 s: TPOT 200 ms, ITL gaps 10, 10, 10, 770 ms
+    stalled = RequestRecord(1, 10, 5, 0.0, done_time=1.0,
+                            chunk_times=[0.1, 0.11, 0.12, 0.13, 0.9], chunk_tokens=[1] * 5,
+                            prompt_tokens=10, completion_tokens=5)
+    records = [steady, stalled]
+    assert goodput(records, 1.0, Slo(tpot_p99_ms=150)) == pytest.approx(1.0)
+    # ITL p50 / p99 of each request's own gaps: steady 100 / 100 ms; stalled 10 ms and
+    # 10 + 760 x 0.97 = 747 ms. Each limit fails one request; both together fail both.
+    assert goodput(records, 1.0, Slo(itl_p50_ms=50)) == pytest.approx(1.0)
+    assert goodput(records, 1.0, Slo(itl_p99_ms=500)) == pytest.approx(1.0)
+    assert goodput(records, 1.0, Slo(itl_p50_ms=50, itl_p99_ms=500)) == pytest.approx(0.0)
+    assert goodput(records, 1.0, Slo(itl_mean_ms=150)) == pytest.approx(1.0)  # 197.5 ms
+    assert goodput(records, 1.0, Slo(itl_mean_ms=300)) == pytest.approx(2.0)
+
+
+def test_two_limits_on_one_metric_each_apply():
+    records = [record(0, 0.2, 1.0), record(1, 0.05, 1.0)]
+    assert goodput(records, 1.0, Slo(ttft_p50_ms=1000)) == pytest.approx(2.0)
+    assert goodput(records, 1.0, Slo(ttft_p50_ms=1000, ttft_p99_ms=150)) == pytest.approx(1.0)
+    m = point_metrics(records, 0.0, 1.0)  # TTFT p50 125 ms, p99 198.5 ms
+    assert violations(m, Slo(ttft_p50_ms=1000, ttft_p99_ms=150)) == [
+        "ttft_p99_ms 198.5 > 150"]
+
+
+def test_the_shortfall_is_the_worst_ratio_to_a_limit():
+    m = point_metrics([record(0, 0.2, 1.0), record(1, 0.1, 1.0, error="x")], 0.0, 1.0)
+    judged = judge(m, Slo(ttft_p50_ms=100, e2e_p50_ms=2000, max_error_rate=0.25))
+    assert not judged.meets and judged.shortfall == pytest.approx(2.0)  # 200 ms / 100 ms
+    assert judged.violations == ["ttft_p50_ms 200.0 > 100", "error rate 0.5 > 0.25"]
+    assert judge(m, Slo(tpot_p50_ms=1, max_error_rate=1)).shortfall > 1

@@ -1,4 +1,5 @@
-"""Results directory: atomic writes, resume bookkeeping, refusing a different config."""
+"""Results directory: atomic writes, resume bookkeeping, refusing a different config or an
+older schema, and reading every file back as its typed model."""
 
 from __future__ import annotations
 
@@ -7,73 +8,84 @@ import json
 import pandas as pd
 import pytest
 
-from harness.report.tables import summary_frame, write_summary
-from harness.store import RunStore, StoreMismatch, write_json
+from harness.report.summary import summary_frame, write_summary
+from harness.store import ResultsError, RunStore, StoreMismatch, write_atomic
+
+from .factories import failure, manifest, metrics, point_result, write_run
 
 
-def point_result(cell="bf16-b4", point="c2", concurrency=2, out_tps=100.0):
-    dist = {"n": 1, "mean": 1.0, "p50": 1.0, "p90": 1.0, "p95": 1.0, "p99": 1.0}
-    return {
-        "cell": cell, "point": point, "variant": "bf16", "max_num_seqs": 4,
-        "tensor_parallel_size": 1, "concurrency": concurrency,
-        "metrics": {"requests": 1, "completed": 1, "errors": 0, "error_rate": 0.0,
-                    "duration_s": 1.0, "prompt_tokens": 10, "output_tokens": 100,
-                    "request_throughput": 1.0, "output_throughput": out_tps,
-                    "total_token_throughput": out_tps + 10, "ttft_ms": dist, "tpot_ms": dist,
-                    "itl_ms": dist, "e2e_ms": dist, "output_length_mismatches": 0},
-        "server": {"prompt_tokens": 10, "generation_tokens": 100, "token_check": "match"},
-    }
-
-
-def test_write_json_leaves_no_temporary_files(tmp_path):
-    write_json(tmp_path / "a" / "x.json", {"k": 1})
+def test_write_atomic_leaves_no_temporary_files(tmp_path):
+    write_atomic(tmp_path / "a" / "x.json", b'{"k": 1}')
     assert json.loads((tmp_path / "a" / "x.json").read_text()) == {"k": 1}
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.json"]
 
 
-def test_a_half_written_point_does_not_count_as_done(tmp_path):
+def test_a_half_written_or_edited_point_does_not_count_as_done(tmp_path):
     store = RunStore(tmp_path)
+    result = point_result("cell", "bf16", 4, 1)
     path = store.point_json("cell", "c1")
     path.parent.mkdir(parents=True)
     path.write_text('{"cell": "cell", "metr')  # what a crash mid-write could leave
     assert not store.point_done("cell", "c1")
-    store.save_point("cell", "c1", {"cell": "cell"}, pd.DataFrame({"index": [0]}))
+    edited = json.loads(result.model_dump_json())
+    edited["metrics"]["completed"] = "lots"
+    path.write_text(json.dumps(edited))
+    assert not store.point_done("cell", "c1")
+    store.save_point(result, pd.DataFrame({"index": [0]}))
     assert store.point_done("cell", "c1")
+    assert store.read_point("cell", "c1") == result
     assert store.requests_parquet("cell", "c1").exists()
 
 
 def test_begin_twice_resumes_and_records_invocations(tmp_path):
     store = RunStore(tmp_path)
-    store.begin({"config_hash": "abc", "config": {}})
+    store.begin(manifest())
     store.end("interrupted")
-    store.begin({"config_hash": "abc", "config": {}})
+    store.begin(manifest())
     store.end("complete")
-    run = json.loads(store.run_json.read_text())
-    assert [i["status"] for i in run["invocations"]] == ["interrupted", "complete"]
-    assert run["status"] == "complete" and run["started_at"] <= run["ended_at"]
+    run = store.read_run()
+    assert [i.status for i in run.invocations] == ["interrupted", "complete"]
+    assert run.status == "complete" and run.started_at <= run.ended_at
 
 
 def test_a_different_config_is_refused(tmp_path):
     store = RunStore(tmp_path)
-    store.begin({"config_hash": "abc", "config": {}})
+    store.begin(manifest())
     with pytest.raises(StoreMismatch, match="different config"):
-        store.begin({"config_hash": "def", "config": {}})
+        store.begin(manifest(config={"seed": 7}))
+
+
+def test_an_older_schema_is_refused_in_one_line(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"schema": 1, "run": "old"}))
+    for action in (RunStore(tmp_path).load, lambda: RunStore(tmp_path).begin(manifest())):
+        with pytest.raises(ResultsError) as caught:
+            action()
+        message = str(caught.value)
+        assert "schema 1" in message and "re-run" in message and "\n" not in message
+
+
+def test_the_whole_directory_reads_back_typed(tmp_path):
+    good = point_result("bf16-b4", "bf16", 4, 2, metrics(110, 100))
+    root = write_run(tmp_path, [good], failures=[failure("bf16-b8", "bf16", 8, [("c2", 2)])])
+    (root / "cells" / "bf16-b4" / "points" / "c9.json").write_text('{"schema_version": 2}')
+    run = RunStore(root).load()
+    assert run.points == [good] and run.failures[0].points[0].id == "c2"
+    assert len(run.problems) == 1 and "c9.json: not a valid PointResult" in run.problems[0]
 
 
 def test_summary_has_a_row_per_point_and_failed_points(tmp_path):
-    store = RunStore(tmp_path)
-    store.save_point("bf16-b4", "c2", point_result(), pd.DataFrame({"index": [0]}))
-    store.record_failure("bf16-b8", {"cell": "bf16-b8", "variant": "bf16", "max_num_seqs": 8,
-                                     "tensor_parallel_size": 1, "reason": "exited with code 2",
-                                     "points": [{"id": "c2", "concurrency": 2}]})
-    frame = write_summary(store, usd_per_hour=3.6)
+    root = write_run(tmp_path, [point_result("bf16-b4", "bf16", 4, 2, metrics(110, 100))],
+                     manifest(usd_per_hour=3.6),
+                     failures=[failure("bf16-b8", "bf16", 8, [("c2", 2)],
+                                       reason="exited with code 2")])
+    frame = write_summary(RunStore(root))
     assert list(frame["status"]) == ["ok", "failed"]
     assert frame.loc[0, "usd_per_mtok_output"] == pytest.approx(3.6 / (100 * 3600 / 1e6))
     assert frame.loc[1, "reason"] == "exited with code 2"
-    assert pd.read_csv(store.summary_csv).shape[0] == 2
+    assert pd.read_csv(RunStore(root).summary_csv).shape[0] == 2
 
 
 def test_summary_without_price_has_no_cost(tmp_path):
-    store = RunStore(tmp_path)
-    store.save_point("bf16-b4", "c2", point_result(), pd.DataFrame({"index": [0]}))
-    assert summary_frame(store, None).loc[0, "usd_per_mtok_output"] is None
+    root = write_run(tmp_path, [point_result("bf16-b4", "bf16", 4, 2)],
+                     manifest(usd_per_hour=None))
+    assert summary_frame(RunStore(root).load()).loc[0, "usd_per_mtok_output"] is None

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo
 
 
 class ConfigError(Exception):
@@ -15,6 +15,15 @@ class ConfigError(Exception):
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+STORED = {"stored": True}  # validation context: a config read back from a results directory
+
+
+def is_stored(info: ValidationInfo) -> bool:
+    """True when validating a config stored with a run: files it names (lengths files) may
+    be on another machine, so they are not opened."""
+    return bool(info.context and info.context.get("stored"))
 
 
 def as_list(value: Any) -> Any:

@@ -14,14 +14,23 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from harness.config.base import ConfigError, Strict, as_list, first_error, read_yaml_mapping
+from harness.config.base import (
+    ConfigError,
+    Strict,
+    as_list,
+    first_error,
+    is_stored,
+    read_yaml_mapping,
+)
 from harness.config.lengths import LengthsFileError
-from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig, check_slo
-from harness.dummy_model import SHAPES
+from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig
+from harness.config.shapes import SHAPES
+from harness.config.slo import Slo
 
 DUMMY_PREFIX = "dummy:"
 
@@ -145,7 +154,7 @@ class ExperimentConfig(Strict):
     matrix: MatrixConfig = Field(default_factory=MatrixConfig)
     workload: WorkloadConfig
     load: LoadConfig
-    slo: dict[str, float] | None = Field(
+    slo: Slo | None = Field(
         None, description="limits a point must meet, e.g. ttft_p95_ms: 500, max_error_rate: 0.01")
     capacity: CapacityConfig | None = None
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
@@ -182,18 +191,16 @@ class ExperimentConfig(Strict):
                              "remove the variants")
         return self
 
-    _slo = field_validator("slo")(classmethod(lambda cls, v: check_slo(v)))
-
     @model_validator(mode="after")
     def _capacity_needs_slo(self) -> ExperimentConfig:
-        if self.capacity is not None and not self.slo:
+        if self.capacity is not None and self.slo is None:
             raise ValueError("capacity: the search needs `slo` limits to search against")
         return self
 
     @model_validator(mode="after")
-    def _lengths_fit(self) -> ExperimentConfig:
+    def _lengths_fit(self, info: ValidationInfo) -> ExperimentConfig:
         limit = self.engine.options.get("max_model_len")
-        if not isinstance(limit, int):
+        if not isinstance(limit, int) or is_stored(info):
             return self
         needed = self.workload.longest_request()
         if needed is None:

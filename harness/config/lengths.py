@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, model_validator
 
-from harness.config.base import Strict
+from harness.config.base import Strict, is_stored
 
 
 class LengthsFileError(ValueError):
@@ -32,7 +32,7 @@ class LengthDist(Strict):
     column: str | None = None  # empirical: CSV column or JSONL key
 
     @model_validator(mode="after")
-    def _fields_for_dist(self) -> LengthDist:
+    def _fields_for_dist(self, info: ValidationInfo) -> LengthDist:
         needed = {"fixed": ("value",), "uniform": ("min", "max"), "normal": ("mean", "std"),
                   "lognormal": ("median", "sigma"), "empirical": ("file",)}[self.dist]
         missing = [name for name in needed if getattr(self, name) is None]
@@ -40,7 +40,7 @@ class LengthDist(Strict):
             raise ValueError(f"a {self.dist} distribution needs {', '.join(missing)}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is above max ({self.max})")
-        if self.dist == "empirical":
+        if self.dist == "empirical" and not is_stored(info):
             empirical_lengths(self.file, self.column)  # fail now, naming the file and line
         return self
 

@@ -1,5 +1,5 @@
 """What is sent and how: the workload (lengths, shared prefixes, conversations), the load points
-(closed loop, open loop, traffic profiles of phases), retries, SLOs and the capacity search."""
+(closed loop, open loop, traffic profiles of phases), retries and the capacity search."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from harness.config.base import Strict, as_list
 from harness.config.lengths import LengthDist, fixed_if_number
 
 Arrival = Literal["constant", "poisson", "gamma"]
-SLO_KEY = re.compile(r"(ttft|tpot|itl|e2e)_(mean|p50|p90|p95|p99)_ms")
 
 
 class SharedPrefix(Strict):
@@ -141,17 +140,3 @@ class CapacityConfig(Strict):
         if self.min_rate >= self.max_rate:
             raise ValueError("min_rate must be below max_rate")
         return self
-
-
-def check_slo(value: dict[str, float] | None) -> dict[str, float] | None:
-    """SLO keys: <ttft|tpot|itl|e2e>_<mean|p50|p90|p95|p99>_ms, and max_error_rate."""
-    for key, limit in (value or {}).items():
-        if key == "max_error_rate":
-            if not 0 <= limit <= 1:
-                raise ValueError("max_error_rate must be between 0 and 1")
-        elif not SLO_KEY.fullmatch(key):
-            raise ValueError(f"unknown SLO {key!r}: use <ttft|tpot|itl|e2e>_<mean|p50|p90|p95|"
-                             "p99>_ms or max_error_rate")
-        elif limit <= 0:
-            raise ValueError(f"{key} must be positive")
-    return value

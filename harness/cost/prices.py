@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import Field, PositiveFloat
 
+from harness.config.base import Strict
 from harness.cost.files import CostInputError, load_model
 from harness.cost.model import api_usd_per_request
 
@@ -34,11 +35,7 @@ class PriceError(CostInputError):
     """A price that cannot be found or used: one line, with the closest known names."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GpuPrice(_Strict):
+class GpuPrice(Strict):
     gpu: str
     provider: str
     tier: str
@@ -49,7 +46,7 @@ class GpuPrice(_Strict):
     note: str | None = None
 
 
-class ApiRow(_Strict):
+class ApiRow(Strict):
     """A user's own API price ($ per million tokens)."""
     name: str = Field(min_length=1)
     input_mtok: PositiveFloat
@@ -60,22 +57,22 @@ class ApiRow(_Strict):
     checked: date
 
 
-class Tier(_Strict):
+class Tier(Strict):
     description: str = ""
     checked: date
     models: list[str] = Field(default_factory=list)
     apis: list[str] = Field(min_length=1)
 
 
-class GpuPriceFile(_Strict):
+class GpuPriceFile(Strict):
     gpus: list[GpuPrice]
 
 
-class TierFile(_Strict):
+class TierFile(Strict):
     tiers: dict[str, Tier]
 
 
-class UserPrices(_Strict):
+class UserPrices(Strict):
     gpus: list[GpuPrice] = Field(default_factory=list)
     apis: list[ApiRow] = Field(default_factory=list)
     tiers: dict[str, Tier] = Field(default_factory=dict)

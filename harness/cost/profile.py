@@ -9,27 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
-    create_model,
     model_validator,
 )
 
+from harness.config.base import Strict
+from harness.config.slo import Slo
 from harness.cost.files import load_model
 
-LATENCY_METRICS = ("ttft", "tpot", "itl", "e2e")
-LATENCY_STATS = ("mean", "p50", "p90", "p95", "p99")
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Traffic(_Strict):
+class Traffic(Strict):
     tokens_per_day: PositiveFloat | None = Field(
         None, description="average input + output tokens a day (or give requests_per_s)")
     requests_per_s: PositiveFloat | None = Field(None, description="average requests a second")
@@ -52,44 +44,13 @@ class Traffic(_Strict):
         return self
 
 
-def _latency_limits() -> dict:
-    return {f"{metric}_{stat}_ms": (PositiveFloat | None, Field(None))
-            for metric in LATENCY_METRICS for stat in LATENCY_STATS}
-
-
-# slo: {ttft_p95_ms: 500, tpot_p99_ms: 50, ..., max_error_rate: 0.0}: every latency
-# (ttft, tpot, itl, e2e) at every statistic (mean, p50, p90, p95, p99) may be limited.
-Slo = create_model(
-    "Slo", __base__=_Strict,
-    max_error_rate=(float, Field(0.0, ge=0, le=1)),
-    **_latency_limits())
-
-
-def latency_limits(slo: BaseModel) -> dict[str, float]:
-    """The SLO's latency limits keyed by summary column: ttft_p95_ms -> ttft_ms_p95."""
-    limits = {}
-    for metric in LATENCY_METRICS:
-        for stat in LATENCY_STATS:
-            limit = getattr(slo, f"{metric}_{stat}_ms")
-            if limit is not None:
-                limits[f"{metric}_ms_{stat}"] = limit
-    return limits
-
-
-def describe_slo(slo: BaseModel) -> str:
-    parts = [f"{metric.replace('_ms_', '_')}_ms <= {limit:g}"
-             for metric, limit in latency_limits(slo).items()]
-    parts.append(f"error rate <= {slo.max_error_rate:g}")
-    return ", ".join(parts)
-
-
-class Rent(_Strict):
+class Rent(Strict):
     provider: str | None = Field(None, description="a provider from `harness prices`; "
                                  "default: the cheapest listed")
     tier: str = Field("on-demand", description="on-demand, spot, 3-yr contract, ...")
 
 
-class Own(_Strict):
+class Own(Strict):
     capex_per_gpu_usd: PositiveFloat
     server_share_per_gpu_usd: NonNegativeFloat = Field(
         0.0, description="the GPU's share of server, network and installation")
@@ -104,9 +65,9 @@ class Own(_Strict):
                                   description="staff, space, support, as a share of the rest")
 
 
-class Profile(_Strict):
+class Profile(Strict):
     traffic: Traffic | None = None
-    slo: Slo = Field(default_factory=Slo)  # type: ignore[valid-type]
+    slo: Slo = Field(default_factory=Slo, description="the same limits as a config's `slo`")
     gpu: str | None = Field(None, description="price the hardware as this GPU (see `harness "
                             "prices`); default: the run's cost.usd_per_hour per machine")
     rent: Rent = Field(default_factory=Rent)

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from harness.cost.answer import Answer
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+from harness.cost.labels import missing, point_label
 
 
 def usd(value: object) -> str:
     """$1,234 / $12.35 / $0.0123: dollars with the digits that matter."""
-    if _missing(value):
+    if missing(value):
         return "-"
     x = float(value)
     if abs(x) >= 1000:
@@ -31,7 +26,7 @@ def usd(value: object) -> str:
 
 def rate(value: object) -> str:
     """A unit price ($/h, $/Mtok) with up to four significant digits: $2.95, $0.295, $0.0575."""
-    if _missing(value):
+    if missing(value):
         return "-"
     x = float(value)
     if abs(x) >= 100:
@@ -44,11 +39,11 @@ def rate(value: object) -> str:
 
 
 def number(value: object, digits: int = 0) -> str:
-    return "-" if _missing(value) else f"{float(value):,.{digits}f}"
+    return "-" if missing(value) else f"{float(value):,.{digits}f}"
 
 
 def share(value: object) -> str:
-    return "-" if _missing(value) else f"{float(value):.1%}"
+    return "-" if missing(value) else f"{float(value):.1%}"
 
 
 def _table(title: str, columns: list[str], caption: str | None = None, text_first: int = 2,
@@ -76,26 +71,6 @@ def demand_line(answer: Answer) -> str:
             f"{d.cached_input_share:.0%}, batch {d.batch_share:.0%}")
 
 
-def _cell(row: dict) -> str:
-    return point_label(row)
-
-
-def point_label(row: dict) -> str:
-    """'batch 16 conc 16', 'batch 16 @ 28.3 req/s', 'peak' on an engine's own batch limit."""
-    parts = []
-    if not _missing(row.get("max_num_seqs")):
-        parts.append(f"batch {float(row['max_num_seqs']):g}")
-    if not _missing(row.get("tensor_parallel_size")) and row["tensor_parallel_size"] > 1:
-        parts.append(f"tp {float(row['tensor_parallel_size']):g}")
-    if not _missing(row.get("rate_rps")):
-        parts.append(f"@ {float(row['rate_rps']):g} req/s")
-    elif not _missing(row.get("concurrency")):
-        parts.append(f"conc {float(row['concurrency']):g}")
-    else:
-        parts.append(str(row.get("point", "?")))
-    return " ".join(parts)
-
-
 def self_hosted_table(answer: Answer, caption: str) -> Table:
     unit = answer.unit
     table = _table("Self-hosted", [
@@ -103,14 +78,14 @@ def self_hosted_table(answer: Answer, caption: str) -> Table:
         "rented $/h", "rented $/month", "rented $/Mtok full/eff", "owned $/h", "owned $/month",
         "owned $/Mtok full/eff", f"power W/{unit}"], caption)
     for row in answer.variants.to_dict("records"):
-        if _missing(row.get("capacity_tps")):
+        if missing(row.get("capacity_tps")):
             table.add_row(row["variant"], Text("none (see notes)", style="yellow"))
             continue
         power = "-"
-        if not _missing(row.get("owned_power_w_per_unit")):
+        if not missing(row.get("owned_power_w_per_unit")):
             power = f"{row['owned_power_w_per_unit']:,.0f} {row['owned_power_basis']}"
         table.add_row(
-            row["variant"], _cell(row), number(row["capacity_tps_per_unit"]),
+            row["variant"], point_label(row), number(row["capacity_tps_per_unit"]),
             number(row.get("units")), share(row.get("utilization")),
             rate(row.get("rented_usd_per_replica_hour")), usd(row.get("rented_usd_per_month")),
             f"{rate(row.get('rented_usd_per_mtok_full_load'))}/"
@@ -138,8 +113,8 @@ def api_table(answer: Answer, caption: str) -> Table:
 
 def _cheaper(row: dict, side: str) -> str:
     cheaper = row.get(f"{side}_cheaper")
-    if _missing(cheaper) or cheaper == "equal":
-        return "-" if _missing(cheaper) else "equal"
+    if missing(cheaper) or cheaper == "equal":
+        return "-" if missing(cheaper) else "equal"
     ratio = row[f"{side}_over_api"]
     times = ratio if ratio >= 1 else 1 / ratio
     color = "green" if cheaper == "self-hosted" else "cyan"
@@ -147,16 +122,16 @@ def _cheaper(row: dict, side: str) -> str:
 
 
 def _break_even(row: dict, side: str) -> str:
-    if _missing(row.get(f"{side}_usd_per_mtok_full_load")):
+    if missing(row.get(f"{side}_usd_per_mtok_full_load")):
         return "-"
     utilization = row.get(f"{side}_break_even_utilization")
-    if _missing(utilization):
+    if missing(utilization):
         return "never: API cheaper at full load"
     text = f"U {utilization:.1%}"
-    if _missing(row.get("api_usd_per_month")):
+    if missing(row.get("api_usd_per_month")):
         return text
     volume = row.get(f"{side}_break_even_traffic_mtok_month")
-    if _missing(volume):
+    if missing(volume):
         return f"{text}; none at this peak"
     return f"{text}; {number(volume)} Mtok/mo"
 
@@ -168,7 +143,7 @@ def break_even_table(answer: Answer) -> Table:
         "owned $/Mtok full load", "break-even (owned)"],
         "U = the utilization at which self-hosting costs what the API does")
     for row in answer.verdicts.to_dict("records"):
-        if _missing(row.get("capacity_tps")):
+        if missing(row.get("capacity_tps")):
             continue
         table.add_row(row["variant"], row["api"], rate(row["api_usd_per_mtok"]),
                       rate(row.get("rented_usd_per_mtok_full_load")), _break_even(row, "rented"),
@@ -181,7 +156,7 @@ def verdict_table(answer: Answer, caption: str) -> Table:
         "variant", "API", "API $/mo", "rented $/mo", "rented vs API", "break-even (rented)",
         "owned $/mo", "owned vs API", "break-even (owned)"], caption)
     for row in answer.verdicts.to_dict("records"):
-        if _missing(row.get("capacity_tps")):
+        if missing(row.get("capacity_tps")):
             continue
         table.add_row(row["variant"], row["api"], usd(row.get("api_usd_per_month")),
                       usd(row.get("rented_usd_per_month")), _cheaper(row, "rented"),
@@ -236,9 +211,9 @@ def gpu_price_table(frame: pd.DataFrame) -> Table:
         "GPU", "provider", "tier", "$/GPU-h", "checked", "source"], text_first=3, text_last=2)
     for row in frame.to_dict("records"):
         source = row["source"]
-        if not _missing(row.get("source_date")):
+        if not missing(row.get("source_date")):
             source += f" (price of {row['source_date']})"
-        if not _missing(row.get("note")):
+        if not missing(row.get("note")):
             source += f"; {row['note']}"
         table.add_row(row["gpu"], row["provider"], row["tier"], rate(row["usd_per_gpu_hour"]),
                       str(row["checked"]), source)
@@ -252,13 +227,13 @@ def api_price_table(frame: pd.DataFrame) -> Table:
         "tier checked", "source"], f"prices: {data}", text_last=3)
     for row in frame.to_dict("records"):
         batch = "-"
-        if not _missing(row["batch_input_usd_per_mtok"]):
+        if not missing(row["batch_input_usd_per_mtok"]):
             batch = (f"{rate(row['batch_input_usd_per_mtok'])}/"
                      f"{rate(row['batch_output_usd_per_mtok'])}")
         tiered = " (tiered by prompt length)" if row["tiered_by_prompt_length"] else ""
-        table.add_row("" if _missing(row["tier"]) else row["tier"], row["api"] + tiered,
+        table.add_row("" if missing(row["tier"]) else row["tier"], row["api"] + tiered,
                       rate(row["input_usd_per_mtok"]), rate(row["cached_input_usd_per_mtok"]),
                       rate(row["output_usd_per_mtok"]), batch, row["prices_as_of"],
-                      "-" if _missing(row["tier_checked"]) else row["tier_checked"],
+                      "-" if missing(row["tier_checked"]) else row["tier_checked"],
                       row["source"])
     return table

@@ -1,6 +1,6 @@
-"""Did the client keep up? How late the event loop ran (LoopLag), how late requests left
-against their schedule (dispatch_lag), the verdict on both (client_problems); and dispatch_at,
-which starts each scheduled request from a timer callback so it leaves on time."""
+"""Did the client keep up? How late the event loop ran (LoopLag), the verdict on that and on
+the dispatch lag (client_problems; the dispatch lag itself is defined in harness.metrics); and
+dispatch_at, which starts each scheduled request from a timer callback so it leaves on time."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.metrics import dispatch_lag
 from harness.records import RequestRecord
 
 LAG_SAMPLE_S = 0.005
@@ -79,20 +80,19 @@ class LoopLag:
         return LagSummary.of(self.samples)
 
 
-def dispatch_lag(records: Sequence[RequestRecord]) -> LagSummary:
-    """How late requests were sent against their intended time (open-loop records only)."""
-    return LagSummary.of([max(0.0, r.send_time - r.intended_time) for r in records
-                          if r.intended_time is not None])
+def dispatch_summary(records: Sequence[RequestRecord]) -> LagSummary:
+    """The dispatch lag (harness.metrics.dispatch_lag) of these records, summarized."""
+    return LagSummary.of([lag for r in records if (lag := dispatch_lag(r)) is not None])
 
 
-def client_problems(loop_lag: LagSummary, dispatch: LagSummary,
+def client_problems(loop_lag: LagSummary, dispatch_p99_ms: float | None,
                     limit_ms: float = LAG_LIMIT_MS) -> list[str]:
     """Why the client may not have kept up (empty when it did): a p99 lag over `limit_ms`."""
     problems = []
     if loop_lag.p99_ms > limit_ms:
         problems.append(f"event-loop lag p99 {loop_lag.p99_ms:.1f} ms > {limit_ms:g} ms")
-    if dispatch.p99_ms > limit_ms:
-        problems.append(f"dispatch lag p99 {dispatch.p99_ms:.1f} ms > {limit_ms:g} ms")
+    if dispatch_p99_ms is not None and dispatch_p99_ms > limit_ms:
+        problems.append(f"dispatch lag p99 {dispatch_p99_ms:.1f} ms > {limit_ms:g} ms")
     return problems
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.results import EngineStats, ServerView
+
 # Each metric: names to try, newest first (vLLM renamed some around 0.10-0.12).
 RUNNING = ("vllm:num_requests_running",)
 WAITING = ("vllm:num_requests_waiting",)
@@ -121,28 +123,27 @@ async def settled_after(session: aiohttp.ClientSession, url: str, before: Snapsh
 
 
 def engine_stats(before: Snapshot, after: Snapshot, samples: list[Snapshot],
-                 max_num_seqs: int | None) -> dict:
+                 max_num_seqs: int | None) -> EngineStats:
     """Per-point engine view: batch reached, queue, KV cache, preemptions, prefix cache."""
     running = [s.total(RUNNING) for s in samples if s.total(RUNNING) is not None]
     waiting = [s.total(WAITING) for s in samples if s.total(WAITING) is not None]
     kv = [v for s in (before, *samples, after) if (v := s.peak(KV_CACHE_USAGE)) is not None]
     queries, hits = delta(before, after, PREFIX_QUERIES), delta(before, after, PREFIX_HITS)
-    return {
-        "samples": len(samples),
-        "running_mean": sum(running) / len(running) if running else None,
-        "running_max": max(running) if running else None,
-        "max_num_seqs": max_num_seqs,
-        "waiting_max": max(waiting) if waiting else None,
-        "kv_cache_usage_peak": max(kv) if kv else None,
-        "preemptions": delta(before, after, PREEMPTIONS),
-        "prefix_cache_queries": queries,
-        "prefix_cache_hits": hits,
-        "prefix_hit_rate": hits / queries if queries else None,
-    }
+    return EngineStats(
+        samples=len(samples),
+        running_mean=sum(running) / len(running) if running else None,
+        running_max=max(running) if running else None,
+        max_num_seqs=max_num_seqs,
+        waiting_max=max(waiting) if waiting else None,
+        kv_cache_usage_peak=max(kv) if kv else None,
+        preemptions=delta(before, after, PREEMPTIONS),
+        prefix_cache_queries=queries,
+        prefix_cache_hits=hits,
+        prefix_hit_rate=hits / queries if queries else None)
 
 
 def token_check(client: tuple[int, int], before: Snapshot | None, after: Snapshot | None,
-                errors: int) -> dict:
+                errors: int) -> ServerView:
     """Client usage totals against the engine's own token counters over the same point."""
     if before is None or after is None:
         server = (None, None)
@@ -155,6 +156,6 @@ def token_check(client: tuple[int, int], before: Snapshot | None, after: Snapsho
             verdict = f"unverifiable ({errors} errors)"
         else:
             verdict = "mismatch"
-    return {"prompt_tokens": server[0], "generation_tokens": server[1],
-            "client_prompt_tokens": client[0], "client_generation_tokens": client[1],
-            "token_check": verdict}
+    return ServerView(prompt_tokens=server[0], generation_tokens=server[1],
+                      client_prompt_tokens=client[0], client_generation_tokens=client[1],
+                      token_check=verdict)

@@ -1,4 +1,5 @@
-"""Live display of a run: one line per cell event, a bar over all points and one per point."""
+"""Live display of a run: one line per cell event and per finished point, a bar over all
+points and one per point in flight (the runner's Progress)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+
+from harness.results import PointResult
 
 
 class RunDisplay:
@@ -41,9 +44,26 @@ class RunDisplay:
         if self.point is not None:
             self.progress.advance(self.point)
 
-    def point_finished(self, summary: str) -> None:
+    def point_finished(self, result: PointResult) -> None:
         if self.point is not None:
             self.progress.remove_task(self.point)
             self.point = None
         self.progress.advance(self.sweep)
-        self.say(summary)
+        self.say(summary_line(result))
+
+
+def summary_line(result: PointResult) -> str:
+    m = result.metrics
+    parts = [f"{result.cell} {result.point}: {m.completed}/{m.requests} ok",
+             f"{m.output_throughput:,.1f} out tok/s",
+             f"TTFT p50 {m.ttft_ms.p50 or 0:,.1f} ms",
+             f"tokens {result.server.token_check}"]
+    if not result.client.kept_up:
+        parts.append(f"[yellow]the client fell behind: "
+                     f"{'; '.join(result.client.problems)}[/yellow]")
+    if m.burst_delivery:
+        parts.append(f"[yellow]burst delivery ({m.burst_share:.0%} of tokens)[/yellow]")
+    if result.slo is not None:
+        parts.append("SLO met" if result.slo.meets else
+                     f"SLO missed: {'; '.join(result.slo.violations)}")
+    return ", ".join(parts)

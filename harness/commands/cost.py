@@ -1,4 +1,5 @@
-"""`harness cost` and `harness prices`: register(app) adds them to the command line."""
+"""`harness cost` (build or buy for a stored run and a traffic profile) and `harness prices`
+(every price known, with its source and date)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+
+from harness.commands.output import console, user_error
 
 
 class OutputFormat(StrEnum):
@@ -26,19 +29,13 @@ PRICE_DATE_OPTION = typer.Option(
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="table, csv or json.")
 
 
-def _cli():
-    from harness import cli
-
-    return cli
-
-
 def _price_date(text: str | None) -> date | None:
     if text is None:
         return None
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _cli().user_error(f"--price-date: {text!r} is not a date (YYYY-MM-DD)") from None
+        raise user_error(f"--price-date: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _emit(frame: pd.DataFrame, output_format: OutputFormat) -> None:
@@ -67,13 +64,13 @@ def cost(
     monthly cost on each comparable API, the break-even and which side is cheaper. Offline:
     reads the results directory and the price data only. Every formula: docs/cost-model.md.
     """
-    from harness.cost.answer import build_answer, load_results, points_frame
+    from harness.cost.answer import build_answer, points_frame
     from harness.cost.files import CostInputError
+    from harness.cost.measured import load_results
     from harness.cost.prices import load_price_book
     from harness.cost.profile import Profile, load_profile
     from harness.cost.tables import answer_view, points_table
 
-    cli = _cli()
     when = _price_date(price_date)
     try:
         profile = load_profile(profile_path) if profile_path else Profile()
@@ -85,14 +82,14 @@ def cost(
             answer = build_answer(stored, profile, book,
                                   str(profile_path) if profile_path else None)
     except (CostInputError, ValueError) as err:
-        raise cli.user_error(str(err).splitlines()[0]) from None
+        raise user_error(str(err).splitlines()[0]) from None
     if output_format is not OutputFormat.table:
         _emit(frame if points else answer.verdicts, output_format)
     elif points:
-        cli.console.print(points_table(frame, f"measured {stored.hardware}; SLO and prices as in "
-                                              "`harness cost` (rented price of the run or GPU)"))
+        console.print(points_table(frame, f"measured {stored.manifest.hardware}; SLO and prices as "
+                                          "in `harness cost` (rented price of the run or GPU)"))
     else:
-        cli.console.print(answer_view(answer))
+        console.print(answer_view(answer))
 
 
 def prices(
@@ -108,7 +105,6 @@ def prices(
     from harness.cost.prices import api_price_frame, gpu_price_frame, load_price_book
     from harness.cost.tables import api_price_table, gpu_price_table
 
-    cli = _cli()
     when = _price_date(price_date)
     show_gpus, show_apis = gpu is not None or not api, bool(api) or gpu is None
     try:
@@ -116,7 +112,7 @@ def prices(
         gpus = gpu_price_frame(book, gpu) if show_gpus else pd.DataFrame()
         apis = api_price_frame(book, api or None) if show_apis else pd.DataFrame()
     except CostInputError as err:
-        raise cli.user_error(str(err)) from None
+        raise user_error(str(err)) from None
     if output_format is OutputFormat.json:
         typer.echo(json.dumps({"gpus": json.loads(gpus.to_json(orient="records")),
                                "apis": json.loads(apis.to_json(orient="records"))}, indent=2))
@@ -125,12 +121,16 @@ def prices(
         _emit(both, output_format)
     else:
         if show_gpus:
-            cli.console.print(gpu_price_table(gpus))
+            console.print(gpu_price_table(gpus))
         if show_apis:
-            cli.console.print(api_price_table(apis))
+            console.print(api_price_table(apis))
 
 
-def register(app: typer.Typer) -> None:
-    """Add `cost` and `prices` to the `harness` command line."""
-    app.command("cost")(cost)
-    app.command("prices")(prices)
+def print_answer(results: Path, profile: Path) -> None:
+    """The build-or-buy answer for a traffic profile, as `harness cost` prints it (a problem
+    with the profile or prices is one line: the measured run itself stands)."""
+    try:
+        cost(results=results, profile_path=profile, prices_file=None, price_date=None,
+             output_format=OutputFormat.table, points=False)
+    except typer.Exit:
+        pass

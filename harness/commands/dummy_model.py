@@ -1,0 +1,29 @@
+"""`harness dummy-model OUT_DIR`: a random-weight Llama-shaped model directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from harness.commands.output import console, user_error
+from harness.config.shapes import SHAPES
+
+
+def dummy_model(
+    out_dir: Path = typer.Argument(..., metavar="OUT_DIR", help="Directory to write."),
+    shape: str = typer.Option("tiny", "--shape",
+                              help=f"Model shape: {', '.join(SHAPES)}."),
+    dtype: str = typer.Option("bfloat16", "--dtype", help="torch_dtype written to config.json."),
+) -> None:
+    """Write a random-weight Llama-shaped model directory (config.json + tokenizer, no weights).
+
+    Serve it with vLLM's `--load-format dummy` to measure a real shape without downloading
+    weights; in a config write `model: dummy:<shape>` and the harness does this for you.
+    """
+    from harness.engines.dummy_model import write_dummy_model
+
+    if shape not in SHAPES:
+        raise user_error(f"--shape: unknown shape {shape!r}; known: {', '.join(SHAPES)}")
+    write_dummy_model(out_dir, shape, dtype)
+    console.print(f"wrote {shape} model files to {out_dir} (serve with --load-format dummy)")

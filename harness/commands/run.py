@@ -1,0 +1,184 @@
+"""`harness run CONFIG`: validate the config, check the engine and GPUs, then run the sweep
+with a live display, keep every finished point, and end with the results table (and the
+build-or-buy answer where the config names a traffic profile)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from harness.commands.output import (
+    EXIT_FAILED_CELLS,
+    EXIT_INTERRUPTED,
+    console,
+    err_console,
+    user_error,
+)
+from harness.config import ConfigError, ExperimentConfig, load_config
+
+
+def run(
+    config_path: Path = typer.Argument(..., metavar="CONFIG", help="Experiment config (YAML)."),
+    out: Path = typer.Option(None, "--out", help="Results directory "
+                             "[default: results/<config name>]. Rerunning resumes it."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; start nothing."),
+) -> None:
+    """Run a sweep: one vLLM server per (variant x batch size), every load point on it.
+
+    Finished points are kept: running the same command again skips them and measures the rest.
+    Exit codes: 0 all measured, 1 some cells failed, 2 bad input, 130 interrupted.
+    """
+    from harness.plan import build_plan
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as err:
+        raise user_error(str(err)) from None
+    run_name = config.run_name(config_path)
+    out = out or Path("results") / run_name
+    plan = build_plan(config)
+    if dry_run:
+        console.print(plan_table(config, plan, out))
+        return
+    check_engine_installed(config)
+    check_gpus(config, plan)
+    raise typer.Exit(execute(config, config_path, run_name, out, plan))
+
+
+ENGINE_MODULES = {"vllm": ("vllm",), "transformers": ("transformers", "fastapi", "uvicorn",
+                                                       "accelerate")}
+
+
+def check_engine_installed(config: ExperimentConfig) -> None:
+    import shutil
+    import subprocess
+
+    modules = ENGINE_MODULES.get(config.engine.kind)
+    if not modules:
+        return
+    python = config.engine.python or sys.executable
+    if config.engine.python and not (shutil.which(python) or os.access(python, os.X_OK)):
+        raise user_error(f"engine.python: {python} is not an executable")
+    probe = ("import importlib.util, sys; missing = [m for m in sys.argv[1:] "
+             "if importlib.util.find_spec(m) is None]; print(' '.join(missing))")
+    missing = subprocess.run([python, "-c", probe, *modules], capture_output=True,
+                             text=True).stdout.split()
+    if missing:
+        hint = {"vllm": "pip install '.[cpu]' (CPU) or '.[gpu]' (NVIDIA GPU)",
+                "transformers": "pip install '.[hf]'"}[config.engine.kind]
+        raise user_error(f"engine {config.engine.kind}: {', '.join(missing)} not installed for "
+                         f"{python}: {hint}, or set engine.python")
+
+
+def check_gpus(config: ExperimentConfig, plan: list) -> None:
+    """Refuse GPUs NVML cannot measure (MIG slices, unknown ids) before anything starts."""
+    from harness.runner import open_gpu_monitor
+    from harness.telemetry.nvml import TelemetryError
+
+    widest = max(plan, key=lambda cell: cell.tensor_parallel_size)
+    try:
+        open_gpu_monitor(config, widest).close()
+    except TelemetryError as err:
+        raise user_error(f"engine.gpus / CUDA_VISIBLE_DEVICES: {err}") from None
+
+
+def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Path,
+            plan: list) -> int:
+    from harness.commands.cost import print_answer
+    from harness.commands.progress import RunDisplay
+    from harness.provenance import run_manifest
+    from harness.report.summary import write_summary
+    from harness.report.table import results_table
+    from harness.runner import Runner
+    from harness.store import ResultsError, RunStore
+
+    store = RunStore(out)
+    try:
+        store.begin(run_manifest(config, run_name, config_path))
+    except ResultsError as err:
+        raise user_error(str(err)) from None
+    restore = _sigterm_as_interrupt()
+    began = time.monotonic()
+    status, code = "interrupted", EXIT_INTERRUPTED
+    searches = config.capacity.steps if config.capacity else 0
+    total = sum(len(cell.points) + searches for cell in plan)
+    try:
+        with RunDisplay(console, total) as display:
+            outcome = Runner(config, run_name, store, display).run(plan)
+        status = "failed" if outcome.failed_cells else "complete"
+        code = EXIT_FAILED_CELLS if outcome.failed_cells else 0
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]interrupted:[/yellow] servers stopped; finished points are "
+                          f"in {out}. Run the same command to resume.")
+    finally:
+        store.end(status)
+        frame = write_summary(store)
+        restore()
+    if status != "interrupted":
+        if not frame.empty:
+            console.print(results_table(frame, title=f"{run_name} ({out})"))
+        console.print(f"{outcome.measured} points measured, {outcome.skipped} already done, "
+                      f"in {time.monotonic() - began:.0f} s. Summary: {store.summary_csv}")
+        if config.cost.usd_per_hour is None:
+            console.print("[dim]$/Mtok: set cost.usd_per_hour in the config to price the "
+                          "rows[/dim]")
+        if config.cost.profile and not frame.empty:
+            print_answer(out, Path(config.cost.profile))
+        for cell_id, reason in outcome.failed_cells.items():
+            err_console.print(f"[red]failed:[/red] {cell_id}: {reason} "
+                              f"(see {store.server_log(cell_id)})")
+    return code
+
+
+def _sigterm_as_interrupt():
+    """Make SIGTERM and SIGHUP stop the run like Ctrl-C does, so servers are always stopped."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
+
+
+def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
+    from harness.runner import make_engine
+    from harness.store import RunStore
+
+    store = RunStore(out)
+    searches = config.capacity.steps if config.capacity else 0
+    table = Table(title=f"Plan: {len(plan)} server launches, "
+                        f"{sum(len(c.points) for c in plan)} load points"
+                        f"{f' + up to {searches} capacity steps each' if searches else ''}"
+                        f" -> {out}")
+    for column in ("cell", "model", "engine", "load points"):
+        table.add_column(column)
+    for cell in plan:
+        points = ", ".join(describe_point(p) + (" (done)" if store.point_done(cell.id, p.id)
+                                                else "") for p in cell.points)
+        if config.capacity:
+            cap = config.capacity
+            points += (f", capacity search {cap.min_rate:g}-{cap.max_rate:g} req/s "
+                       f"({cap.steps} steps x {cap.duration_s:g} s)")
+        table.add_row(cell.id, cell.model, make_engine(config, cell, store, create=False)
+                      .describe(), points)
+    return table
+
+
+def describe_point(point) -> str:
+    def size(phase) -> str:
+        return f"{phase.requests} req" if phase.requests else f"{phase.duration_s:g} s"
+
+    parts = []
+    for phase in point.phases:
+        if phase.open_loop:
+            r0, r1 = phase.rate
+            load = f"{r0:g}" if r0 == r1 else f"{r0:g}->{r1:g}"
+            parts.append(f"{load} req/s {phase.arrival} x {size(phase)}")
+        else:
+            parts.append(f"conc {phase.concurrency} x {size(phase)}")
+    return f"{point.id} ({'; '.join(parts)})"

@@ -1,0 +1,45 @@
+"""What an hour of self-hosting costs: rented (a listed GPU price, or the run's own machine
+price) and owned (capital recovered over the hardware's life, energy, overhead)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.cost import model
+from harness.cost.measured import MeasuredRun
+from harness.cost.prices import PriceBook
+from harness.cost.profile import Profile
+
+
+@dataclass(frozen=True)
+class HourlyPrice:
+    usd_per_hour: float
+    per_gpu: bool          # per GPU-hour, or for the whole machine that served a cell
+    label: str
+    source: str
+    dated: str             # "checked 2026-11-26", or when the run's own price was set
+
+    def per_replica(self, gpus_per_replica: int) -> float:
+        return self.usd_per_hour * gpus_per_replica if self.per_gpu else self.usd_per_hour
+
+
+def rented_price(run: MeasuredRun, profile: Profile, book: PriceBook) -> HourlyPrice | None:
+    if profile.gpu is not None:
+        row = book.gpu_price(profile.gpu, profile.rent.provider, profile.rent.tier)
+        note = f"; {row.note}" if row.note else ""
+        own_date = f", price of {row.source_date}" if row.source_date else ""
+        return HourlyPrice(row.usd_per_gpu_hour, True, f"{row.gpu} {row.provider} {row.tier}",
+                           f"{row.source}{own_date}{note}", f"checked {row.checked.isoformat()}")
+    if run.usd_per_hour is None:
+        return None
+    return HourlyPrice(run.usd_per_hour, False, "the run's machine",
+                       f"cost.usd_per_hour in {run.manifest.config_file}",
+                       f"the price set for the run of {run.manifest.run_date}")
+
+
+def owned_usd_per_gpu_hour(profile: Profile, power_w: float) -> float:
+    own = profile.own
+    capital = model.capital_usd_per_hour(own.capex_per_gpu_usd + own.server_share_per_gpu_usd,
+                                         own.cost_of_capital, own.years, own.availability)
+    energy = model.energy_usd_per_hour(power_w, own.pue, own.usd_per_kwh)
+    return model.owned_usd_per_hour(capital, energy, own.overhead_share)
