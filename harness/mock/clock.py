@@ -31,7 +31,7 @@ class Stream:
         self.stamps = array("d")
 
 
-class Engine:
+class StepClock:
     """The worker's step clock: each step writes the next chunk of every running stream."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, schedule: Schedule):

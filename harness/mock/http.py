@@ -7,7 +7,7 @@ import asyncio
 import json
 import socket
 
-from harness.mock.clock import Engine, Stream
+from harness.mock.clock import StepClock, Stream
 from harness.mock.wire import STREAM_HEAD, http_response, json_response, stream_chunks
 
 MAX_HEAD_BYTES = 1 << 16
@@ -16,8 +16,8 @@ MAX_HEAD_BYTES = 1 << 16
 class Connection(asyncio.Protocol):
     """HTTP/1.1 with keep-alive, one request at a time (the client does not pipeline)."""
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, clock: StepClock):
+        self.clock = clock
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.closed = False
@@ -75,7 +75,7 @@ class Connection(asyncio.Protocol):
             self._finish(json_response("200 OK", {"object": "list", "data": [
                 {"id": "mock", "object": "model", "owned_by": "harness"}]}, self.close_after))
         elif method == "GET" and path == "/mock/stamps":
-            self._finish(json_response("200 OK", self.engine.take_stamps(), self.close_after))
+            self._finish(json_response("200 OK", self.clock.take_stamps(), self.close_after))
         else:
             self._finish(json_response("404 Not Found", {"error": {"message": path}},
                                        self.close_after))
@@ -84,7 +84,7 @@ class Connection(asyncio.Protocol):
         try:
             request = json.loads(body)
             prompt = request["prompt"]
-            tokens = self.engine.schedule.tokens or int(request.get("max_tokens") or 16)
+            tokens = self.clock.schedule.tokens or int(request.get("max_tokens") or 16)
             options = request.get("stream_options") or {}
             if not request.get("stream") or tokens < 1:
                 raise ValueError("the mock server streams only, at least one token")
@@ -97,12 +97,12 @@ class Connection(asyncio.Protocol):
         key = prompt[0] if token_ids and prompt and isinstance(prompt[0], int) else -1
         include = bool(options.get("include_usage"))
         chunks = stream_chunks(str(request.get("model", "mock")), prompt_tokens, tokens,
-                               self.engine.schedule.tokens_per_chunk, include,
+                               self.clock.schedule.tokens_per_chunk, include,
                                include and bool(options.get("continuous_usage_stats")))
         self.streaming = True
         self.transport.write(STREAM_HEAD + (b"connection: close\r\n\r\n" if self.close_after
                                             else b"\r\n"))
-        self.engine.admit(Stream(self, chunks, key))
+        self.clock.admit(Stream(self, chunks, key))
 
     def stream_done(self) -> None:
         self.streaming = False

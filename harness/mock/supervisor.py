@@ -13,7 +13,7 @@ import threading
 from dataclasses import asdict
 
 from harness.load.client import new_event_loop
-from harness.mock.clock import Engine
+from harness.mock.clock import StepClock
 from harness.mock.http import Connection, listener
 from harness.mock.schedule import Schedule
 
@@ -22,12 +22,12 @@ def _serve_worker(port: int, schedule: Schedule, report_fd: int) -> None:
     """Serve the shared port and a private control port until killed."""
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    engine = Engine(loop, schedule)
+    clock = StepClock(loop, schedule)
     shared, control = listener(port, True), listener(0, False)
 
     async def start() -> None:
         for sock in (shared, control):
-            await loop.create_server(lambda: Connection(engine), sock=sock, backlog=4096)
+            await loop.create_server(lambda: Connection(clock), sock=sock, backlog=4096)
 
     loop.run_until_complete(start())
     os.write(report_fd, f"{os.getpid()} {control.getsockname()[1]}\n".encode())
