@@ -10,7 +10,7 @@ from harness.mock.schedule import Schedule
 from harness.mock.supervisor import serve
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness.mock",
                                      description=harness.mock.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="run on these CPUs only (Linux)")
     parser.add_argument("--watch-stdin", action="store_true",
                         help="exit when stdin closes (used when started from Python)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.workers < 1 or args.tokens_per_chunk < 1 or args.interval_ms < 0:
         parser.error("--workers and --tokens-per-chunk must be >= 1, --interval-ms >= 0")

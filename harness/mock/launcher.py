@@ -43,7 +43,7 @@ class MockServer:
         """What the client needs: the extensions are vLLM's, as the mock speaks vLLM."""
         return ServerHandle(self.base_url, model, VLLM_EXTENSIONS)
 
-    def start(self) -> MockServer:
+    def _command(self) -> list[str]:
         command = [sys.executable, "-m", "harness.mock", "--port", "0", "--watch-stdin",
                    "--workers", str(self.workers),
                    "--interval-ms", repr(self.schedule.interval_s * 1000),
@@ -52,9 +52,13 @@ class MockServer:
             command += ["--tokens", str(self.schedule.tokens)]
         if self.cpus:
             command += ["--cpus", ",".join(map(str, sorted(self.cpus)))]
+        return command
+
+    def start(self) -> MockServer:
         self._errors = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=self._errors, start_new_session=True)
+        self._proc = subprocess.Popen(self._command(), stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self._errors,
+                                      start_new_session=True)
         try:
             ready = json.loads(self._ready_line())
         except BaseException:

@@ -78,15 +78,19 @@ def _read_reports(read_fd: int, workers: int) -> list[dict]:
             for pid, cport in (line.split() for line in text.decode().splitlines())]
 
 
+def _run_on(cpus: set[int]) -> None:
+    try:
+        os.sched_setaffinity(0, cpus)  # the workers inherit it
+    except (OSError, AttributeError) as err:
+        print(f"warning: running on every CPU: {err}", file=sys.stderr)
+
+
 def serve(port: int, schedule: Schedule, workers: int, watch_stdin: bool,
           cpus: set[int] | None = None) -> int:
     """Start the workers (on `cpus` only, if given), print one JSON line when they are ready,
     supervise them."""
     if cpus:
-        try:
-            os.sched_setaffinity(0, cpus)  # the workers inherit it
-        except (OSError, AttributeError) as err:
-            print(f"warning: running on every CPU: {err}", file=sys.stderr)
+        _run_on(cpus)
     # Bound, not listening: it holds the port (a free one if 0) while the workers bind it.
     probe = listener(port, True, listen=False)
     port = probe.getsockname()[1]
