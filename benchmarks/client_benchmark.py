@@ -10,7 +10,7 @@ Each client runs in its own process, the way its tool runs it:
                     behind an asyncio.Semaphore(streams) with vllm bench serve's connector and
                     session settings, under asyncio.run: what --max-concurrency does
 Workload: `streams` requests in flight, each of --tokens tokens, until --duration is covered.
-The mock server (harness.mock_server, its own process) writes one chunk per stream per step
+The mock server (harness.mock, its own process) writes one chunk per stream per step
 and stamps each; a chunk's timing error is the client's arrival stamp minus that stamp
 (vLLM's client keeps ttft and itl: its arrivals are start + ttft + the running sum of itl).
 
@@ -32,7 +32,7 @@ from datetime import date
 
 from harness.load.client import run_fast
 from harness.load.health import LagSummary
-from harness.mock_server import MockServer, Schedule
+from harness.mock import MockServer, Schedule
 from harness.selftest import cpus_apart
 
 CLIENTS = ("harness", "harness/asyncio", "vllm bench serve")

@@ -1,6 +1,6 @@
 """`harness selftest client`: proof that the client is not what limits a measurement.
 
-It starts the mock server (harness.mock_server) in its own processes, streams from it with the
+It starts the mock server (harness.mock) in its own processes, streams from it with the
 harness's own client at each number of concurrent streams, and compares every chunk's arrival
 stamp with the stamp the server took when it wrote that chunk. Both are time.perf_counter(),
 CLOCK_MONOTONIC on Linux: one clock for every process on the machine.
@@ -28,7 +28,7 @@ from harness.load.health import (
     dispatch_at,
     dispatch_summary,
 )
-from harness.mock_server import MockServer, Schedule
+from harness.mock import MockServer, Schedule
 from harness.records import RequestRecord
 
 START_LEAD_S = 0.2  # from handing out the jobs to the shared start

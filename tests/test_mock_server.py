@@ -19,7 +19,7 @@ from harness.engines.base import ServerHandle
 from harness.load.client import StreamSession, stream_completion
 from harness.load.closed_loop import run_closed_loop
 from harness.load.prompts import PromptFactory
-from harness.mock_server import MockServer, Schedule
+from harness.mock import MockServer, Schedule
 
 from .conftest import running
 
@@ -143,7 +143,7 @@ def test_a_server_that_cannot_start_is_reported_and_gone():
 
 
 def test_the_server_dies_with_the_process_that_started_it():
-    script = ("from harness.mock_server import MockServer\n"
+    script = ("from harness.mock import MockServer\n"
               "server = MockServer(workers=2).start()\n"
               "print(*server.pids, flush=True)\n"
               "import time; time.sleep(60)\n")

@@ -19,7 +19,7 @@ from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.client import StreamSession, stream_completion
 from harness.load.health import LagSummary, LoopLag, client_problems, dispatch_summary
-from harness.mock_server import MockServer, Schedule
+from harness.mock import MockServer, Schedule
 from harness.records import RequestRecord
 from harness.selftest import (
     StreamsResult,

@@ -8,7 +8,7 @@ from enum import StrEnum
 import typer
 
 from harness.commands.output import console, err_console, user_error
-from harness.mock_server import Schedule
+from harness.mock import Schedule
 from harness.selftest import StreamsResult, selftest_client
 
 
