@@ -39,7 +39,7 @@ from functools import lru_cache
 
 from harness.engines.base import ServerHandle
 from harness.engines.vllm import VLLM_EXTENSIONS
-from harness.load.client import new_event_loop
+from harness.load.loop import new_event_loop
 
 MAX_HEAD_BYTES = 1 << 16
 FINGERPRINT = "vllm-0.32.0-mock"

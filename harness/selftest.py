@@ -23,7 +23,7 @@ from enum import StrEnum
 import typer
 
 from harness.engines.base import ServerHandle
-from harness.load.client import StreamSession, run_fast, stream_completion
+from harness.load.client import StreamSession, stream_completion
 from harness.load.health import (
     LagSummary,
     LoopLag,
@@ -31,6 +31,7 @@ from harness.load.health import (
     dispatch_at,
     dispatch_lag,
 )
+from harness.load.loop import run_fast
 from harness.mock_server import MockServer, Schedule
 from harness.records import RequestRecord
 

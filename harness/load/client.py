@@ -15,7 +15,6 @@ events as the bytes arrive, in the event loop's read callback, with no task swit
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import socket
 import ssl
@@ -48,28 +47,6 @@ except ImportError:  # pragma: no cover - msgspec comes with the harness
         return json.dumps(value).encode()
 
 ERROR_TEXT_LIMIT = 300
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's event loop where it is installed, else asyncio's. On uvloop the read callback
-    runs from C: StreamSession spends 15-30% less CPU per chunk (benchmarks/README.md)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
-def run_fast(coro):
-    """asyncio.run(coro) on new_event_loop(), with every object that exists already moved out
-    of the garbage collector's way: a full collection over a process that imported pandas
-    stops the loop for ~50 ms, and every chunk read in that time would be stamped late."""
-    gc.freeze()
-    try:
-        with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            return runner.run(coro)
-    finally:
-        gc.unfreeze()
 
 
 def completion_payload(server: ServerHandle, prompt: list[int] | str, max_tokens: int) -> dict:
