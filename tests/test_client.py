@@ -11,7 +11,8 @@ import pytest
 from harness.engines.base import INCLUDE_USAGE, ServerHandle
 from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
-from harness.load.client import completion_payload, stream_completion
+from harness.load.client import stream_completion
+from harness.load.sse import completion_payload
 from harness.metrics import tpot
 
 from .sse_peer import running_peer
