@@ -23,7 +23,7 @@ from enum import StrEnum
 import typer
 
 from harness.engines.base import ServerHandle
-from harness.load.client import StreamSession, stream_completion
+from harness.load.client import stream_completion
 from harness.load.health import (
     LagSummary,
     LoopLag,
@@ -32,6 +32,7 @@ from harness.load.health import (
     dispatch_lag,
 )
 from harness.load.loop import run_fast
+from harness.load.session import StreamSession
 from harness.mock_server import MockServer, Schedule
 from harness.records import RequestRecord
 

@@ -16,9 +16,10 @@ import aiohttp
 import pytest
 
 from harness.engines.base import ServerHandle
-from harness.load.client import StreamSession, stream_completion
+from harness.load.client import stream_completion
 from harness.load.closed_loop import run_closed_loop
 from harness.load.prompts import PromptFactory
+from harness.load.session import StreamSession
 from harness.mock_server import MockServer, Schedule
 
 from .conftest import running

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from harness.engines.base import INCLUDE_USAGE, ServerHandle
 from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
-from harness.load.client import StreamSession, stream_completion
+from harness.load.client import stream_completion
 from harness.load.health import LagSummary, LoopLag, client_problems, dispatch_lag
+from harness.load.session import StreamSession
 from harness.mock_server import MockServer, Schedule
 from harness.records import RequestRecord
 from harness.selftest import (
