@@ -12,6 +12,7 @@ from harness.engines.base import INCLUDE_USAGE, ServerHandle
 from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.client import stream_completion
+from harness.load.session import StreamSession
 from harness.load.sse import completion_payload
 from harness.metrics import tpot
 
@@ -22,7 +23,7 @@ def fetch(scenario: str, timeout_s: float = 5.0, extensions=VLLM_EXTENSIONS):
     async def go():
         async with running_peer() as (url, payloads):
             server = ServerHandle(url, scenario, frozenset(extensions))
-            async with aiohttp.ClientSession() as session:
+            async with StreamSession() as session:
                 record = await stream_completion(session, server, 0, [5, 6, 7, 8], 6, timeout_s)
             return record, payloads
     return asyncio.run(go())
@@ -112,7 +113,7 @@ def test_api_key_never_reaches_an_error_text():
             server = ServerHandle(url, "echo-auth", VLLM_EXTENSIONS,
                                   headers={"Authorization": "Bearer sk-secret-123"},
                                   secret="sk-secret-123")
-            async with aiohttp.ClientSession() as session:
+            async with StreamSession() as session:
                 return await stream_completion(session, server, 0, [1], 1, 5.0)
     record = asyncio.run(go())
     assert record.error.startswith("HTTP 401") and "***" in record.error
