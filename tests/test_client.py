@@ -16,6 +16,7 @@ from harness.load.session import StreamSession
 from harness.load.sse import completion_payload
 from harness.metrics import tpot
 
+from .aiohttp_reference import stream_completion_aiohttp
 from .sse_peer import running_peer
 
 
@@ -69,9 +70,14 @@ def test_a_stream_without_tokens_is_an_error():
 def test_connection_refused_is_an_error():
     async def go():
         server = ServerHandle("http://127.0.0.1:9", "x", VLLM_EXTENSIONS)
-        async with aiohttp.ClientSession() as session:
-            return await stream_completion(session, server, 0, [1], 1, 5.0)
-    assert "ClientConnector" in asyncio.run(go()).error
+        async with StreamSession() as session:
+            fast = await stream_completion(session, server, 0, [1], 1, 5.0)
+        async with aiohttp.ClientSession() as session:  # aiohttp's error text, as before
+            slow = await stream_completion_aiohttp(session, server, 0, [1], 1, 5.0)
+        return fast, slow
+    fast, slow = asyncio.run(go())
+    assert fast.error.startswith("ConnectionRefusedError")
+    assert "ClientConnector" in slow.error
 
 
 def test_extensions_are_sent_only_to_engines_that_accept_them():

@@ -22,6 +22,7 @@ from harness.load.prompts import PromptFactory
 from harness.load.session import StreamSession
 from harness.mock_server import MockServer, Schedule
 
+from .aiohttp_reference import stream_completion_aiohttp
 from .conftest import running
 
 INTERVAL_S = 0.005
@@ -39,9 +40,9 @@ def fetch(mock: MockServer, key: int, max_tokens: int, fast: bool = True, extens
 
     async def go():
         session = StreamSession() if fast else aiohttp.ClientSession()
+        send = stream_completion if fast else stream_completion_aiohttp
         async with session:
-            return await stream_completion(session, server, 0, [key, 7, 7, 7, 7], max_tokens,
-                                           10.0)
+            return await send(session, server, 0, [key, 7, 7, 7, 7], max_tokens, 10.0)
     return asyncio.run(go())
 
 
