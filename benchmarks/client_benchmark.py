@@ -30,8 +30,8 @@ import platform
 import time
 from datetime import date
 
-from harness.load.client import run_fast
 from harness.load.health import LagSummary
+from harness.load.loop import run_fast
 from harness.mock import MockServer, Schedule
 from harness.selftest import cpus_apart
 

@@ -11,9 +11,9 @@ import aiohttp
 
 from harness.config import ExperimentConfig
 from harness.engines import Engine, EngineError, ServerHandle
-from harness.load.client import run_fast
 from harness.load.executor import LoadResult, run_point
 from harness.load.health import LAG_LIMIT_MS, client_problems
+from harness.load.loop import run_fast
 from harness.load.prompts import salt_of
 from harness.load.workload import Workload
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens

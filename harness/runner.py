@@ -21,8 +21,8 @@ from harness.engines.dummy_model import dummy_model_dir, ensure_dummy_model, ens
 from harness.engines.external import ExternalEngine
 from harness.engines.transformers import TransformersEngine
 from harness.engines.vllm import VllmEngine
-from harness.load.client import run_fast
 from harness.load.executor import run_point
+from harness.load.loop import run_fast
 from harness.load.prompts import TextCodec, allowed_token_ids, salt_of
 from harness.load.workload import Workload
 from harness.plan import Cell, PhaseSpec, Point, rate_point

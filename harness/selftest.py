@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from harness.engines.base import ServerHandle
-from harness.load.client import StreamSession, run_fast, stream_completion
+from harness.load.client import stream_completion
 from harness.load.health import (
     LagSummary,
     LoopLag,
@@ -28,6 +28,8 @@ from harness.load.health import (
     dispatch_at,
     dispatch_summary,
 )
+from harness.load.loop import run_fast
+from harness.load.session import StreamSession
 from harness.mock import MockServer, Schedule
 from harness.records import RequestRecord
 

@@ -11,9 +11,12 @@ import pytest
 from harness.engines.base import INCLUDE_USAGE, ServerHandle
 from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
-from harness.load.client import completion_payload, stream_completion
+from harness.load.client import stream_completion
+from harness.load.session import StreamSession
+from harness.load.sse import completion_payload
 from harness.metrics import tpot
 
+from .aiohttp_reference import stream_completion_aiohttp
 from .sse_peer import running_peer
 
 
@@ -21,7 +24,7 @@ def fetch(scenario: str, timeout_s: float = 5.0, extensions=VLLM_EXTENSIONS):
     async def go():
         async with running_peer() as (url, payloads):
             server = ServerHandle(url, scenario, frozenset(extensions))
-            async with aiohttp.ClientSession() as session:
+            async with StreamSession() as session:
                 record = await stream_completion(session, server, 0, [5, 6, 7, 8], 6, timeout_s)
             return record, payloads
     return asyncio.run(go())
@@ -67,9 +70,14 @@ def test_a_stream_without_tokens_is_an_error():
 def test_connection_refused_is_an_error():
     async def go():
         server = ServerHandle("http://127.0.0.1:9", "x", VLLM_EXTENSIONS)
-        async with aiohttp.ClientSession() as session:
-            return await stream_completion(session, server, 0, [1], 1, 5.0)
-    assert "ClientConnector" in asyncio.run(go()).error
+        async with StreamSession() as session:
+            fast = await stream_completion(session, server, 0, [1], 1, 5.0)
+        async with aiohttp.ClientSession() as session:  # aiohttp's error text, as before
+            slow = await stream_completion_aiohttp(session, server, 0, [1], 1, 5.0)
+        return fast, slow
+    fast, slow = asyncio.run(go())
+    assert fast.error.startswith("ConnectionRefusedError")
+    assert "ClientConnector" in slow.error
 
 
 def test_extensions_are_sent_only_to_engines_that_accept_them():
@@ -111,7 +119,7 @@ def test_api_key_never_reaches_an_error_text():
             server = ServerHandle(url, "echo-auth", VLLM_EXTENSIONS,
                                   headers={"Authorization": "Bearer sk-secret-123"},
                                   secret="sk-secret-123")
-            async with aiohttp.ClientSession() as session:
+            async with StreamSession() as session:
                 return await stream_completion(session, server, 0, [1], 1, 5.0)
     record = asyncio.run(go())
     assert record.error.startswith("HTTP 401") and "***" in record.error

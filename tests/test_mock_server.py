@@ -16,11 +16,13 @@ import aiohttp
 import pytest
 
 from harness.engines.base import ServerHandle
-from harness.load.client import StreamSession, stream_completion
+from harness.load.client import stream_completion
 from harness.load.closed_loop import run_closed_loop
 from harness.load.prompts import PromptFactory
+from harness.load.session import StreamSession
 from harness.mock import MockServer, Schedule
 
+from .aiohttp_reference import stream_completion_aiohttp
 from .conftest import running
 
 INTERVAL_S = 0.005
@@ -38,9 +40,9 @@ def fetch(mock: MockServer, key: int, max_tokens: int, fast: bool = True, extens
 
     async def go():
         session = StreamSession() if fast else aiohttp.ClientSession()
+        send = stream_completion if fast else stream_completion_aiohttp
         async with session:
-            return await stream_completion(session, server, 0, [key, 7, 7, 7, 7], max_tokens,
-                                           10.0)
+            return await send(session, server, 0, [key, 7, 7, 7, 7], max_tokens, 10.0)
     return asyncio.run(go())
 
 

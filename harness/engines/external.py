@@ -24,7 +24,7 @@ from harness.engines.base import (
     ServerHandle,
 )
 from harness.engines.http import completion_ok, get_status
-from harness.load.client import completion_payload
+from harness.load.sse import completion_payload
 
 # Tried in order; the first set the server accepts is used.
 PROBES: list[frozenset[str]] = [

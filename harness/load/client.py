@@ -5,189 +5,59 @@ before any parsing. A chunk is token-bearing when it has choices and (where the 
 usage on every chunk) its cumulative completion_tokens grew; the growth is the chunk's token
 count.
 
-`stream_completion` takes either an aiohttp ClientSession or a StreamSession. Both feed the
-same parser (StreamEvents), so a record means the same whichever carried it. StreamSession is
-the fast one: each connection is an asyncio protocol that parses HTTP (httptools) and the
-events as the bytes arrive, in the event loop's read callback, with no task switch per chunk
-(benchmarks/README.md measures it against vLLM's own benchmark client).
+`stream_completion` sends on a StreamSession (harness/load/session.py): each connection is an
+asyncio protocol that parses HTTP (httptools) and the events (StreamEvents, harness/load/sse.py)
+as the bytes arrive, in the event loop's read callback, with no task switch per chunk
+(benchmarks/README.md measures it against vLLM's own benchmark client). `record_completion` is
+all of it but the transport: the tests send the same requests over aiohttp through it
+(tests/aiohttp_reference.py), so that a record means the same whichever carried it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import json
-import socket
-import ssl
 import time
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-import aiohttp
-import httptools
-
-from harness.engines.base import (
-    CONTINUOUS_USAGE,
-    HF_GENERATION_CONFIG,
-    IGNORE_EOS,
-    INCLUDE_USAGE,
-    MIN_TOKENS,
-    ServerHandle,
-)
+from harness.engines.base import CONTINUOUS_USAGE, ServerHandle
+from harness.load.session import StreamSession
+from harness.load.sse import ERROR_TEXT_LIMIT, StreamEvents, completion_payload, encode_json
 from harness.records import RequestRecord
 
-try:  # msgspec decodes a chunk about five times faster than json, to the same values
-    import msgspec
-
-    _decode = msgspec.json.Decoder().decode
-    _encode = msgspec.json.encode
-except ImportError:  # pragma: no cover - msgspec comes with the harness
-    _decode = json.loads
-
-    def _encode(value: object) -> bytes:
-        return json.dumps(value).encode()
-
-ERROR_TEXT_LIMIT = 300
+SessionT = TypeVar("SessionT")
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's event loop where it is installed, else asyncio's. On uvloop the read callback
-    runs from C: StreamSession spends 15-30% less CPU per chunk (benchmarks/README.md)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
-def run_fast(coro):
-    """asyncio.run(coro) on new_event_loop(), with every object that exists already moved out
-    of the garbage collector's way: a full collection over a process that imported pandas
-    stops the loop for ~50 ms, and every chunk read in that time would be stamped late."""
-    gc.freeze()
-    try:
-        with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            return runner.run(coro)
-    finally:
-        gc.unfreeze()
-
-
-def completion_payload(server: ServerHandle, prompt: list[int] | str, max_tokens: int) -> dict:
-    """The request body, with only the extensions this server accepts."""
-    ext = server.extensions
-    payload: dict = {"model": server.model, "prompt": prompt, "max_tokens": max_tokens,
-                     "stream": True}
-    if INCLUDE_USAGE in ext:
-        payload["stream_options"] = {"include_usage": True}
-        if CONTINUOUS_USAGE in ext:
-            payload["stream_options"]["continuous_usage_stats"] = True
-    if IGNORE_EOS in ext:
-        payload["ignore_eos"] = True
-    if MIN_TOKENS in ext:
-        payload["min_tokens"] = max_tokens
-    if HF_GENERATION_CONFIG in ext:
-        payload["generation_config"] = json.dumps(
-            {"max_new_tokens": max_tokens, "min_new_tokens": max_tokens})
-    return payload
-
-
-class StreamEvents:
-    """Turns the body of an SSE stream into the record's chunks, as its bytes arrive."""
-
-    __slots__ = ("record", "continuous", "seen", "partial", "partial_time")
-
-    def __init__(self, record: RequestRecord, continuous: bool):
-        self.record = record
-        self.continuous = continuous
-        self.seen = 0  # cumulative completion_tokens so far
-        self.partial: list[bytes] = []  # a line not yet ended
-        self.partial_time = 0.0
-
-    def feed(self, data: bytes, now: float) -> bool:
-        """Take bytes that arrived at `now`; True once the stream is over ([DONE] or an error
-        inside it): nothing after that counts."""
-        if b"\n" not in data:
-            self.partial.append(data)
-            self.partial_time = now
-            return False
-        if self.partial:
-            data = b"".join(self.partial) + data
-            self.partial.clear()
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            if line and self._line(line, now):  # (blank lines only separate events)
-                return True
-        if rest:
-            self.partial.append(rest)
-            self.partial_time = now
-        return False
-
-    def end(self) -> None:
-        """The body ended: a last line without a newline still counts."""
-        if self.partial:
-            line = b"".join(self.partial)
-            self.partial.clear()
-            self._line(line, self.partial_time)
-
-    def _line(self, raw: bytes, now: float) -> bool:
-        if raw.startswith(b"data: {") and raw.endswith(b"}"):
-            data = raw[6:]  # the usual event: nothing to strip, not [DONE]
-        else:
-            line = raw.strip()
-            if not line.startswith(b"data:"):
-                return False  # blank separators and ':' keep-alive comments
-            data = line[5:].strip()
-            if data == b"[DONE]":
-                return True
-        message = _decode(data)
-        if not isinstance(message, dict):
-            raise ValueError(f"an event is not a JSON object: {data[:60]!r}")
-        record = self.record
-        if "error" in message:  # vLLM reports errors inside a 200 stream
-            record.error = f"error in stream: {json.dumps(message['error'])}"
-            return True
-        usage = message.get("usage")
-        choices = message.get("choices")
-        if choices:
-            if self.continuous and usage:
-                tokens = usage["completion_tokens"] - self.seen
-                self.seen = usage["completion_tokens"]
-            elif usage and not choices[0].get("text"):
-                # A closing chunk that only brings usage; if no text came before (a decoder
-                # can hold back every byte of a partial character), the tokens came now.
-                tokens = 0 if record.chunk_times else usage.get("completion_tokens") or 0
-            else:  # one token per chunk when the engine does not stream usage
-                tokens = 1
-            if tokens > 0:
-                record.chunk_times.append(now)
-                record.chunk_tokens.append(tokens)
-            record.finish_reason = choices[0].get("finish_reason") or record.finish_reason
-        if usage and (not choices or not self.continuous):  # the final count
-            record.prompt_tokens = usage.get("prompt_tokens")
-            record.completion_tokens = usage.get("completion_tokens")
-        return False
-
-
-async def stream_completion(session: aiohttp.ClientSession | StreamSession,
-                            server: ServerHandle, index: int, prompt: list[int] | str,
-                            max_tokens: int, timeout_s: float,
+async def stream_completion(session: StreamSession, server: ServerHandle, index: int,
+                            prompt: list[int] | str, max_tokens: int, timeout_s: float,
                             input_tokens: int | None = None) -> RequestRecord:
     """Send one streaming completion and record it. `input_tokens` is the intended prompt
     length (a text prompt's length in tokens is not len(prompt))."""
+    return await record_completion(_post_stream, session, server, index, prompt, max_tokens,
+                                   timeout_s, input_tokens)
+
+
+async def record_completion(
+        post: Callable[[SessionT, ServerHandle, dict, StreamEvents], Awaitable[None]],
+        session: SessionT, server: ServerHandle, index: int, prompt: list[int] | str,
+        max_tokens: int, timeout_s: float, input_tokens: int | None = None,
+        transport_errors: tuple[type[Exception], ...] = (OSError,)) -> RequestRecord:
+    """Record the completion that `post(session, server, payload, events)` sends and feeds to
+    `events`. Whatever goes wrong ends in record.error: the timeout, `transport_errors` (what
+    the transport raises when a connection fails), a malformed stream, a stream without a
+    token."""
     sent = input_tokens if input_tokens is not None else len(prompt)
     record = RequestRecord(index, sent, max_tokens, send_time=time.perf_counter())
     payload = completion_payload(server, prompt, max_tokens)
     events = StreamEvents(record, CONTINUOUS_USAGE in server.extensions)
-    stream = _stream_fast if isinstance(session, StreamSession) else _stream_aiohttp
     try:
         # asyncio.timeout, not wait_for: no task in between, so the request is written in
         # this very step of the loop, right after send_time was taken
         async with asyncio.timeout(timeout_s):
-            await stream(session, server, payload, events)
+            await post(session, server, payload, events)
     except TimeoutError:
         record.error = f"timeout after {timeout_s:g} s"
-    except (aiohttp.ClientError, OSError) as err:
+    except transport_errors as err:
         record.error = f"{type(err).__name__}: {err}"
     except (ValueError, KeyError, TypeError) as err:
         record.error = f"malformed stream: {err}"
@@ -199,236 +69,7 @@ async def stream_completion(session: aiohttp.ClientSession | StreamSession,
     return record
 
 
-async def _stream_aiohttp(session: aiohttp.ClientSession, server: ServerHandle, payload: dict,
-                          events: StreamEvents) -> None:
-    async with session.post(server.base_url + "/v1/completions", json=payload,
-                            headers=server.headers) as response:
-        if response.status != 200:
-            body = (await response.text())[:ERROR_TEXT_LIMIT]
-            events.record.error = f"HTTP {response.status}: {body}"
-            return
-        content = response.content
-        while data := await content.readany():  # all that has arrived, not line by line
-            if events.feed(data, time.perf_counter()):
-                return
-        events.end()
-
-
-async def _stream_fast(session: StreamSession, server: ServerHandle, payload: dict,
+async def _post_stream(session: StreamSession, server: ServerHandle, payload: dict,
                        events: StreamEvents) -> None:
-    await session.post_stream(server.base_url + "/v1/completions", _encode(payload),
+    await session.post_stream(server.base_url + "/v1/completions", encode_json(payload),
                               server.headers, events)
-
-
-# --- StreamSession: HTTP/1.1 on an asyncio protocol ------------------------------------------
-
-class ServerDisconnected(OSError):
-    """The server closed the connection before the response ended."""
-
-
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; parses the response in the read callback."""
-
-    def __init__(self, pool: list[_Connection], registry: set[_Connection]):
-        self.pool = pool  # where it waits, idle, for its next request
-        self.registry = registry  # every open connection of the session
-        self.parser = httptools.HttpResponseParser(self)
-        self.transport: asyncio.Transport | None = None
-        self.lost = False
-        self.done: asyncio.Future | None = None  # the current request's
-        self.events: StreamEvents | None = None
-        self.received = False  # any byte of the current response yet
-        self.complete = True  # the current response was read to its end
-        self.status = 0
-        self.framed = False  # the body has a length or is chunked (else: until close)
-        self.error_body: list[bytes] = []
-        self.now = 0.0
-
-    # called by the session
-    def request(self, data: bytes, events: StreamEvents) -> asyncio.Future:
-        self.done = asyncio.get_running_loop().create_future()
-        self.events, self.received, self.complete = events, False, False
-        self.status, self.framed, self.error_body = 0, False, []
-        self.transport.write(data)
-        return self.done
-
-    def abort(self) -> None:
-        self.lost = True
-        if self.transport is not None:
-            self.transport.abort()
-
-    # asyncio
-    def connection_made(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        self.now = time.perf_counter()  # the arrival stamp of every event these bytes end
-        self.received = True
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as err:
-            self._settle(err.__context__ if isinstance(err.__context__, Exception)
-                         else ValueError(f"bad HTTP response: {err}"))
-            self.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        self.registry.discard(self)
-        if self in self.pool:
-            self.pool.remove(self)
-        if self.complete:
-            return
-        if self.status and not self.framed:  # a body that ends when the connection does
-            try:
-                self.on_message_complete()
-            except (ValueError, KeyError, TypeError) as err:  # its last line, malformed
-                self._settle(err)
-            return
-        self.complete = True
-        self._settle(ServerDisconnected(
-            "the server closed the connection" + (" before replying" if not self.received
-                                                  else " in the middle of a response")))
-
-    # httptools
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() in (b"content-length", b"transfer-encoding"):
-            self.framed = True
-
-    def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
-
-    def on_body(self, body: bytes) -> None:
-        if self.status != 200:
-            if sum(map(len, self.error_body)) < 4 * ERROR_TEXT_LIMIT:
-                self.error_body.append(body)
-        elif self.done is not None and not self.done.done() and self.events.feed(body,
-                                                                                 self.now):
-            self._settle(None)
-
-    def on_message_complete(self) -> None:
-        self.complete = True
-        if self.status != 200:
-            text = b"".join(self.error_body).decode(errors="replace")
-            self.events.record.error = f"HTTP {self.status}: {text[:ERROR_TEXT_LIMIT]}"
-        elif self.done is not None and not self.done.done():
-            self.events.end()
-        self._settle(None)
-        if self.parser.should_keep_alive() and not self.lost:
-            self.pool.append(self)
-        else:
-            self.transport.close()
-
-    def _settle(self, error: BaseException | None) -> None:
-        """End the current request (once): with an error, or normally."""
-        done = self.done
-        if done is None or done.done():
-            return
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
-
-
-class StreamSession:
-    """A client session for streamed completions, used where an aiohttp ClientSession would
-    go: `async with StreamSession() as session: await stream_completion(session, ...)`.
-
-    HTTP/1.1 keep-alive connections are pooled per (scheme, host, port), one request at a
-    time each; https uses `ssl_context` (the system's default trust if None). No proxies.
-    """
-
-    def __init__(self, ssl_context: ssl.SSLContext | None = None):
-        self._ssl = ssl_context
-        self._pools: dict[tuple[str, str, int], list[_Connection]] = {}
-        self._targets: dict[tuple, _Target] = {}
-        self._open: set[_Connection] = set()
-
-    async def __aenter__(self) -> StreamSession:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        for conn in list(self._open):
-            conn.abort()
-        self._open.clear()
-        self._pools.clear()
-        self._targets.clear()
-        await asyncio.sleep(0)  # let the transports finish closing
-
-    async def preconnect(self, url: str, count: int) -> None:
-        """Open `count` idle connections to `url`'s server now, so that the first requests of
-        a run do not pay for them."""
-        target = self._target(url, {})
-        conns = await asyncio.gather(*(self._checkout(target, fresh=True) for _ in range(count)))
-        for conn, _ in conns:
-            conn.pool.append(conn)
-
-    async def post_stream(self, url: str, body: bytes, headers: dict[str, str],
-                          events: StreamEvents) -> None:
-        """POST `body` to `url`; feed the 200 response's body to `events`, or put the status
-        and body of any other response into the record's error."""
-        target = self._target(url, headers)
-        data = target.head + b"Content-Length: %d\r\n\r\n" % len(body) + body
-        conn, reused = await self._checkout(target)
-        try:
-            try:
-                await conn.request(data, events)
-            except ServerDisconnected:
-                if not reused or conn.received:
-                    raise
-                # A kept-alive connection the server had just closed: the request never
-                # reached it, so it goes again on a new connection.
-                conn, _ = await self._checkout(target, fresh=True)
-                await conn.request(data, events)
-        except BaseException:  # timed out, cancelled or failed: the connection is done for
-            conn.abort()
-            raise
-        # Ended normally: the connection returns to the pool once the response has ended
-        # (the chunked terminator may still be on its way after [DONE]).
-
-    def _target(self, url: str, headers: dict[str, str]) -> _Target:
-        """Where and how to send a POST to `url`, worked out once per (url, headers)."""
-        key = (url, tuple(headers.items()))
-        target = self._targets.get(key)
-        if target is None:
-            parts = urlsplit(url)
-            secure = parts.scheme == "https"
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            lines = [f"POST {path} HTTP/1.1", f"Host: {parts.netloc.rpartition('@')[2]}",
-                     "Accept: */*", "User-Agent: harness", "Content-Type: application/json"]
-            lines += [f"{name}: {value}" for name, value in headers.items()]
-            head = ("\r\n".join(lines) + "\r\n").encode("latin-1")
-            port = parts.port or (443 if secure else 80)
-            pool = self._pools.setdefault((parts.scheme, parts.hostname, port), [])
-            target = self._targets[key] = _Target(parts.hostname, port, secure, head, pool)
-        return target
-
-    async def _checkout(self, target: _Target, fresh: bool = False
-                        ) -> tuple[_Connection, bool]:
-        pool = target.pool
-        while pool and not fresh:
-            conn = pool.pop()
-            if not conn.lost:
-                return conn, True
-        if target.secure and self._ssl is None:
-            self._ssl = ssl.create_default_context()  # once: loading the CA store takes ~30 ms
-        loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: _Connection(pool, self._open),
-                                               target.host, target.port,
-                                               ssl=self._ssl if target.secure else None)
-        self._open.add(conn)
-        return conn, False
-
-
-@dataclass(frozen=True)
-class _Target:
-    host: str
-    port: int
-    secure: bool
-    head: bytes  # the request's head up to its Content-Length
-    pool: list[_Connection] = field(compare=False)  # idle connections to host:port

@@ -7,8 +7,9 @@ import time
 from collections.abc import Callable
 
 from harness.engines.base import ServerHandle
-from harness.load.client import StreamSession, stream_completion
+from harness.load.client import stream_completion
 from harness.load.prompts import PromptFactory
+from harness.load.session import StreamSession
 from harness.records import RequestRecord
 
 

@@ -17,9 +17,10 @@ import numpy as np
 
 from harness.config.load import RetryConfig
 from harness.engines.base import ServerHandle
-from harness.load.client import StreamSession, stream_completion
+from harness.load.client import stream_completion
 from harness.load.health import LagSummary, LoopLag, dispatch_at
 from harness.load.schedule import arrival_offsets, phase_starts
+from harness.load.session import StreamSession
 from harness.load.workload import PlannedRequest, Workload
 from harness.plan import PhaseSpec, Point
 from harness.records import RequestRecord

@@ -12,7 +12,7 @@ import sys
 import threading
 from dataclasses import asdict
 
-from harness.load.client import new_event_loop
+from harness.load.loop import new_event_loop
 from harness.mock.clock import StepClock
 from harness.mock.http import Connection, listener
 from harness.mock.schedule import Schedule
