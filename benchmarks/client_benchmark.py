@@ -4,7 +4,7 @@ the same workload.
     .venv/bin/python benchmarks/client_benchmark.py [--streams 1,64,512] [--rate-streams 512]
 
 Each client runs in its own process, the way its tool runs it:
-  harness           run_closed_loop (StreamSession) on run_fast (uvloop)
+  harness           run_point, the executor `harness run` uses (StreamSession), on run_fast
   harness/asyncio   the same under plain asyncio.run (what run_fast adds: uvloop, gc.freeze)
   vllm bench serve  vllm.benchmarks.lib.endpoint_request_func.async_request_openai_completions
                     behind an asyncio.Semaphore(streams) with vllm bench serve's connector and
@@ -39,28 +39,24 @@ CLIENTS = ("harness", "harness/asyncio", "vllm bench serve")
 INPUT_TOKENS = 4
 
 
-class Prompts:
-    """The harness's prompt source, reduced: request i's first token (i + 1) names it for
-    the server's stamps."""
-
-    input_tokens = INPUT_TOKENS
-
-    def prompt(self, index: int) -> list[int]:
-        return [index + 1] + [1] * (INPUT_TOKENS - 1)
-
-
 # --- the clients (each in its own process) ---------------------------------------------------
 
 async def harness_run(base_url: str, streams: int, requests: int, tokens: int) -> dict:
+    """`harness run`'s own path: a closed-loop point through the executor (run_point)."""
+    from harness.config.load import RetryConfig
     from harness.engines.base import ServerHandle
     from harness.engines.vllm import VLLM_EXTENSIONS
-    from harness.load.closed_loop import run_closed_loop
+    from harness.load.executor import run_point
+    from harness.plan import PhaseSpec, Point
+    from harness.selftest import KeyedRequests
 
     server = ServerHandle(base_url, "mock", VLLM_EXTENSIONS)
+    point = Point(f"c{streams}", "closed", (PhaseSpec("main", None, requests, streams, None),))
     cpu = time.process_time()
-    records, start, _ = await run_closed_loop(server, Prompts(), tokens, streams,
-                                              requests=requests, timeout_s=120)
+    load = await run_point(server, point, KeyedRequests(tokens), seed=0, salt=0, timeout_s=120,
+                           retry=RetryConfig())
     cpu = time.process_time() - cpu
+    records, start = load.records, load.start
     arrivals = {r.index + 1: r.chunk_times for r in records if r.ok}
     return {"start": start, "cpu_s": cpu, "arrivals": arrivals,
             "failed": sum(not r.ok for r in records)}
@@ -78,10 +74,12 @@ async def vllm_run(base_url: str, streams: int, requests: int, tokens: int) -> d
                                      use_dns_cache=True, keepalive_timeout=60,
                                      enable_cleanup_closed=True, force_close=False, ssl=False)
     semaphore = asyncio.Semaphore(streams)
-    prompts = Prompts()
+    from harness.selftest import KeyedRequests
+
+    prompts = KeyedRequests(tokens)
 
     async def one(session, index: int):
-        request = RequestFuncInput(prompt=prompts.prompt(index), api_url=base_url +
+        request = RequestFuncInput(prompt=prompts.chain(index)[0].prompt, api_url=base_url +
                                    "/v1/completions", prompt_len=INPUT_TOKENS,
                                    output_len=tokens, model="mock", ignore_eos=True,
                                    request_id=f"bench-{index}")

@@ -23,10 +23,11 @@ class PhaseSpec:
     rate: tuple[float, float] | None  # open loop: requests/s at the start and at the end
     arrival: str = "poisson"
     burstiness: float = 1.0
+    offsets: tuple[float, ...] | None = None  # open loop: explicit send times from the start
 
     @property
     def open_loop(self) -> bool:
-        return self.rate is not None
+        return self.rate is not None or self.offsets is not None
 
 
 @dataclass(frozen=True)

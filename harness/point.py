@@ -127,7 +127,9 @@ class PointMeasurer:
 
     def planned(self, point: Point) -> Planned:
         workload = self.config.workload
-        return Planned(phases=[PlannedPhase(**vars(phase)) for phase in point.phases],
+        phases = [PlannedPhase(**{key: value for key, value in vars(phase).items()
+                                  if key != "offsets"}) for phase in point.phases]
+        return Planned(phases=phases,
                        input_tokens=workload.input_tokens.describe(),
                        output_tokens=workload.output_tokens.describe(),
                        request_timeout_s=self.config.load.request_timeout_s)

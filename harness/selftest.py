@@ -5,150 +5,36 @@ harness's own client at each number of concurrent streams, and compares every ch
 stamp with the stamp the server took when it wrote that chunk. Both are time.perf_counter(),
 CLOCK_MONOTONIC on Linux: one clock for every process on the machine.
 
-Also here: run_jobs, a list of scheduled requests sent from one or several processes on one
-shared clock (the lag checks every real run makes are in harness.load.health).
+The requests go through the executor that `harness run` uses (harness.load.executor), from
+one process or several sharing one start (harness.load.processes).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import multiprocessing
 import os
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from harness.engines.base import ServerHandle
-from harness.load.client import stream_completion
-from harness.load.health import (
-    LagSummary,
-    LoopLag,
-    client_problems,
-    dispatch_at,
-    dispatch_summary,
-)
-from harness.load.loop import run_fast
-from harness.load.session import StreamSession
+from harness.load.health import LagSummary, client_problems, dispatch_summary
+from harness.load.processes import run_in_processes
+from harness.load.workload import PlannedRequest
 from harness.mock import MockServer, Schedule
+from harness.plan import PhaseSpec, Point
 from harness.records import RequestRecord
 
-START_LEAD_S = 0.2  # from handing out the jobs to the shared start
-WORKER_START_TIMEOUT_S = 60.0
-
-
-# --- scheduled requests, from one process or several -------------------------------------------
 
 @dataclass(frozen=True)
-class Job:
-    """One request and when to send it: `offset_s` after the shared start."""
+class KeyedRequests:
+    """Requests of `tokens` tokens whose first prompt token (index + 1) names them for the
+    mock server's stamps (a RequestSource for the executor)."""
 
-    index: int
-    prompt: list[int] | str
-    max_tokens: int
-    offset_s: float
-    input_tokens: int | None = None
+    tokens: int
+    turns: int = 1
+    think_time_s: float = 0.0
 
-
-@dataclass
-class JobsResult:
-    records: list[RequestRecord]  # by index; intended_time set on each
-    start: float  # the shared start (perf_counter)
-    end: float  # the last reply
-    loop_lag: list[LagSummary] = field(default_factory=list)  # one per process
-
-    @property
-    def worst_loop_lag(self) -> LagSummary:
-        return max(self.loop_lag, key=lambda lag: lag.p99_ms, default=LagSummary())
-
-
-async def send_jobs(server: ServerHandle, jobs: Sequence[Job], timeout_s: float,
-                    start: Callable[[], float], connections: int = 0,
-                    ) -> tuple[list[RequestRecord], float, LagSummary]:
-    """Open `connections` connections, then call `start()` for the shared start and send each
-    job at start + offset_s from this event loop: the records, the start and the loop lag."""
-
-    async def send(session: StreamSession, job: Job, intended: float) -> RequestRecord:
-        record = await stream_completion(session, server, job.index, job.prompt,
-                                         job.max_tokens, timeout_s, job.input_tokens)
-        record.intended_time = intended
-        return record
-
-    async with StreamSession() as session:
-        await session.preconnect(server.base_url, connections)
-        t0 = start()
-        async with LoopLag() as lag:
-            tasks = await dispatch_at(jobs, lambda job: t0 + job.offset_s,
-                                      lambda job, intended: send(session, job, intended))
-            records = await asyncio.gather(*tasks)
-    return list(records), t0, lag.summary()
-
-
-def run_jobs(server: ServerHandle, jobs: Sequence[Job], *, processes: int = 1,
-             connections: int = 0, timeout_s: float = 600.0) -> JobsResult:
-    """Send the jobs from `processes` processes (round-robin by send time) sharing one start,
-    each with connections/processes connections opened beforehand.
-
-    perf_counter is CLOCK_MONOTONIC on Linux, so the start and every stamp mean the same in
-    each process. With one process the jobs are sent from this one, on a new event loop.
-    """
-    ordered = sorted(jobs, key=lambda j: j.offset_s)
-    share = -(-connections // max(processes, 1))
-    if processes <= 1:
-        records, start, lag = run_fast(send_jobs(server, ordered, timeout_s, _soon, share))
-        return _result(records, start, [lag])
-    context = multiprocessing.get_context("spawn")  # no fork: the caller may hold a loop
-    pipes, workers = [], []
-    try:
-        for number in range(processes):
-            parent, child = context.Pipe()
-            worker = context.Process(target=_job_worker, daemon=True, args=(
-                child, server, ordered[number::processes], timeout_s, share))
-            worker.start()
-            pipes.append(parent)
-            workers.append(worker)
-        for pipe in pipes:  # started, connected: the start can be close
-            if not pipe.poll(WORKER_START_TIMEOUT_S):
-                raise RuntimeError("a client process did not start")
-            if isinstance(message := pipe.recv(), BaseException):
-                raise message
-        start = _soon()
-        for pipe in pipes:
-            pipe.send(start)
-        results = [pipe.recv() for pipe in pipes]
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
-            worker.join()
-    records = [record for part, _, _ in results for record in part]
-    return _result(records, start, [lag for _, _, lag in results])
-
-
-def _soon() -> float:
-    return time.perf_counter() + START_LEAD_S
-
-
-def _job_worker(pipe, server: ServerHandle, jobs: list[Job], timeout_s: float,
-                connections: int) -> None:
-    def shared_start() -> float:
-        pipe.send("ready")
-        return pipe.recv()
-
-    try:
-        result = run_fast(send_jobs(server, jobs, timeout_s, shared_start, connections))
-    except Exception as err:  # for the parent to raise
-        result = err
-    pipe.send(result)
-
-
-def _result(records: list[RequestRecord], start: float, lags: list[LagSummary]) -> JobsResult:
-    records.sort(key=lambda r: r.index)
-    end = max((r.done_time for r in records), default=start)
-    return JobsResult(records, start, end, lags)
+    def chain(self, index: int) -> list[PlannedRequest]:
+        return [PlannedRequest([index + 1, 1, 1, 1], 4, self.tokens)]
 
 
 # --- the measurement -------------------------------------------------------------------------
@@ -178,21 +64,17 @@ class StreamsResult:
         return not self.problems
 
 
-def streams_jobs(streams: int, requests_per_stream: int, tokens: int,
-                 schedule: Schedule) -> list[Job]:
-    """`streams` streams of back-to-back requests: request j of stream s leaves at
-    (j + s/streams) request lengths (a request length is its steps plus two, so one request
-    has ended before the next leaves; the streams start spread over the first one, as they
-    would be in a steady load). The first prompt token (index + 1) names the request for
-    the server's stamps."""
+def streams_point(streams: int, requests_per_stream: int, tokens: int,
+                  schedule: Schedule) -> Point:
+    """`streams` streams of back-to-back requests, as one open-loop phase of explicit send
+    times: request j of stream s leaves at (j + s/streams) request lengths (a request length
+    is its steps plus two, so one request has ended before the next leaves; the streams start
+    spread over the first one, as they would be in a steady load)."""
     period = request_length(tokens, schedule)
-    jobs = []
-    for stream in range(streams):
-        for turn in range(requests_per_stream):
-            index = stream * requests_per_stream + turn
-            offset = (turn + stream / streams) * period
-            jobs.append(Job(index, [index + 1, 1, 1, 1], tokens, offset))
-    return jobs
+    offsets = sorted((turn + stream / streams) * period
+                     for stream in range(streams) for turn in range(requests_per_stream))
+    return Point(f"streams{streams}", "open",
+                 (PhaseSpec("main", None, len(offsets), None, None, offsets=tuple(offsets)),))
 
 
 def request_length(tokens: int, schedule: Schedule) -> float:
@@ -204,10 +86,10 @@ def measure_streams(mock: MockServer, streams: int, duration_s: float, tokens: i
     """Stream from the running mock for about `duration_s` at `streams` concurrent streams."""
     schedule = mock.schedule
     per_stream = max(1, round(duration_s / request_length(tokens, schedule)))
-    jobs = streams_jobs(streams, per_stream, tokens, schedule)
+    point = streams_point(streams, per_stream, tokens, schedule)
     mock.take_stamps()  # forget what came before
-    result = run_jobs(mock.handle(), jobs, processes=processes, connections=streams,
-                      timeout_s=timeout_s)
+    result = run_in_processes(mock.handle(), point, KeyedRequests(tokens), processes=processes,
+                              connections=streams, timeout_s=timeout_s)
     reports = mock.take_stamps()
     written = {key: stamps for report in reports for key, stamps in report["requests"]}
     errors_s, chunks = [], 0
@@ -217,24 +99,25 @@ def measure_streams(mock: MockServer, streams: int, duration_s: float, tokens: i
         errors_s += [arrived - sent for arrived, sent in zip(record.chunk_times, stamps,
                                                              strict=False)]
     failed = sum(not r.ok for r in result.records)
-    expected = len(jobs) * schedule.chunks(tokens)
+    offsets = point.phases[0].offsets
+    expected = len(offsets) * schedule.chunks(tokens)
     last_chunk = max((r.last_token_time or result.start for r in result.records),
                      default=result.start)
     window = max(last_chunk - result.start, 1e-9)
     error = LagSummary.of(errors_s)
     row = StreamsResult(
-        streams, len(jobs), failed, chunks, expected, window,
-        expected / _span(jobs, tokens, schedule), chunks / window,
+        streams, len(offsets), failed, chunks, expected, window,
+        expected / _span(offsets, tokens, schedule), chunks / window,
         error.p50_ms, error.p99_ms, error.max_ms, dispatch_summary(result.records),
-        result.worst_loop_lag,
+        result.loop_lag,
         max((r["step_lag_p99_s"] for r in reports), default=0.0) * 1e3, [])
     row.problems = _problems(row, schedule.interval_s * 1e3, result.records)
     return row
 
 
-def _span(jobs: Sequence[Job], tokens: int, schedule: Schedule) -> float:
+def _span(offsets: Sequence[float], tokens: int, schedule: Schedule) -> float:
     """From the start to the last chunk of the last request, on schedule."""
-    return max(job.offset_s for job in jobs) + (schedule.chunks(tokens) + 1) * schedule.interval_s
+    return max(offsets) + (schedule.chunks(tokens) + 1) * schedule.interval_s
 
 
 def _problems(row: StreamsResult, limit_ms: float, records: list[RequestRecord]) -> list[str]:

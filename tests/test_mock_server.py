@@ -17,13 +17,12 @@ import pytest
 
 from harness.engines.base import ServerHandle
 from harness.load.client import stream_completion
-from harness.load.closed_loop import run_closed_loop
-from harness.load.prompts import PromptFactory
 from harness.load.session import StreamSession
 from harness.mock import MockServer, Schedule
 
 from .aiohttp_reference import stream_completion_aiohttp
 from .conftest import running
+from .loads import closed_loop, workload
 
 INTERVAL_S = 0.005
 
@@ -68,9 +67,8 @@ def test_the_client_counts_the_schedule_exactly(mock, fast):
 
 
 def test_closed_loop_counts_every_token_of_every_request(mock):
-    prompts = PromptFactory(range(1, 500), 6, seed=0, salt=1)
-    records, start, end = asyncio.run(run_closed_loop(mock.handle(), prompts, 7, 4,
-                                                      requests=12, timeout_s=10))
+    load = asyncio.run(closed_loop(mock.handle(), workload(range(1, 500), 6, 7), 4, 12, 10))
+    records, start, end = load.records, load.start, load.end
     assert [r.index for r in records] == list(range(12))
     for record in records:
         assert record.ok, record.error

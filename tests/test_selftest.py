@@ -19,16 +19,17 @@ from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.client import stream_completion
 from harness.load.health import LagSummary, LoopLag, client_problems, dispatch_summary
+from harness.load.processes import run_in_processes
 from harness.load.session import StreamSession
 from harness.mock import MockServer, Schedule
 from harness.records import RequestRecord
 from harness.selftest import (
+    KeyedRequests,
     StreamsResult,
     _problems,
     cpus_apart,
-    run_jobs,
     selftest_client,
-    streams_jobs,
+    streams_point,
 )
 
 from .aiohttp_reference import stream_completion_aiohttp
@@ -107,24 +108,21 @@ def test_dispatch_lag_is_send_minus_intended_of_first_attempts():
         "dispatch lag p99 9.9 ms > 5 ms"]
 
 
-def test_jobs_from_two_processes_share_one_clock():
+def test_two_client_processes_share_one_clock_and_the_schedule():
+    point = streams_point(4, 2, 3, SCHEDULE)
+    offsets = point.phases[0].offsets
     with MockServer(SCHEDULE) as mock:
-        jobs = streams_jobs(4, 2, 3, SCHEDULE)
-        result = run_jobs(mock.handle(), jobs, processes=2, connections=4, timeout_s=10)
+        result = run_in_processes(mock.handle(), point, KeyedRequests(3), processes=2,
+                                  connections=4, timeout_s=10)
         written = {k: s for r in mock.take_stamps() for k, s in r["requests"]}
     assert multiprocessing.active_children() == []
     assert [r.index for r in result.records] == list(range(8))
-    assert len(result.loop_lag) == 2
-    for record, job in zip(result.records, jobs_by_index(jobs), strict=True):
+    for record, offset in zip(result.records, offsets, strict=True):
         assert record.ok, record.error
-        assert record.intended_time == pytest.approx(result.start + job.offset_s)
+        assert record.intended_time == pytest.approx(result.start + offset)
         assert record.send_time >= record.intended_time
         stamps = written[record.index + 1]
         assert all(w <= a for w, a in zip(stamps, record.chunk_times, strict=True))
-
-
-def jobs_by_index(jobs):
-    return sorted(jobs, key=lambda job: job.index)
 
 
 SCENARIOS = [("multi-token", VLLM_EXTENSIONS, 5.0), ("multi-token", {INCLUDE_USAGE}, 5.0),

@@ -12,24 +12,24 @@ import pytest
 import yaml
 
 from harness.engines import EngineError, VllmEngine
-from harness.load.closed_loop import run_closed_loop
-from harness.load.prompts import PromptFactory, allowed_token_ids
+from harness.load.prompts import allowed_token_ids
 from harness.metrics import e2e, ttft
 from harness.telemetry import server_metrics as sm
 
 from .conftest import API_KEY, TINY_ENV, TINY_OPTIONS, running, server_pids
+from .loads import closed_loop, workload
 
 pytestmark = pytest.mark.vllm
 
 
-async def measured(server, prompts, output_tokens, concurrency, requests):
+async def measured(server, requests, concurrency, count):
     """Load plus this test's own reads of vLLM's /metrics (independent of the runner)."""
     async with aiohttp.ClientSession() as session:
         before = await sm.scrape(session, server.metrics_url)
         stop = asyncio.Event()
         sampler = asyncio.create_task(sm.sample_until(session, server.metrics_url, stop, 0.05))
-        records, start, end = await run_closed_loop(server, prompts, output_tokens, concurrency,
-                                                    requests=requests, timeout_s=60)
+        load = await closed_loop(server, requests, concurrency, count)
+        records, start, end = load.records, load.start, load.end
         stop.set()
         samples = await sampler
         client = (sum(r.prompt_tokens for r in records), sum(r.completion_tokens for r in records))
@@ -45,9 +45,9 @@ async def measured(server, prompts, output_tokens, concurrency, requests):
 
 def test_closed_loop_counts_equal_vllm_counters(vllm_server, tiny_model):
     engine, server = vllm_server
-    prompts = PromptFactory(allowed_token_ids(str(tiny_model)), 40, seed=0, salt=11)
+    requests = workload(allowed_token_ids(str(tiny_model)), 40, 7, salt=11)
     records, start, end, client, before, after, _ = asyncio.run(
-        measured(server, prompts, 7, 3, 9))
+        measured(server, requests, 3, 9))
     server_counts = (sm.delta(before, after, sm.PROMPT_TOKENS),
                      sm.delta(before, after, sm.GENERATION_TOKENS))
     assert client == server_counts == (9 * 40, 9 * 7)
@@ -64,22 +64,22 @@ def test_closed_loop_counts_equal_vllm_counters(vllm_server, tiny_model):
 def test_engine_stats_show_the_batch_limit_and_the_queue(vllm_server, tiny_model):
     """8 requests in flight against max_num_seqs 4: at most 4 run, the rest wait."""
     engine, server = vllm_server
-    prompts = PromptFactory(allowed_token_ids(str(tiny_model)), 64, seed=0, salt=13)
-    *_, before, after, samples = asyncio.run(measured(server, prompts, 96, 8, 24))
+    requests = workload(allowed_token_ids(str(tiny_model)), 64, 96, salt=13)
+    *_, before, after, samples = asyncio.run(measured(server, requests, 8, 24))
     stats = sm.engine_stats(before, after, samples, max_num_seqs=4)
-    assert stats["samples"] >= 2
-    assert 0 < stats["running_max"] <= 4
-    assert stats["waiting_max"] >= 1
-    assert 0 < stats["kv_cache_usage_peak"] <= 1
-    assert stats["preemptions"] == 0
-    assert stats["prefix_cache_queries"] == 24 * 64
-    assert stats["prefix_hit_rate"] == 0, "distinct prompts must not hit the prefix cache"
+    assert stats.samples >= 2
+    assert 0 < stats.running_max <= 4
+    assert stats.waiting_max >= 1
+    assert 0 < stats.kv_cache_usage_peak <= 1
+    assert stats.preemptions == 0
+    assert stats.prefix_cache_queries == 24 * 64
+    assert stats.prefix_hit_rate == 0, "distinct prompts must not hit the prefix cache"
 
 
 def test_too_long_request_is_an_error_and_server_survives(vllm_server, tiny_model):
     engine, server = vllm_server
-    prompts = PromptFactory(allowed_token_ids(str(tiny_model)), 300, seed=0, salt=12)
-    records, _, _ = asyncio.run(run_closed_loop(server, prompts, 4, 1, requests=1, timeout_s=60))
+    requests = workload(allowed_token_ids(str(tiny_model)), 300, 4, salt=12)
+    records = asyncio.run(closed_loop(server, requests, 1, 1)).records
     assert records[0].error.startswith("HTTP 400")
     assert engine.alive()
 

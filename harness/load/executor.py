@@ -1,9 +1,12 @@
-"""Runs one load point: its phases back to back on an absolute clock.
+"""Runs one load point: its phases back to back on an absolute clock. The one load driver:
+`harness run`, the client self-test and the client benchmark all send through run_point.
 
-Open-loop phases send at the instants their schedule fixed up front (coordinated omission
-cannot hide: every request keeps its intended send time); closed-loop phases keep a number of
-requests in flight. Every arrival sends a chain (a request, or a conversation's turns), each
-request retried per the retry policy; every attempt is a record.
+Open-loop phases send at the instants their schedule fixed up front, drawn or given as
+explicit offsets (coordinated omission cannot hide: every request keeps its intended send
+time); closed-loop phases keep a number of requests in flight. Every arrival sends a chain (a
+request, or a conversation's turns) from a RequestSource, each request retried per the retry
+policy; every attempt is a record. A Shard runs one process's share of a point that several
+client processes send together (harness/load/processes.py).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -21,11 +25,41 @@ from harness.load.client import stream_completion
 from harness.load.health import LagSummary, LoopLag, dispatch_at
 from harness.load.schedule import arrival_offsets, phase_starts
 from harness.load.session import StreamSession
-from harness.load.workload import PlannedRequest, Workload
+from harness.load.workload import PlannedRequest
 from harness.plan import PhaseSpec, Point
 from harness.records import RequestRecord
 
 START_LEAD_S = 0.05  # time to set every phase up before the first send
+
+
+class RequestSource(Protocol):
+    """What a point sends: chain `index` is the requests of one arrival, sent in order
+    (harness.load.workload.Workload is the one `harness run` uses)."""
+
+    @property
+    def turns(self) -> int: ...
+
+    @property
+    def think_time_s(self) -> float: ...
+
+    def chain(self, index: int) -> list[PlannedRequest]: ...
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Process `number` of `of` that send one point together: it takes every `of`-th arrival
+    of an open phase and its share of a closed phase's senders and requests; its chain
+    indices are local * of + number, so every process's requests differ."""
+
+    number: int = 0
+    of: int = 1
+
+    def share(self, total: int) -> int:
+        return total // self.of + (self.number < total % self.of)
+
+
+def soon() -> float:
+    return time.perf_counter() + START_LEAD_S
 
 
 @dataclass
@@ -47,27 +81,27 @@ class LoadResult:
 class PointRun:
     """State of one point in flight: the session, the next chain index, the records."""
 
-    def __init__(self, server: ServerHandle, workload: Workload, session: StreamSession,
+    def __init__(self, server: ServerHandle, requests: RequestSource, session: StreamSession,
                  timeout_s: float, retry: RetryConfig,
-                 on_record: Callable[[RequestRecord], None] | None):
-        self.server, self.workload, self.session = server, workload, session
+                 on_record: Callable[[RequestRecord], None] | None, shard: Shard):
+        self.server, self.requests, self.session = server, requests, session
         self.timeout_s, self.retry, self.on_record = timeout_s, retry, on_record
+        self.shard = shard
         self.records: list[RequestRecord] = []
         self.next_chain = 0
 
     def claim(self) -> int:
         self.next_chain += 1
-        return self.next_chain - 1
+        return (self.next_chain - 1) * self.shard.of + self.shard.number
 
     async def chain(self, index: int, intended: float | None, phase: str) -> None:
-        for planned in self.workload.chain(index):
-            record = await self.send(index * self.workload.turns + planned.turn, planned,
+        for planned in self.requests.chain(index):
+            record = await self.send(index * self.requests.turns + planned.turn, planned,
                                      intended, phase)
             if not record.ok:
                 return  # a conversation does not go on after a failed turn
-            think = self.workload.config.conversation
-            if think and think.think_time_s:
-                await asyncio.sleep(think.think_time_s)
+            if self.requests.think_time_s:
+                await asyncio.sleep(self.requests.think_time_s)
             intended = None if intended is None else time.perf_counter()
 
     async def send(self, index: int, planned: PlannedRequest, intended: float | None,
@@ -93,7 +127,8 @@ class PointRun:
                          ) -> None:
         """Each arrival starts its chain at its scheduled instant (a timer callback, not a
         sleeping coroutine: see dispatch_at)."""
-        offsets = [start + float(offset) for offset in arrival_offsets(phase, rng)]
+        mine = arrival_offsets(phase, rng)[self.shard.number::self.shard.of]
+        offsets = [start + float(offset) for offset in mine]
         chains = await dispatch_at(offsets, lambda at: at,
                                    lambda at, _: self.chain(self.claim(), at, phase.name))
         await asyncio.gather(*chains)
@@ -101,7 +136,7 @@ class PointRun:
     async def closed_phase(self, phase: PhaseSpec, start: float) -> None:
         await asyncio.sleep(max(0.0, start - time.perf_counter()))
         deadline = start + phase.duration_s if phase.duration_s is not None else None
-        budget = [phase.requests]
+        budget = [None if phase.requests is None else self.shard.share(phase.requests)]
 
         def more() -> bool:
             if deadline is not None and time.perf_counter() >= deadline:
@@ -116,18 +151,25 @@ class PointRun:
             while more():
                 await self.chain(self.claim(), None, phase.name)
 
-        senders = phase.concurrency if phase.requests is None else min(phase.concurrency,
-                                                                       phase.requests)
+        senders = self.shard.share(phase.concurrency)
+        if budget[0] is not None:
+            senders = min(senders, budget[0])
         await asyncio.gather(*(sender() for _ in range(senders)))
 
 
-async def run_point(server: ServerHandle, point: Point, workload: Workload, *, seed: int,
-                    salt: int, timeout_s: float, retry: RetryConfig,
-                    on_record: Callable[[RequestRecord], None] | None = None) -> LoadResult:
-    """Run every phase of `point`; the window runs from the first send to the last reply."""
+async def run_point(server: ServerHandle, point: Point, requests: RequestSource, *,
+                    seed: int, salt: int, timeout_s: float, retry: RetryConfig,
+                    on_record: Callable[[RequestRecord], None] | None = None,
+                    shard: Shard = Shard(), connections: int = 0,
+                    start: Callable[[], float] = soon) -> LoadResult:
+    """Run every phase of `point`; the window runs from the first send to the last reply.
+
+    `connections` are opened before the start, which `start()` gives (a perf_counter time;
+    processes sending together agree on it)."""
     async with StreamSession() as session, LoopLag() as lag:
-        run = PointRun(server, workload, session, timeout_s, retry, on_record)
-        t0 = time.perf_counter() + START_LEAD_S
+        run = PointRun(server, requests, session, timeout_s, retry, on_record, shard)
+        await session.preconnect(server.base_url, connections)
+        t0 = start()
         starts = [t0 + offset for offset in phase_starts(point.phases)]
         tasks = []
         for number, (phase, start) in enumerate(zip(point.phases, starts, strict=True)):

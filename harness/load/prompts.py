@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,22 +76,3 @@ class TextCodec:
 def salt_of(*parts: str) -> int:
     """A stable number naming a stream of prompts (e.g. one load point of one cell)."""
     return zlib.crc32("/".join(parts).encode())
-
-
-@dataclass(frozen=True)
-class PromptFactory:
-    vocab: Sequence[int]
-    input_tokens: int
-    seed: int
-    salt: int
-    text: TextCodec | None = None  # set for engines that take text prompts only
-
-    def __post_init__(self) -> None:
-        if not self.vocab:
-            raise ValueError("the tokenizer has no ordinary tokens to build prompts from")
-
-    def prompt(self, index: int) -> list[int] | str:
-        rng = np.random.default_rng([self.seed, self.salt, index])
-        vocab = np.asarray(self.text.vocab if self.text else self.vocab)
-        ids = vocab[rng.integers(0, len(vocab), size=self.input_tokens)].tolist()
-        return self.text.fit(ids, self.input_tokens, rng) if self.text else ids

@@ -51,6 +51,8 @@ def warp(u: np.ndarray, r0: float, r1: float, duration: float | None) -> np.ndar
 
 def arrival_offsets(phase: PhaseSpec, rng: np.random.Generator) -> np.ndarray:
     """Intended send times of an open-loop phase, in seconds from the phase's start."""
+    if phase.offsets is not None:
+        return np.sort(np.asarray(phase.offsets, dtype=float))
     r0, r1 = phase.rate
     if phase.duration_s is None:
         return warp(unit_events(phase.arrival, phase.burstiness, rng, count=phase.requests),

@@ -43,6 +43,11 @@ class Workload:
     def turns(self) -> int:
         return self.config.conversation.turns if self.config.conversation else 1
 
+    @property
+    def think_time_s(self) -> float:
+        """The pause between a conversation's turns."""
+        return self.config.conversation.think_time_s if self.config.conversation else 0.0
+
     def chain(self, index: int) -> list[PlannedRequest]:
         rng = np.random.default_rng([self.seed, self.salt, index])
         context: list[int] = []
