@@ -44,11 +44,11 @@ INPUT_TOKENS = 4
 async def harness_run(base_url: str, streams: int, requests: int, tokens: int) -> dict:
     """`harness run`'s own path: a closed-loop point through the executor (run_point)."""
     from harness.config.load import RetryConfig
-    from harness.engines.base import ServerHandle
     from harness.engines.vllm import VLLM_EXTENSIONS
     from harness.load.executor import run_point
     from harness.plan import PhaseSpec, Point
     from harness.selftest import KeyedRequests
+    from harness.server import ServerHandle
 
     server = ServerHandle(base_url, "mock", VLLM_EXTENSIONS)
     point = Point(f"c{streams}", "closed", (PhaseSpec("main", None, requests, streams, None),))

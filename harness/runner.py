@@ -10,17 +10,13 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from harness.capacity import SearchStep, capacity_record, search
-from harness.config import DUMMY_PREFIX, ExperimentConfig
-from harness.engines import Engine, EngineError
-from harness.engines.base import TOKEN_IDS
-from harness.engines.dummy_model import dummy_model_dir, ensure_dummy_model, ensure_dummy_weights
-from harness.engines.external import ExternalEngine
-from harness.engines.transformers import TransformersEngine
-from harness.engines.vllm import VllmEngine
+from harness.config import ExperimentConfig
+from harness.engines.base import EngineError
+from harness.engines.models import resolve_model
+from harness.engines.registry import make_engine
 from harness.load.executor import run_point
 from harness.load.loop import run_fast
 from harness.load.prompts import TextCodec, allowed_token_ids, salt_of
@@ -28,6 +24,7 @@ from harness.load.workload import Workload
 from harness.plan import Cell, PhaseSpec, Point, rate_point
 from harness.point import CellContext, PointMeasurer
 from harness.results import CellFailure, CellTelemetry, PointRef, PointResult
+from harness.server import TOKEN_IDS
 from harness.store import RunStore, now_iso
 from harness.telemetry.nvml import GpuMonitor, Unavailable
 from harness.telemetry.rapl import RaplMonitor
@@ -50,50 +47,10 @@ class RunOutcome:
     failed_cells: dict[str, str] = field(default_factory=dict)
 
 
-def resolve_model(model: str, create: bool = True, weights: bool = False) -> tuple[str, dict]:
-    """A model the engine can load, plus options it needs (dummy shapes load random weights).
-
-    With create=False nothing is written (for --dry-run).
-    """
-    if model.startswith(DUMMY_PREFIX):
-        shape = model[len(DUMMY_PREFIX):]
-        if not create:
-            return str(dummy_model_dir(shape)), {} if weights else {"load_format": "dummy"}
-        if weights:
-            return str(ensure_dummy_weights(shape)), {}
-        return str(ensure_dummy_model(shape)), {"load_format": "dummy"}
-    return str(Path(model).expanduser()) if Path(model).expanduser().exists() else model, {}
-
-
-def served_name(config: ExperimentConfig, model: str) -> str:
-    if config.served_model_name:
-        return config.served_model_name
-    return model[len(DUMMY_PREFIX):] if model.startswith(DUMMY_PREFIX) else model
-
-
-def make_engine(config: ExperimentConfig, cell: Cell, store: RunStore,
-                create: bool = True) -> Engine:
-    engine = config.engine
-    log = store.server_log(cell.id)
-    if engine.kind == "external":
-        return ExternalEngine(engine.url, served_name(config, cell.model), log,
-                              engine.api_key_env, timeout_s=engine.startup_timeout_s)
-    common = dict(env=engine.env, python=engine.python,
-                  startup_timeout_s=engine.startup_timeout_s, gpus=engine.gpus)
-    if engine.kind == "transformers":
-        model, _ = resolve_model(cell.model, create, weights=True)
-        return TransformersEngine(model, cell.options, log, **common)
-    model, extra = resolve_model(cell.model, create)
-    options = {"generation_config": "vllm", **extra, **cell.options,
-               "max_num_seqs": cell.max_num_seqs,
-               "tensor_parallel_size": cell.tensor_parallel_size, "seed": config.seed}
-    return VllmEngine(model, served_name(config, cell.model), options, log, **common)
-
-
 def open_gpu_monitor(config: ExperimentConfig, cell: Cell) -> GpuMonitor | Unavailable:
     """NVML for exactly the GPUs that serve this cell (none known for a remote server)."""
     visible = config.engine.gpus
-    if config.engine.kind == "external" and visible is None:
+    if not config.engine.local and visible is None:
         return Unavailable("external server: set engine.gpus to measure local GPUs")
     if visible is None:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -137,7 +94,7 @@ class Runner:
         return self.outcome
 
     def run_cell(self, cell: Cell, todo: list[Point]) -> None:
-        engine = make_engine(self.config, cell, self.store)
+        engine = make_engine(self.config, cell, self.store.server_log(cell.id))
         self.display.say(f"[bold]{cell.id}[/bold]: starting {engine.kind} "
                          f"(log {self.store.server_log(cell.id)})")
         remaining = list(todo)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engines import VllmEngine
+from harness.engines.vllm import VllmEngine
 from harness.engines.dummy_model import ensure_dummy_model
 
 REPO = Path(__file__).resolve().parent.parent

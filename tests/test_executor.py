@@ -8,12 +8,12 @@ import asyncio
 import pytest
 
 from harness.config.load import RetryConfig, WorkloadConfig
-from harness.engines.base import ServerHandle
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.executor import run_point
 from harness.load.workload import Workload
 from harness.metrics import point_metrics
 from harness.plan import PhaseSpec, Point
+from harness.server import ServerHandle
 
 from .sse_peer import running_peer
 

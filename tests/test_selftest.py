@@ -14,7 +14,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from harness.engines.base import INCLUDE_USAGE, ServerHandle
 from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.client import stream_completion
@@ -31,6 +30,7 @@ from harness.selftest import (
     selftest_client,
     streams_point,
 )
+from harness.server import INCLUDE_USAGE, ServerHandle
 
 from .aiohttp_reference import stream_completion_aiohttp
 from .sse_peer import running_peer

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 import yaml
 
-from harness.engines import EngineError, VllmEngine
+from harness.engines.base import EngineError
+from harness.engines.vllm import VllmEngine
 from harness.load.prompts import allowed_token_ids
 from harness.metrics import e2e, ttft
 from harness.telemetry import server_metrics as sm

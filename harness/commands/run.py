@@ -4,7 +4,6 @@ build-or-buy answer where the config names a traffic profile)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import time
@@ -51,29 +50,21 @@ def run(
     raise typer.Exit(execute(config, config_path, run_name, out, plan))
 
 
-ENGINE_MODULES = {"vllm": ("vllm",), "transformers": ("transformers", "fastapi", "uvicorn",
-                                                       "accelerate")}
-
-
 def check_engine_installed(config: ExperimentConfig) -> None:
-    import shutil
-    import subprocess
+    """The engine's interpreter has what the engine needs, or one line saying what to install."""
+    from harness.engines import installed
+    from harness.engines.registry import engine_type
 
-    modules = ENGINE_MODULES.get(config.engine.kind)
-    if not modules:
+    engine = engine_type(config)
+    if not engine.requires:
         return
     python = config.engine.python or sys.executable
-    if config.engine.python and not (shutil.which(python) or os.access(python, os.X_OK)):
+    if config.engine.python and not installed.executable(python):
         raise user_error(f"engine.python: {python} is not an executable")
-    probe = ("import importlib.util, sys; missing = [m for m in sys.argv[1:] "
-             "if importlib.util.find_spec(m) is None]; print(' '.join(missing))")
-    missing = subprocess.run([python, "-c", probe, *modules], capture_output=True,
-                             text=True).stdout.split()
+    missing = installed.probe(python, engine.requires)["missing"]
     if missing:
-        hint = {"vllm": "pip install '.[cpu]' (CPU) or '.[gpu]' (NVIDIA GPU)",
-                "transformers": "pip install '.[hf]'"}[config.engine.kind]
-        raise user_error(f"engine {config.engine.kind}: {', '.join(missing)} not installed for "
-                         f"{python}: {hint}, or set engine.python")
+        raise user_error(f"engine {engine.kind}: {', '.join(missing)} not installed for "
+                         f"{python}: {engine.install_hint}, or set engine.python")
 
 
 def check_gpus(config: ExperimentConfig, plan: list) -> None:
@@ -146,7 +137,7 @@ def _sigterm_as_interrupt():
 
 
 def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
-    from harness.runner import make_engine
+    from harness.engines.registry import make_engine
     from harness.store import RunStore
 
     store = RunStore(out)
@@ -164,8 +155,8 @@ def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
             cap = config.capacity
             points += (f", capacity search {cap.min_rate:g}-{cap.max_rate:g} req/s "
                        f"({cap.steps} steps x {cap.duration_s:g} s)")
-        table.add_row(cell.id, cell.model, make_engine(config, cell, store, create=False)
-                      .describe(), points)
+        engine = make_engine(config, cell, store.server_log(cell.id), create=False)
+        table.add_row(cell.id, cell.model, engine.describe(), points)
     return table
 
 

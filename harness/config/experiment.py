@@ -7,7 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any
 
 from pydantic import (
     Field,
@@ -27,87 +27,13 @@ from harness.config.base import (
     is_stored,
     read_yaml_mapping,
 )
+from harness.config.engines import EngineConfig, OptionValue, VllmConfig, normalise_options
 from harness.config.lengths import LengthsFileError
 from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig
 from harness.config.shapes import SHAPES
 from harness.config.slo import Slo
 
 DUMMY_PREFIX = "dummy:"
-
-# Options the harness sets itself on every server; a config sets them through the matrix.
-RESERVED_OPTIONS = {
-    "model": "the top-level `model` (or a variant's own `model`)",
-    "host": "nothing (the harness binds 127.0.0.1)",
-    "port": "nothing (the harness picks a free port)",
-    "max_num_seqs": "`matrix.max_num_seqs`",
-    "tensor_parallel_size": "`matrix.tensor_parallel_size`",
-    "served_model_name": "the top-level `served_model_name`",
-    "seed": "the top-level `seed`",
-}
-
-OptionValue = Union[bool, int, float, str, list, dict, None]  # noqa: UP007 (a runtime alias)
-
-
-def _normalise_options(options: dict[str, Any], where: str) -> dict[str, Any]:
-    """Accept `max-model-len` and `max_model_len` alike; refuse options the harness owns."""
-    normalised = {}
-    for key, value in options.items():
-        name = str(key).replace("-", "_")
-        if name in RESERVED_OPTIONS and not (where == "variant" and name == "model"):
-            raise ValueError(f"`{key}` is set by the harness; use {RESERVED_OPTIONS[name]}")
-        normalised[name] = value
-    return normalised
-
-
-ENGINE_KINDS = ("vllm", "transformers", "external")
-
-
-class EngineConfig(Strict):
-    kind: Literal["vllm", "transformers", "external"] = "vllm"
-    python: str | None = Field(
-        None, description="interpreter with the engine installed; default: this one")
-    options: dict[str, OptionValue] = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict)
-    startup_timeout_s: PositiveFloat = 900.0
-    gpus: str | None = Field(
-        None, description="CUDA_VISIBLE_DEVICES for the server: the GPUs it uses and NVML reads")
-    url: str | None = Field(None, description="external: base URL of a running server")
-    api_key_env: str | None = Field(
-        None, description="external: name of the environment variable holding the API key")
-
-    @field_validator("options")
-    @classmethod
-    def _options(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _normalise_options(value, "engine")
-
-    @field_validator("env", mode="before")
-    @classmethod
-    def _env(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k): str(v) for k, v in value.items()}
-        return value
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/") if value else value
-
-    @model_validator(mode="after")
-    def _fits_kind(self) -> EngineConfig:
-        if self.kind == "external":
-            if not self.url:
-                raise ValueError("the external engine needs `url` (the running server)")
-            for key in ("python", "options", "env"):
-                if getattr(self, key):
-                    raise ValueError(f"`{key}` does not apply to an external engine")
-        else:
-            for key in ("url", "api_key_env"):
-                if getattr(self, key):
-                    raise ValueError(f"`{key}` applies only to kind: external")
-        return self
-
 
 class MatrixConfig(Strict):
     max_num_seqs: list[PositiveInt] | None = Field(None, min_length=1)
@@ -125,7 +51,7 @@ class MatrixConfig(Strict):
         for name, options in value.items():
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
                 raise ValueError(f"variant name {name!r} must be letters, digits, '-', '_' or '.'")
-            checked[name] = _normalise_options(options or {}, "variant")
+            checked[name] = normalise_options(options or {}, "variant")
         return checked
 
 
@@ -150,7 +76,7 @@ class ExperimentConfig(Strict):
         None, description="HF id or path of the tokenizer prompts are built with; default: model")
     served_model_name: str | None = None
     seed: int = 0
-    engine: EngineConfig = Field(default_factory=EngineConfig)
+    engine: EngineConfig = Field(default_factory=VllmConfig)
     matrix: MatrixConfig = Field(default_factory=MatrixConfig)
     workload: WorkloadConfig
     load: LoadConfig
@@ -178,17 +104,16 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _matrix_fits_engine(self) -> ExperimentConfig:
-        kind, matrix = self.engine.kind, self.matrix
-        if kind == "vllm":
-            return self
-        if matrix.max_num_seqs is not None:
-            raise ValueError(f"matrix.max_num_seqs: the {kind} engine has no batch-size limit "
-                             "to set; remove it")
-        if matrix.tensor_parallel_size != [1]:
-            raise ValueError(f"matrix.tensor_parallel_size: not supported by the {kind} engine")
-        if kind == "external" and list(matrix.variants) != ["default"]:
-            raise ValueError("matrix.variants: an external server is measured as it runs; "
-                             "remove the variants")
+        engine, matrix = self.engine, self.matrix
+        if not engine.batch_limit and matrix.max_num_seqs is not None:
+            raise ValueError(f"matrix.max_num_seqs: the {engine.kind} engine has no batch-size "
+                             "limit to set; remove it")
+        if not engine.tensor_parallel and matrix.tensor_parallel_size != [1]:
+            raise ValueError(f"matrix.tensor_parallel_size: not supported by the {engine.kind} "
+                             "engine")
+        if not engine.variants and list(matrix.variants) != ["default"]:
+            raise ValueError(f"matrix.variants: the {engine.kind} server is measured as it "
+                             "runs; remove the variants")
         return self
 
     @model_validator(mode="after")

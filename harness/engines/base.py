@@ -1,19 +1,13 @@
-"""What every engine is and what it gives the load generator once it is up."""
+"""What every engine is: start a server, hand out its ServerHandle (harness/server.py), stop it."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 
-# Request features beyond the plain OpenAI completions API. An engine declares (or, for an
-# external server, the harness probes) which it accepts; the client sends only those.
-TOKEN_IDS = "token_ids"  # prompt as a list of token ids
-INCLUDE_USAGE = "include_usage"  # stream_options.include_usage
-CONTINUOUS_USAGE = "continuous_usage_stats"  # usage on every chunk
-IGNORE_EOS = "ignore_eos"  # vLLM: do not stop at EOS
-MIN_TOKENS = "min_tokens"  # vLLM: at least this many tokens
-HF_GENERATION_CONFIG = "hf_generation_config"  # transformers serve: generation_config JSON
+from harness.config import ExperimentConfig
+from harness.plan import Cell
+from harness.server import ServerHandle
 
 
 class EngineError(Exception):
@@ -25,28 +19,24 @@ class EngineError(Exception):
         self.log_tail = log_tail
 
 
-@dataclass(frozen=True)
-class ServerHandle:
-    """A running server: where to send requests and which request extensions it accepts."""
-
-    base_url: str
-    model: str
-    extensions: frozenset[str]
-    metrics_url: str | None = None
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-    secret: str | None = field(default=None, repr=False)
-    cache_reset_url: str | None = None  # POST here empties the prefix cache
-
-    def redact(self, text: str) -> str:
-        """Text safe to store: the API key, if any, replaced."""
-        return text.replace(self.secret, "***") if self.secret else text
-
-
 class Engine(ABC):
-    """Start a server, hand out its ServerHandle, stop it. Use as a context manager."""
+    """Start a server, hand out its ServerHandle, stop it. Use as a context manager.
+
+    Each kind is built for a cell from the config (`for_cell`) and says what its interpreter
+    must have installed (`requires`, `distributions`: the package whose version run.json
+    records); harness/engines/registry.py lists the kinds."""
 
     kind: str
     log_path: Path
+    requires: tuple[str, ...] = ()  # modules the engine's interpreter must be able to import
+    distributions: tuple[str, ...] = ()  # the engine's package, under any of these names
+    install_hint: str = ""
+
+    @classmethod
+    @abstractmethod
+    def for_cell(cls, config: ExperimentConfig, cell: Cell, log_path: Path,
+                 create: bool = True) -> Engine:
+        """The engine for one cell (create=False writes nothing: for --dry-run)."""
 
     @abstractmethod
     def start(self) -> ServerHandle: ...

@@ -13,18 +13,20 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.engines.base import (
+from harness.config import ExperimentConfig
+from harness.engines.base import Engine, EngineError
+from harness.engines.http import completion_ok, get_status
+from harness.engines.models import served_name
+from harness.load.sse import completion_payload
+from harness.plan import Cell
+from harness.server import (
     CONTINUOUS_USAGE,
     IGNORE_EOS,
     INCLUDE_USAGE,
     MIN_TOKENS,
     TOKEN_IDS,
-    Engine,
-    EngineError,
     ServerHandle,
 )
-from harness.engines.http import completion_ok, get_status
-from harness.load.sse import completion_payload
 
 # Tried in order; the first set the server accepts is used.
 PROBES: list[frozenset[str]] = [
@@ -43,6 +45,13 @@ def probe_body(model: str, extensions: frozenset[str]) -> dict:
 
 class ExternalEngine(Engine):
     kind = "external"
+
+    @classmethod
+    def for_cell(cls, config: ExperimentConfig, cell: Cell, log_path: Path,
+                 create: bool = True) -> ExternalEngine:
+        engine = config.engine
+        return cls(engine.url, served_name(config, cell.model), log_path, engine.api_key_env,
+                   timeout_s=engine.startup_timeout_s)
 
     def __init__(self, url: str, model: str, log_path: Path, api_key_env: str | None = None,
                  timeout_s: float = 120.0):

@@ -20,8 +20,9 @@ import time
 from abc import abstractmethod
 from pathlib import Path
 
-from harness.engines.base import Engine, EngineError, ServerHandle
+from harness.engines.base import Engine, EngineError
 from harness.engines.http import completion_ok, get_status
+from harness.server import ServerHandle
 
 STOP_GRACE_S = 20.0
 

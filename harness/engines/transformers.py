@@ -14,15 +14,29 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.engines.base import HF_GENERATION_CONFIG, ServerHandle
+from harness.config import ExperimentConfig
+from harness.engines.models import resolve_model
 from harness.engines.process import ProcessEngine
 from harness.engines.vllm import options_to_args
+from harness.plan import Cell
+from harness.server import HF_GENERATION_CONFIG, ServerHandle
 
 TRANSFORMERS_EXTENSIONS = frozenset({HF_GENERATION_CONFIG})
 
 
 class TransformersEngine(ProcessEngine):
     kind = "transformers"
+    requires = ("transformers", "fastapi", "uvicorn", "accelerate")
+    distributions = ("transformers",)
+    install_hint = "pip install '.[hf]'"
+
+    @classmethod
+    def for_cell(cls, config: ExperimentConfig, cell: Cell, log_path: Path,
+                 create: bool = True) -> TransformersEngine:
+        model, _ = resolve_model(cell.model, create, weights=True)
+        engine = config.engine
+        return cls(model, cell.options, log_path, env=engine.env, python=engine.python,
+                   startup_timeout_s=engine.startup_timeout_s, gpus=engine.gpus)
 
     def __init__(self, model: str, options: Mapping[str, Any], log_path: Path, *,
                  env: Mapping[str, str] | None = None, python: str | None = None,

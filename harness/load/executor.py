@@ -20,7 +20,6 @@ from typing import Protocol
 import numpy as np
 
 from harness.config.load import RetryConfig
-from harness.engines.base import ServerHandle
 from harness.load.client import stream_completion
 from harness.load.health import LagSummary, LoopLag, dispatch_at
 from harness.load.schedule import arrival_offsets, phase_starts
@@ -28,6 +27,7 @@ from harness.load.session import StreamSession
 from harness.load.workload import PlannedRequest
 from harness.plan import PhaseSpec, Point
 from harness.records import RequestRecord
+from harness.server import ServerHandle
 
 START_LEAD_S = 0.05  # time to set every phase up before the first send
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from harness.engines.base import (
+from harness.records import RequestRecord
+from harness.server import (
     CONTINUOUS_USAGE,
     HF_GENERATION_CONFIG,
     IGNORE_EOS,
@@ -17,7 +18,6 @@ from harness.engines.base import (
     MIN_TOKENS,
     ServerHandle,
 )
-from harness.records import RequestRecord
 
 try:  # msgspec decodes a chunk about five times faster than json, to the same values
     import msgspec
