@@ -104,7 +104,7 @@ def check_engine_installed(config: ExperimentConfig) -> None:
 def check_gpus(config: ExperimentConfig, plan: list) -> None:
     """Refuse GPUs NVML cannot measure (MIG slices, unknown ids) before anything starts."""
     from harness.runner import open_gpu_monitor
-    from harness.telemetry.nvml import TelemetryError
+    from harness.telemetry.gpus import TelemetryError
 
     widest = max(plan, key=lambda cell: cell.tensor_parallel_size)
     try:

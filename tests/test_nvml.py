@@ -13,16 +13,15 @@ import pandas as pd
 import pynvml
 import pytest
 
+from harness.telemetry.gpus import TelemetryError, parse_visible
 from harness.telemetry.nvml import (
     IDLE_WINDOW,
     EnergyWindow,
     GpuMonitor,
-    TelemetryError,
     Unavailable,
     counter_delta_j,
     decode_clock_event_reasons,
     energy_metrics,
-    parse_visible,
     samples_frame,
 )
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.telemetry.gpus import Gpu, TelemetryError, as_text, select_gpus
+
 SHORT_WINDOW_S = 1.0  # the counter moves every ~100 ms: a shorter window is a coarse reading
 DEFAULT_SAMPLE_HZ = 10.0
 IDLE_WINDOW = "idle-baseline"
@@ -49,10 +51,6 @@ SAMPLE_DTYPES = {
     "util_gpu_pct": "float64", "util_mem_pct": "float64", "mem_used_b": "float64",
     "sm_clock_mhz": "float64", "temp_c": "float64", "clock_event_reasons": "Int64",
 }
-
-
-class TelemetryError(Exception):
-    """GPUs that cannot be measured as asked (MIG, unknown index or UUID): the message says why."""
 
 
 def empty_samples() -> pd.DataFrame:
@@ -105,86 +103,6 @@ class EnergyWindow:
                 "energy_j_per_gpu": self.energy_j_per_gpu, "mean_power_w": self.mean_power_w,
                 "short_window": self.short_window, "reason": self.reason,
                 "notes": list(self.notes), "samples": len(self.samples)}
-
-
-# --- which GPUs -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Gpu:
-    index: int  # NVML's index
-    uuid: str
-    handle: Any
-
-
-def parse_visible(visible: str | None) -> list[str] | None:
-    """CUDA_VISIBLE_DEVICES -> its entries; None when unset (all GPUs), [] for none.
-
-    As CUDA does, a negative index hides itself and every entry after it ("-1" = no GPU).
-    """
-    if visible is None:
-        return None
-    entries: list[str] = []
-    for entry in (part.strip() for part in visible.split(",")):
-        if not entry:
-            continue
-        if entry.lstrip("-").isdigit() and int(entry) < 0:
-            break
-        entries.append(entry)
-    return entries
-
-
-def entry_uuid(entry: str, uuids: list[str]) -> str:
-    """One CUDA_VISIBLE_DEVICES entry -> the UUID of the GPU it names.
-
-    An index is NVML's index, which is CUDA's when CUDA_DEVICE_ORDER=PCI_BUS_ID; with CUDA's
-    default order (fastest first) the two can differ on a box of mixed GPUs: UUIDs never do.
-    """
-    if entry.startswith("MIG-"):
-        raise TelemetryError(f"CUDA_VISIBLE_DEVICES names a MIG slice ({entry}): NVML reports no "
-                             "power or energy per slice; measure whole GPUs with MIG disabled")
-    if entry.isdigit():
-        if int(entry) >= len(uuids):
-            raise TelemetryError(f"CUDA_VISIBLE_DEVICES names GPU {entry}, but NVML sees "
-                                 f"{len(uuids)} GPU(s)")
-        return uuids[int(entry)]
-    if entry.startswith("GPU-"):
-        matches = [uuid for uuid in uuids if uuid.startswith(entry)]  # CUDA accepts a prefix
-        if len(matches) != 1:
-            found = "no GPU" if not matches else f"{len(matches)} GPUs"
-            raise TelemetryError(f"CUDA_VISIBLE_DEVICES entry {entry} matches {found}")
-        return matches[0]
-    raise TelemetryError(f"cannot read CUDA_VISIBLE_DEVICES entry {entry!r}: "
-                         "expected a GPU index or a GPU-... UUID")
-
-
-def select_gpus(nvml: ModuleType, visible: str | None, count: int | None) -> list[Gpu]:
-    """The GPUs an engine sees with CUDA_VISIBLE_DEVICES=`visible` and uses `count` of
-    (tensor parallel takes the first N), matched to NVML handles by UUID."""
-    uuids = [_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i)))
-             for i in range(nvml.nvmlDeviceGetCount())]
-    entries = parse_visible(visible)
-    chosen = list(uuids) if entries is None else [entry_uuid(e, uuids) for e in entries]
-    if len(set(chosen)) != len(chosen):
-        raise TelemetryError(f"CUDA_VISIBLE_DEVICES={visible!r} names a GPU twice")
-    if count is not None:
-        if count > len(chosen):
-            raise TelemetryError(f"{count} GPU(s) asked for, {len(chosen)} visible "
-                                 f"(CUDA_VISIBLE_DEVICES={visible!r})")
-        chosen = chosen[:count]
-    return [_whole_gpu(nvml, uuids.index(uuid), uuid) for uuid in chosen]
-
-
-def _whole_gpu(nvml: ModuleType, index: int, uuid: str) -> Gpu:
-    handle = nvml.nvmlDeviceGetHandleByUUID(uuid)
-    try:
-        mig_mode = nvml.nvmlDeviceGetMigMode(handle)[0]
-    except nvml.NVMLError:  # NotSupported: a GPU without MIG
-        mig_mode = 0
-    if mig_mode == nvml.NVML_DEVICE_MIG_ENABLE:
-        raise TelemetryError(f"GPU {index} ({uuid}) has MIG enabled: NVML reports no power or "
-                             "energy per slice; disable MIG or measure another GPU")
-    return Gpu(index, uuid, handle)
 
 
 # --- window bookkeeping, shared by the real monitor and the stand-in -------------------------
@@ -452,8 +370,8 @@ class GpuMonitor(_Windows):
             "position": position,
             "index": gpu.index,
             "uuid": gpu.uuid,
-            "name": _text(name) if name is not None else None,
-            "driver": _text(driver) if driver is not None else None,
+            "name": as_text(name) if name is not None else None,
+            "driver": as_text(driver) if driver is not None else None,
             "power_limit_w": _watts(limit_mw),
             "memory_total_b": memory.total if memory is not None else None,
             "compute_capability": "{}.{}".format(*capability) if capability else None,
@@ -500,10 +418,6 @@ def _shutdown(nvml: ModuleType) -> None:
 
 def _watts(milliwatts: float | None) -> float | None:
     return milliwatts / 1000.0 if milliwatts is not None else None
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # --- per-point energy metrics ------------------------------------------------------------------
