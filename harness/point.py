@@ -23,7 +23,8 @@ from harness.report.progress import RunDisplay
 from harness.slo import slo_summary
 from harness.store import RunStore, now_iso
 from harness.telemetry import server_metrics as sm
-from harness.telemetry.nvml import EnergyWindow, energy_metrics
+from harness.telemetry.energy import energy_metrics
+from harness.telemetry.nvml import EnergyWindow
 from harness.telemetry.rapl import RaplMonitor
 
 

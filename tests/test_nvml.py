@@ -13,6 +13,7 @@ import pandas as pd
 import pynvml
 import pytest
 
+from harness.telemetry.energy import decode_clock_event_reasons, energy_metrics
 from harness.telemetry.gpus import TelemetryError, parse_visible
 from harness.telemetry.nvml import (
     IDLE_WINDOW,
@@ -20,8 +21,6 @@ from harness.telemetry.nvml import (
     GpuMonitor,
     Unavailable,
     counter_delta_j,
-    decode_clock_event_reasons,
-    energy_metrics,
     samples_frame,
 )
 
