@@ -1,5 +1,5 @@
 """Measure one load point on a running server and write it: the load itself, and around it the
-GPU energy window (NVML), the CPU energy window (RAPL) and the engine's own metrics."""
+energy window (GPU energy through NVML, CPU energy through RAPL) and the engine's own metrics."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from harness.slo import slo_summary
 from harness.store import RunStore, now_iso
 from harness.telemetry import server_metrics as sm
 from harness.telemetry.energy import energy_metrics
-from harness.telemetry.nvml import EnergyWindow
-from harness.telemetry.rapl import RaplMonitor
+from harness.telemetry.measurement import Measurement
+from harness.telemetry.monitor import EnergyMonitor
 
 
 @dataclass
@@ -36,9 +36,8 @@ class CellContext:
     engine: Engine
     server: ServerHandle
     workload_for: Callable[[str], Workload]  # stream name -> its requests
-    gpus: object  # GpuMonitor or Unavailable
-    cpu: RaplMonitor
-    idle: EnergyWindow
+    energy: EnergyMonitor
+    idle: Measurement
 
 
 class PointMeasurer:
@@ -51,21 +50,20 @@ class PointMeasurer:
         self.display.point_started(f"{cell.id} {point.id}", point.requests)
         cache = self.prepare_cache(ctx.server)
         started_at = now_iso()
-        ctx.gpus.begin_window(point.id)
-        ctx.cpu.begin_window(point.id)
+        ctx.energy.begin_window(point.id)
         try:
             load, engine_view = run_fast(self._run(ctx, point))
         except (TimeoutError, aiohttp.ClientError) as err:
             raise EngineError(f"server stopped answering during point {point.id}: {err}",
                               engine.log_tail()) from None
         finally:
-            gpu_window, cpu_window = ctx.gpus.end_window(point.id), ctx.cpu.end_window(point.id)
+            window = ctx.energy.end_window(point.id)
         if not engine.alive():
             raise EngineError(f"server died during point {point.id}", engine.log_tail())
-        result = self.result(ctx, point, load, engine_view, gpu_window, cpu_window)
+        result = self.result(ctx, point, load, engine_view, window)
         result.update(started_at=started_at, ended_at=now_iso(), prefix_cache=cache)
         self.store.save_point(cell.id, point.id, result, requests_frame(load.records, load.start),
-                              gpu_window.samples)
+                              window.samples)
         self.display.point_finished(summary_line(cell, point, result))
         return result
 
@@ -104,11 +102,12 @@ class PointMeasurer:
         return load, view
 
     def result(self, ctx: CellContext, point: Point, load: LoadResult, engine_view: dict,
-               gpu_window: EnergyWindow, cpu_window) -> dict:
+               window: Measurement) -> dict:
         cell = ctx.cell
         metrics = point_metrics(load.records, load.start, load.end)
-        energy = energy_metrics(gpu_window, prompt_tokens=metrics.prompt_tokens,
-                                output_tokens=metrics.output_tokens, idle_w=ctx.idle.mean_power_w)
+        energy = energy_metrics(window, prompt_tokens=metrics.prompt_tokens,
+                                output_tokens=metrics.output_tokens,
+                                idle_w=ctx.idle.mean_gpu_power_w)
         if energy["energy_j"] is None:
             energy["energy_note"] = f"not measured: {energy['energy_note']}"
         phases = {}
@@ -130,9 +129,9 @@ class PointMeasurer:
             "metrics": metrics.model_dump(),
             "slo": slo_summary(load.records, metrics, self.config.slo),
             "phases": phases, "server": engine_view, "client": client_health(load),
-            "energy": {**energy, "window": gpu_window.summary(),
-                       "idle": ctx.idle.summary()},
-            "cpu_energy": cpu_window.summary(),
+            "energy": {**energy, "window": window.gpu_summary(),
+                       "idle": ctx.idle.gpu_summary()},
+            "cpu_energy": window.cpu_summary(),
         }
 
 

@@ -28,8 +28,7 @@ from harness.plan import Cell, PhaseSpec, Point, rate_point
 from harness.point import CellContext, PointMeasurer
 from harness.report.progress import RunDisplay
 from harness.store import RunStore, read_json, write_json
-from harness.telemetry.nvml import GpuMonitor, Unavailable
-from harness.telemetry.rapl import RaplMonitor
+from harness.telemetry.monitor import EnergyMonitor
 
 
 @dataclass
@@ -79,15 +78,16 @@ def make_engine(config: ExperimentConfig, cell: Cell, store: RunStore,
     return VllmEngine(model, served_name(config, cell.model), options, log, **common)
 
 
-def open_gpu_monitor(config: ExperimentConfig, cell: Cell) -> GpuMonitor | Unavailable:
-    """NVML for exactly the GPUs that serve this cell (none known for a remote server)."""
+def open_energy_monitor(config: ExperimentConfig, cell: Cell) -> EnergyMonitor:
+    """NVML for exactly the GPUs that serve this cell (none known for a remote server), and
+    RAPL for the CPU packages."""
     visible = config.engine.gpus
     if config.engine.kind == "external" and visible is None:
-        return Unavailable("external server: set engine.gpus to measure local GPUs")
+        return EnergyMonitor.without_gpus("external server: set engine.gpus to measure local GPUs")
     if visible is None:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return GpuMonitor.open(visible, cell.tensor_parallel_size,
-                           sample_hz=config.telemetry.sample_hz)
+    return EnergyMonitor.open(visible, cell.tensor_parallel_size,
+                              sample_hz=config.telemetry.sample_hz)
 
 
 class Runner:
@@ -122,16 +122,16 @@ class Runner:
                          f"(log {self.store.server_log(cell.id)})")
         remaining = list(todo)
         try:
-            with engine, open_gpu_monitor(self.config, cell) as gpus, RaplMonitor.open() as cpu:
+            with engine, open_energy_monitor(self.config, cell) as energy:
                 began = time.monotonic()
                 server = engine.start()
                 self.display.say(f"{cell.id}: ready in {time.monotonic() - began:.0f} s")
-                self.store.record_telemetry(cell.id, gpus.static_facts(), gpus.reason,
-                                            cpu.reason)
+                self.store.record_telemetry(cell.id, energy.static_facts(), energy.gpu_reason,
+                                            energy.cpu_reason)
                 prompts = PromptSource(self.config, cell, server.extensions, self.run_name)
                 self.warm_up(cell, server, prompts)
-                idle = gpus.idle_baseline(self.config.telemetry.idle_baseline_s)
-                ctx = CellContext(cell, engine, server, prompts.workload, gpus, cpu, idle)
+                idle = energy.idle_baseline(self.config.telemetry.idle_baseline_s)
+                ctx = CellContext(cell, engine, server, prompts.workload, energy, idle)
                 while remaining:
                     self.measurer.measure(ctx, remaining[0])
                     self.outcome.measured += 1

@@ -1,4 +1,4 @@
-"""Per-point energy metrics from a window: energy per token, power above idle, and what the
+"""Per-point energy metrics from a measurement: energy per token, power above idle, and what the
 NVML samples say about temperature, throttling, utilization and memory."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.telemetry.nvml import EnergyWindow
+from harness.telemetry.measurement import Measurement
 
 GIB = 1024**3
 
@@ -24,20 +24,23 @@ def decode_clock_event_reasons(mask: int) -> list[str]:
     return [name for bit, name in CLOCK_EVENT_REASONS.items() if mask & bit]
 
 
-def energy_metrics(window: EnergyWindow, *, prompt_tokens: int, output_tokens: int,
+def energy_metrics(window: Measurement, *, prompt_tokens: int, output_tokens: int,
                    idle_w: float | None = None) -> dict[str, Any]:
     """Flat energy columns of one load point.
 
-    Energy and mean power come from the counter; `idle_w` is the idle power of the same GPUs
-    (`monitor.idle_baseline().mean_power_w`). Temperature, throttling, utilization and memory
-    come from the window's samples. Anything not measured is None.
+    GPU energy and mean power come from the NVML counter, and `energy_j` and the per-token
+    ratios are GPU energy only; `idle_w` is the idle power of the same GPUs
+    (`monitor.idle_baseline().mean_gpu_power_w`). `cpu_energy_j` is the RAPL package energy
+    beside it. Temperature, throttling, utilization and memory come from the window's
+    samples. Anything not measured is None; `energy_note` says why for the GPUs.
     """
-    energy = window.energy_j
-    mean_w = window.mean_power_w
+    energy = window.gpu_energy_j
+    mean_w = window.mean_gpu_power_w
     above_idle = mean_w - idle_w if mean_w is not None and idle_w is not None else None
     total_tokens = prompt_tokens + output_tokens
     return {
         "energy_j": energy,
+        "cpu_energy_j": window.cpu_energy_j,
         "mean_power_w": mean_w,
         "idle_power_w": idle_w,
         "mean_power_above_idle_w": above_idle,
@@ -46,7 +49,7 @@ def energy_metrics(window: EnergyWindow, *, prompt_tokens: int, output_tokens: i
         "output_tokens_per_j": _ratio(output_tokens, energy),
         **sample_metrics(window.samples),
         "energy_short_window": window.short_window,
-        "energy_note": window.reason,
+        "energy_note": window.gpu.reason,
     }
 
 

@@ -1,39 +1,27 @@
 """GPU energy and telemetry through NVML, for exactly the GPUs that serve the engine.
 
-    monitor = GpuMonitor.open(visible=env.get("CUDA_VISIBLE_DEVICES"), count=tensor_parallel)
-    idle = monitor.idle_baseline(seconds=5.0)
-    monitor.begin_window("c16")
-    ...                                    # the load point
-    window = monitor.end_window("c16")     # window.energy_j, window.samples (a DataFrame)
-    row = energy_metrics(window, prompt_tokens=..., output_tokens=..., idle_w=idle.mean_power_w)
-
 Energy comes only from NVML's total-energy counter (mJ since the driver loaded, updated about
 every 100 ms): its delta over the window, summed over the GPUs. nvmlDeviceGetPowerUsage is a
 ~1 s moving average on Hopper, and integrating it under-counted a 4 s full-load window by 12%
 on an H200; the power samples of the background sampler are for plots and diagnostics only.
 
-Without NVML (no driver, no GPU, CI) `GpuMonitor.open` returns `Unavailable`: the same methods,
-windows with `energy_j=None` and the reason. `monitor.measured` is the one check a caller needs,
-and only to decide what to write, never to avoid a crash.
+`NvmlGpus` is the NVML side of an `EnergyMonitor` (monitor.py), which owns the windows.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
 from harness.telemetry.gpus import Gpu, TelemetryError, as_text, select_gpus
+from harness.telemetry.measurement import DeviceEnergy
 
-SHORT_WINDOW_S = 1.0  # the counter moves every ~100 ms: a shorter window is a coarse reading
 DEFAULT_SAMPLE_HZ = 10.0
-IDLE_WINDOW = "idle-baseline"
 
 # One row per GPU per sampler tick; power in W, memory in bytes, clocks in MHz.
 SAMPLE_DTYPES = {
@@ -42,6 +30,8 @@ SAMPLE_DTYPES = {
     "util_gpu_pct": "float64", "util_mem_pct": "float64", "mem_used_b": "float64",
     "sm_clock_mhz": "float64", "temp_c": "float64", "clock_event_reasons": "Int64",
 }
+
+Reading = dict[str, "int | str"]  # GPU UUID -> counter in mJ, or the NVML error that stopped it
 
 
 def empty_samples() -> pd.DataFrame:
@@ -53,152 +43,19 @@ def samples_frame(rows: list[tuple]) -> pd.DataFrame:
     return frame.astype(SAMPLE_DTYPES)
 
 
-# --- the record of one window -------------------------------------------------------------
+class NvmlGpus:
+    """The NVML side of a fixed set of whole GPUs: their energy counters, a background sampler
+    of power, utilization, memory, clocks and temperature, and their static facts.
 
-
-@dataclass(eq=False)
-class EnergyWindow:
-    """One window. `energy_j` is None when energy was not measured, and `reason` says why."""
-
-    name: str
-    start_s: float  # on the monitor's clock (time.perf_counter unless injected)
-    end_s: float
-    energy_j: float | None  # summed over the GPUs
-    energy_j_per_gpu: dict[str, float] | None  # GPU UUID -> J
-    samples: pd.DataFrame = field(default_factory=empty_samples)  # never a source of energy
-    reason: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-    @property
-    def short_window(self) -> bool:
-        return self.duration_s < SHORT_WINDOW_S
-
-    @property
-    def measured(self) -> bool:
-        return self.energy_j is not None
-
-    @property
-    def mean_power_w(self) -> float | None:
-        """Counter energy over the window's duration, summed over the GPUs."""
-        if self.energy_j is None or self.duration_s <= 0:
-            return None
-        return self.energy_j / self.duration_s
-
-    def summary(self) -> dict[str, Any]:
-        """Everything but the samples, ready for JSON."""
-        return {"name": self.name, "duration_s": self.duration_s, "energy_j": self.energy_j,
-                "energy_j_per_gpu": self.energy_j_per_gpu, "mean_power_w": self.mean_power_w,
-                "short_window": self.short_window, "reason": self.reason,
-                "notes": list(self.notes), "samples": len(self.samples)}
-
-
-# --- window bookkeeping, shared by the real monitor and the stand-in -------------------------
-
-
-class _Windows(ABC):
-    """Named windows on one clock, Zeus-style: begin_window(name) ... end_window(name)."""
-
-    measured: bool
-    reason: str | None
-
-    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None]):
-        self.clock = clock
-        self._sleep = sleep
-        self._open: dict[str, tuple[float, Any]] = {}
-
-    def begin_window(self, name: str) -> None:
-        if name in self._open:
-            raise ValueError(f"window {name!r} is already open")
-        reading = self._read_counters()
-        self._open[name] = (self.clock(), reading)
-
-    def end_window(self, name: str) -> EnergyWindow:
-        if name not in self._open:
-            raise ValueError(f"no open window named {name!r}")
-        start, begin = self._open.pop(name)
-        end_reading = self._read_counters()
-        return self._window(name, start, self.clock(), begin, end_reading)
-
-    def idle_baseline(self, seconds: float = 5.0) -> EnergyWindow:
-        """The GPUs at rest for `seconds` (5 s or more: the counter is coarse). Its
-        `mean_power_w` is the idle power of the same GPUs, summed."""
-        self.begin_window(IDLE_WINDOW)
-        self._sleep(seconds)
-        return self.end_window(IDLE_WINDOW)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-    @abstractmethod
-    def _read_counters(self) -> Any: ...
-
-    @abstractmethod
-    def _window(self, name: str, start: float, end: float, begin: Any,
-                end_reading: Any) -> EnergyWindow: ...
-
-
-class Unavailable(_Windows):
-    """Energy not measured, with the reason: windows keep their times, energy is None."""
-
-    measured = False
-    gpus: tuple[Gpu, ...] = ()
-
-    def __init__(self, reason: str, clock: Callable[[], float] = time.perf_counter):
-        super().__init__(clock, sleep=lambda _seconds: None)  # nothing to wait for
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"Unavailable(reason={self.reason!r})"
-
-    def static_facts(self) -> list[dict[str, Any]]:
-        return []
-
-    def sample_now(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def _read_counters(self) -> None:
-        return None
-
-    def _window(self, name: str, start: float, end: float, begin: Any,
-                end_reading: Any) -> EnergyWindow:
-        return EnergyWindow(name, start, end, None, None, reason=self.reason)
-
-
-# --- the monitor ------------------------------------------------------------------------------
-
-Reading = dict[str, "int | str"]  # GPU UUID -> counter in mJ, or the NVML error that stopped it
-
-
-class GpuMonitor(_Windows):
-    """Energy windows and a background sampler for a fixed set of whole GPUs.
-
-    Build it with `GpuMonitor.open(...)`. With `sample_hz=None` no thread runs and the
-    caller takes samples with `sample_now()` (tests drive a replayed trace this way).
+    Build it with `NvmlGpus.open(...)`. Until `start_sampler` no thread runs and the caller
+    takes samples with `sample_now()` (tests drive a replayed trace this way).
     """
 
-    measured = True
-    reason = None
-
-    def __init__(self, nvml: ModuleType, gpus: list[Gpu], *,
-                 sample_hz: float | None = DEFAULT_SAMPLE_HZ,
-                 clock: Callable[[], float] = time.perf_counter,
-                 sleep: Callable[[float], None] = time.sleep):
-        super().__init__(clock, sleep)
+    def __init__(self, nvml: ModuleType, gpus: list[Gpu],
+                 clock: Callable[[], float] = time.perf_counter):
         self.nvml = nvml
         self.gpus = tuple(gpus)
+        self.clock = clock
         self.notes: list[str] = []
         self._rows: list[tuple] = []  # samples in time order, pruned to the open windows
         self._lock = threading.Lock()
@@ -208,38 +65,32 @@ class GpuMonitor(_Windows):
         self._reasons_fn = (getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
                             or nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
         self._thread: threading.Thread | None = None
-        if sample_hz:
-            self._thread = threading.Thread(target=self._sample_loop, args=(1.0 / sample_hz,),
-                                            name="nvml-sampler", daemon=True)
-            self._thread.start()
 
     @classmethod
     def open(cls, visible: str | None = None, count: int | None = None, *,
-             sample_hz: float | None = DEFAULT_SAMPLE_HZ, nvml: ModuleType | None = None,
-             clock: Callable[[], float] = time.perf_counter,
-             sleep: Callable[[float], None] = time.sleep) -> GpuMonitor | Unavailable:
-        """Monitor the first `count` GPUs of CUDA_VISIBLE_DEVICES=`visible` (None: all GPUs,
-        "": none). No NVML or no GPU -> `Unavailable(reason)`; GPUs that cannot be measured
-        as asked (MIG, unknown index or UUID, too few) -> TelemetryError."""
+             nvml: ModuleType | None = None,
+             clock: Callable[[], float] = time.perf_counter) -> tuple[NvmlGpus | None, str | None]:
+        """(the first `count` GPUs of CUDA_VISIBLE_DEVICES=`visible`, None), or (None, why
+        not) without NVML or GPUs. None: all GPUs, "": none. GPUs that cannot be measured as
+        asked (MIG, unknown index or UUID, too few) -> TelemetryError."""
         nvml, reason = _init_nvml(nvml)
         if nvml is None:
-            return Unavailable(reason, clock)
+            return None, reason
         try:
             gpus = select_gpus(nvml, visible, count)
         except nvml.NVMLError as err:
             _shutdown(nvml)
-            return Unavailable(f"NVML could not list the GPUs: {err}", clock)
+            return None, f"NVML could not list the GPUs: {err}"
         except TelemetryError:
             _shutdown(nvml)
             raise
         if not gpus:
             _shutdown(nvml)
-            return Unavailable(f"no GPU selected (CUDA_VISIBLE_DEVICES={visible!r}, "
-                               f"count={count})", clock)
-        return cls(nvml, gpus, sample_hz=sample_hz, clock=clock, sleep=sleep)
+            return None, f"no GPU selected (CUDA_VISIBLE_DEVICES={visible!r}, count={count})"
+        return cls(nvml, gpus, clock), None
 
     def __repr__(self) -> str:
-        return f"GpuMonitor(gpus={[gpu.uuid for gpu in self.gpus]})"
+        return f"NvmlGpus(gpus={[gpu.uuid for gpu in self.gpus]})"
 
     def close(self) -> None:
         """Stop the sampler, then release NVML. Safe to call twice."""
@@ -253,11 +104,7 @@ class GpuMonitor(_Windows):
 
     # --- energy ---------------------------------------------------------------------------
 
-    def begin_window(self, name: str) -> None:
-        super().begin_window(name)
-        self._prune()
-
-    def _read_counters(self) -> Reading:
+    def read_energy(self) -> Reading:
         reading: Reading = {}
         for gpu in self.gpus:
             try:
@@ -266,15 +113,16 @@ class GpuMonitor(_Windows):
                 reading[gpu.uuid] = str(err)
         return reading
 
-    def _window(self, name: str, start: float, end: float, begin: Reading,
-                end_reading: Reading) -> EnergyWindow:
-        per_gpu, reason = counter_delta_j(begin, end_reading)
-        samples = self._samples_between(start, end)
-        self._prune()
-        energy = sum(per_gpu.values()) if per_gpu is not None else None
-        return EnergyWindow(name, start, end, energy, per_gpu, samples, reason, list(self.notes))
+    def energy_between(self, begin: Reading, end: Reading) -> DeviceEnergy:
+        return counter_delta_j(begin, end)
 
     # --- samples --------------------------------------------------------------------------
+
+    def start_sampler(self, sample_hz: float) -> None:
+        """Sample every GPU `sample_hz` times a second on a daemon thread, until `close`."""
+        self._thread = threading.Thread(target=self._sample_loop, args=(1.0 / sample_hz,),
+                                        name="nvml-sampler", daemon=True)
+        self._thread.start()
 
     def sample_now(self) -> None:
         """Read every GPU once and keep the readings (the sampler thread calls this)."""
@@ -330,19 +178,15 @@ class GpuMonitor(_Windows):
             next_tick = max(next_tick + period_s, time.monotonic())
             self._stop.wait(max(0.0, next_tick - time.monotonic()))
 
-    def _samples_between(self, start: float, end: float) -> pd.DataFrame:
+    def samples_between(self, start: float, end: float) -> pd.DataFrame:
         with self._lock:
             rows = [row for row in self._rows if start <= row[0] <= end]
         return samples_frame(rows)
 
-    def _prune(self) -> None:
-        """Drop samples no open window can still claim."""
+    def drop_samples_before(self, oldest: float | None) -> None:
+        """Drop samples no open window can still claim (all of them when none is open)."""
         with self._lock:
-            if not self._open:
-                self._rows.clear()
-                return
-            oldest = min(start for start, _reading in self._open.values())
-            self._rows = [row for row in self._rows if row[0] >= oldest]
+            self._rows = [] if oldest is None else [row for row in self._rows if row[0] >= oldest]
 
     # --- facts ------------------------------------------------------------------------------
 
@@ -372,18 +216,19 @@ class GpuMonitor(_Windows):
         }
 
 
-def counter_delta_j(begin: Reading, end: Reading) -> tuple[dict[str, float] | None, str | None]:
-    """Per-GPU energy in J between two counter readings, or (None, why not)."""
+def counter_delta_j(begin: Reading, end: Reading) -> DeviceEnergy:
+    """Per-GPU energy in J between two counter readings, or None and why not."""
     per_gpu: dict[str, float] = {}
     for uuid, first in begin.items():
         last = end[uuid]
         if isinstance(first, str) or isinstance(last, str):
             error = first if isinstance(first, str) else last
-            return None, f"energy counter of {uuid} unreadable: {error}"
+            return DeviceEnergy(None, f"energy counter of {uuid} unreadable: {error}")
         if last < first:  # the counter restarts from 0 when the driver reloads
-            return None, f"energy counter of {uuid} went backwards (driver reloaded?)"
+            return DeviceEnergy(None, f"energy counter of {uuid} went backwards "
+                                      "(driver reloaded?)")
         per_gpu[uuid] = (last - first) / 1000.0
-    return per_gpu, None
+    return DeviceEnergy(per_gpu)
 
 
 def _init_nvml(nvml: ModuleType | None) -> tuple[ModuleType | None, str | None]:
