@@ -341,7 +341,7 @@ def test_background_sampler_runs_and_stops():
     monitor.close()
     calls = nvml.calls
     time.sleep(0.05)
-    assert not monitor._nvml._thread.is_alive() and nvml.calls == calls  # no reads after close
+    assert not monitor._nvml._sampler.is_alive() and nvml.calls == calls  # no reads after close
     assert nvml.init_count == 0
     assert 10 <= len(window.samples) <= 40
     assert window.samples["t_s"].is_monotonic_increasing

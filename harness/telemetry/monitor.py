@@ -8,7 +8,8 @@
     row = energy_metrics(m, prompt_tokens=..., output_tokens=..., idle_w=idle.mean_gpu_power_w)
 
 A window reads every GPU's NVML energy counter and every RAPL package counter when it begins
-and when it ends, and returns one `Measurement`. Windows may nest and overlap.
+and when it ends, and returns one `Measurement`. Windows may nest and overlap. While one is
+open the RAPL counters are also read every RAPL_POLL_S, so that a long window sees each wrap.
 
 Without NVML (no driver, no GPU, CI) or without RAPL (not root, a VM, a container) the monitor
 works the same, and that side of every measurement is None with the reason. `gpu_reason` and
@@ -31,8 +32,14 @@ from harness.telemetry.gpus import Gpu
 from harness.telemetry.measurement import DeviceEnergy, Measurement
 from harness.telemetry.nvml import DEFAULT_SAMPLE_HZ, NvmlGpus, Reading, empty_samples
 from harness.telemetry.rapl import DEFAULT_ROOT, RaplMonitor
+from harness.telemetry.ticker import Ticker
 
 IDLE_WINDOW = "idle-baseline"
+# RAPL's energy_uj wraps after max_energy_range_uj, ~262 kJ on many parts: about 20 minutes for
+# a package at 200 W, still over 4 minutes at 1 kW. A read misses a wrap only when more than a
+# whole wrap period passed since the previous one, so a read every 10 s is safe by a factor of
+# 25 or more, and costs a few sysfs reads.
+RAPL_POLL_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -49,41 +56,50 @@ class EnergyMonitor:
     (RAPL, when readable). Build it with `EnergyMonitor.open(...)`.
 
     With `sample_hz=None` no sampler thread runs and the caller takes GPU samples with
-    `sample_now()` (tests drive a replayed trace this way).
+    `sample_now()` (tests drive a replayed trace this way). The RAPL poll rides on the sampler
+    thread; without one, and with RAPL readable, a small thread of its own runs it.
     """
 
     def __init__(self, gpus: NvmlGpus | None, gpu_reason: str | None, cpu: RaplMonitor, *,
                  sample_hz: float | None = DEFAULT_SAMPLE_HZ,
                  clock: Callable[[], float] = time.perf_counter,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, rapl_poll_s: float = RAPL_POLL_S):
         self._nvml = gpus
         self.gpu_reason = gpu_reason
         self.cpu = cpu
         self.clock = clock
+        self.rapl_poll_s = rapl_poll_s
         self._sleep = sleep
         self._open: dict[str, _Begin] = {}
+        self._notes: list[str] = []
+        self._poller: Ticker | None = None
         if gpus is not None and sample_hz:
-            gpus.start_sampler(sample_hz)
+            gpus.start_sampler(sample_hz, also=self._poll_cpu)
+        elif cpu.measured:  # looks ten times per interval: reads come at most 1.1 intervals apart
+            self._poller = Ticker("rapl-poller", rapl_poll_s / 10, self._poll_cpu, self._notes)
 
     @classmethod
     def open(cls, visible: str | None = None, count: int | None = None, *,
              sample_hz: float | None = DEFAULT_SAMPLE_HZ, nvml: ModuleType | None = None,
              clock: Callable[[], float] = time.perf_counter,
              sleep: Callable[[float], None] = time.sleep,
-             rapl_root: Path | str = DEFAULT_ROOT) -> EnergyMonitor:
+             rapl_root: Path | str = DEFAULT_ROOT,
+             rapl_poll_s: float = RAPL_POLL_S) -> EnergyMonitor:
         """Monitor the first `count` GPUs of CUDA_VISIBLE_DEVICES=`visible` (None: all GPUs,
         "": none) and the CPU packages under `rapl_root`. GPUs that cannot be measured as
         asked (MIG, unknown index or UUID, too few) -> TelemetryError."""
         gpus, reason = NvmlGpus.open(visible, count, nvml=nvml, clock=clock)
         return cls(gpus, reason, RaplMonitor.open(rapl_root, clock), sample_hz=sample_hz,
-                   clock=clock, sleep=sleep)
+                   clock=clock, sleep=sleep, rapl_poll_s=rapl_poll_s)
 
     @classmethod
     def without_gpus(cls, reason: str, *, clock: Callable[[], float] = time.perf_counter,
                      sleep: Callable[[float], None] = time.sleep,
-                     rapl_root: Path | str = DEFAULT_ROOT) -> EnergyMonitor:
+                     rapl_root: Path | str = DEFAULT_ROOT,
+                     rapl_poll_s: float = RAPL_POLL_S) -> EnergyMonitor:
         """GPU energy not measured, for `reason` (a remote server); CPU energy as usual."""
-        return cls(None, reason, RaplMonitor.open(rapl_root, clock), clock=clock, sleep=sleep)
+        return cls(None, reason, RaplMonitor.open(rapl_root, clock), clock=clock, sleep=sleep,
+                   rapl_poll_s=rapl_poll_s)
 
     def __repr__(self) -> str:
         gpus = repr(self._nvml) if self._nvml is not None else f"gpu_reason={self.gpu_reason!r}"
@@ -109,7 +125,9 @@ class EnergyMonitor:
 
     @property
     def notes(self) -> list[str]:
-        return list(self._nvml.notes) if self._nvml is not None else []
+        """What went wrong on the way (a sampler or poller thread that stopped)."""
+        gpu_notes = self._nvml.notes if self._nvml is not None else []
+        return [*gpu_notes, *self._notes]
 
     def static_facts(self) -> list[dict[str, Any]]:
         """What the GPUs are, one dict per GPU in the engine's order (position 0 = cuda:0)."""
@@ -151,7 +169,9 @@ class EnergyMonitor:
             self._nvml.sample_now()
 
     def close(self) -> None:
-        """Stop the sampler, then release NVML. Safe to call twice."""
+        """Stop the sampler or poller thread, then release NVML. Safe to call twice."""
+        if self._poller is not None:
+            self._poller.stop()
         if self._nvml is not None:
             self._nvml.close()
 
@@ -160,6 +180,11 @@ class EnergyMonitor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _poll_cpu(self) -> None:
+        """While a window is open, read RAPL if the last read is `rapl_poll_s` old."""
+        if self._open:
+            self.cpu.poll(max_age_s=self.rapl_poll_s)
 
     # --- the GPU side, which may be absent --------------------------------------------------
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from harness.telemetry.gpus import Gpu, TelemetryError, as_text, select_gpus
 from harness.telemetry.measurement import DeviceEnergy
+from harness.telemetry.ticker import Ticker
 
 DEFAULT_SAMPLE_HZ = 10.0
 
@@ -59,12 +60,11 @@ class NvmlGpus:
         self.notes: list[str] = []
         self._rows: list[tuple] = []  # samples in time order, pruned to the open windows
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._closed = False
         # The newer name first; older nvidia-ml-py releases have only the older one.
         self._reasons_fn = (getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
                             or nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
-        self._thread: threading.Thread | None = None
+        self._sampler: Ticker | None = None
 
     @classmethod
     def open(cls, visible: str | None = None, count: int | None = None, *,
@@ -97,9 +97,8 @@ class NvmlGpus:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
+        if self._sampler is not None:
+            self._sampler.stop()
         _shutdown(self.nvml)
 
     # --- energy ---------------------------------------------------------------------------
@@ -118,11 +117,14 @@ class NvmlGpus:
 
     # --- samples --------------------------------------------------------------------------
 
-    def start_sampler(self, sample_hz: float) -> None:
-        """Sample every GPU `sample_hz` times a second on a daemon thread, until `close`."""
-        self._thread = threading.Thread(target=self._sample_loop, args=(1.0 / sample_hz,),
-                                        name="nvml-sampler", daemon=True)
-        self._thread.start()
+    def start_sampler(self, sample_hz: float, also: Callable[[], None] = lambda: None) -> None:
+        """Sample every GPU `sample_hz` times a second on a daemon thread until `close`, and
+        call `also` after each sample (the monitor's RAPL poll rides on this thread)."""
+        def tick() -> None:
+            self.sample_now()
+            also()
+
+        self._sampler = Ticker("nvml-sampler", 1.0 / sample_hz, tick, self.notes)
 
     def sample_now(self) -> None:
         """Read every GPU once and keep the readings (the sampler thread calls this)."""
@@ -165,18 +167,6 @@ class NvmlGpus:
             return fn(*args)
         except self.nvml.NVMLError:
             return None
-
-    def _sample_loop(self, period_s: float) -> None:
-        next_tick = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self.sample_now()
-            except Exception as err:  # telemetry must never take the run down
-                self.notes.append(f"sampler stopped: {type(err).__name__}: {err}")
-                return
-            # A fixed schedule keeps the rate; after a stall, resume rather than catch up.
-            next_tick = max(next_tick + period_s, time.monotonic())
-            self._stop.wait(max(0.0, next_tick - time.monotonic()))
 
     def samples_between(self, start: float, end: float) -> pd.DataFrame:
         with self._lock:

@@ -82,7 +82,8 @@ class RaplMonitor:
         self.zones = zones
         self.reason = reason
         self.clock = clock
-        self._lock = threading.Lock()
+        self.last_read_s = clock()  # RaplZone.open read every counter
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, root: Path | str = DEFAULT_ROOT,
@@ -119,11 +120,15 @@ class RaplMonitor:
             except (OSError, ValueError) as err:
                 self.reason = f"RAPL read failed: {err}"
                 return {}
+            self.last_read_s = self.clock()
             return totals
 
-    def poll(self) -> None:
-        """Read every counter once, so that a long window sees every wrap."""
-        self.read()
+    def poll(self, max_age_s: float = 0.0) -> None:
+        """Read every counter, so that a long window sees every wrap, unless the last read
+        came less than `max_age_s` ago."""
+        with self._lock:
+            if self.clock() - self.last_read_s >= max_age_s:
+                self.read()
 
     def energy_between(self, begin: dict[str, int], end: dict[str, int]) -> DeviceEnergy:
         """J per zone between two reads, or None and the reason."""
