@@ -36,9 +36,9 @@ from harness.telemetry.ticker import Ticker
 
 IDLE_WINDOW = "idle-baseline"
 # RAPL's energy_uj wraps after max_energy_range_uj, ~262 kJ on many parts: about 20 minutes for
-# a package at 200 W, still over 4 minutes at 1 kW. A read misses a wrap only when more than a
-# whole wrap period passed since the previous one, so a read every 10 s is safe by a factor of
-# 25 or more, and costs a few sysfs reads.
+# a package at 200 W, still over 4 minutes at 1 kW. A read misses a wrap only when a whole wrap
+# period passed since the previous read, so reads every 10 s (11 s at worst, see the poller)
+# come more than 20 times per wrap period even at 1 kW, for the cost of a few sysfs reads.
 RAPL_POLL_S = 10.0
 
 
