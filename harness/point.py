@@ -1,5 +1,5 @@
 """Measure one load point on a running server and write it: the load itself, and around it the
-GPU energy window (NVML), the CPU energy window (RAPL) and the engine's own metrics."""
+energy window (GPU energy through NVML, CPU energy through RAPL) and the engine's own metrics."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ from harness.server import ServerHandle
 from harness.slo import verdict
 from harness.store import RunStore, now_iso
 from harness.telemetry import server_metrics as sm
-from harness.telemetry.nvml import EnergyWindow, energy_metrics
-from harness.telemetry.rapl import RaplMonitor
+from harness.telemetry.energy import energy_metrics
+from harness.telemetry.measurement import Measurement
+from harness.telemetry.monitor import EnergyMonitor
 
 
 @dataclass
@@ -48,9 +49,8 @@ class CellContext:
     engine: Engine
     server: ServerHandle
     workload_for: Callable[[str], Workload]  # stream name -> its requests
-    gpus: object  # GpuMonitor or Unavailable
-    cpu: RaplMonitor
-    idle: EnergyWindow
+    energy: EnergyMonitor
+    idle: Measurement
 
 
 class PointMeasurer:
@@ -64,15 +64,14 @@ class PointMeasurer:
         cell, engine = ctx.cell, ctx.engine
         cache = self.prepare_cache(ctx.server)
         started_at = now_iso()
-        ctx.gpus.begin_window(point.id)
-        ctx.cpu.begin_window(point.id)
+        ctx.energy.begin_window(point.id)
         try:
             load, server_view = run_fast(self._run(ctx, point, on_request))
         except (TimeoutError, aiohttp.ClientError) as err:
             raise EngineError(f"server stopped answering during point {point.id}: {err}",
                               engine.log_tail()) from None
         finally:
-            gpu_window, cpu_window = ctx.gpus.end_window(point.id), ctx.cpu.end_window(point.id)
+            window = ctx.energy.end_window(point.id)
         if not engine.alive():
             raise EngineError(f"server died during point {point.id}", engine.log_tail())
         metrics = point_metrics(load.records, load.start, load.end)
@@ -84,11 +83,11 @@ class PointMeasurer:
             slo=verdict(load.records, metrics, self.config.slo),
             phases=self.phases(point, load), server=server_view,
             client=client_health(load, metrics),
-            energy=energy_result(gpu_window, ctx.idle, metrics),
-            cpu_energy=CpuEnergy(**cpu_window.summary()),
+            energy=energy_result(window, ctx.idle, metrics),
+            cpu_energy=CpuEnergy(**window.cpu_summary()),
             started_at=started_at, ended_at=now_iso(), prefix_cache=cache)
         self.store.save_point(result, requests_frame(load.records, load.start),
-                              gpu_window.samples)
+                              window.samples)
         return result
 
     def prepare_cache(self, server: ServerHandle) -> str:
@@ -147,13 +146,13 @@ class PointMeasurer:
         return found
 
 
-def energy_result(window: EnergyWindow, idle: EnergyWindow, metrics: PointMetrics) -> Energy:
+def energy_result(window: Measurement, idle: Measurement, metrics: PointMetrics) -> Energy:
     energy = energy_metrics(window, prompt_tokens=metrics.prompt_tokens,
-                            output_tokens=metrics.output_tokens, idle_w=idle.mean_power_w)
+                            output_tokens=metrics.output_tokens, idle_w=idle.mean_gpu_power_w)
     if energy["energy_j"] is None:
         energy["energy_note"] = f"not measured: {energy['energy_note']}"
-    return Energy(**energy, window=WindowSummary(**window.summary()),
-                  idle=WindowSummary(**idle.summary()))
+    return Energy(**energy, window=WindowSummary(**window.gpu_summary()),
+                  idle=WindowSummary(**idle.gpu_summary()))
 
 
 def client_health(load: LoadResult, metrics: PointMetrics) -> ClientHealth:

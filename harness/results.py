@@ -202,6 +202,7 @@ class Energy(Stored):
     peak_mem_used_gib: float | None
     energy_short_window: bool
     energy_note: str | None  # "not measured: <why>" when energy_j is None
+    cpu_energy_j: float | None = None  # the CPU packages over the same window (RAPL)
     window: WindowSummary
     idle: WindowSummary
 

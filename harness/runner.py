@@ -26,8 +26,7 @@ from harness.point import CellContext, PointMeasurer
 from harness.results import CellFailure, CellTelemetry, PointRef, PointResult
 from harness.server import TOKEN_IDS
 from harness.store import RunStore, now_iso
-from harness.telemetry.nvml import GpuMonitor, Unavailable
-from harness.telemetry.rapl import RaplMonitor
+from harness.telemetry.monitor import EnergyMonitor
 
 
 class Progress(Protocol):
@@ -47,24 +46,26 @@ class RunOutcome:
     failed_cells: dict[str, str] = field(default_factory=dict)
 
 
-def open_gpu_monitor(config: ExperimentConfig, cell: Cell) -> GpuMonitor | Unavailable:
-    """NVML for exactly the GPUs that serve this cell (none known for a remote server)."""
+def open_energy_monitor(config: ExperimentConfig, cell: Cell) -> EnergyMonitor:
+    """NVML for exactly the GPUs that serve this cell (none known for a remote server), and
+    RAPL for the CPU packages."""
     visible = config.engine.gpus
     if not config.engine.local and visible is None:
-        return Unavailable("external server: set engine.gpus to measure local GPUs")
+        return EnergyMonitor.without_gpus("external server: set engine.gpus to measure local "
+                                          "GPUs")
     if visible is None:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return GpuMonitor.open(visible, cell.tensor_parallel_size,
-                           sample_hz=config.telemetry.sample_hz)
+    return EnergyMonitor.open(visible, cell.tensor_parallel_size,
+                              sample_hz=config.telemetry.sample_hz)
 
 
-def cell_telemetry(gpus: GpuMonitor | Unavailable, cpu: RaplMonitor) -> CellTelemetry:
+def cell_telemetry(energy: EnergyMonitor) -> CellTelemetry:
     return CellTelemetry(
-        gpus=gpus.static_facts(),
-        gpu_energy="measured (NVML energy counter)" if gpus.reason is None
-        else f"not measured: {gpus.reason}",
-        cpu_energy="measured (RAPL package counters)" if cpu.reason is None
-        else f"not measured: {cpu.reason}")
+        gpus=energy.static_facts(),
+        gpu_energy="measured (NVML energy counter)" if energy.gpu_reason is None
+        else f"not measured: {energy.gpu_reason}",
+        cpu_energy="measured (RAPL package counters)" if energy.cpu_reason is None
+        else f"not measured: {energy.cpu_reason}")
 
 
 class Runner:
@@ -99,15 +100,15 @@ class Runner:
                          f"(log {self.store.server_log(cell.id)})")
         remaining = list(todo)
         try:
-            with engine, open_gpu_monitor(self.config, cell) as gpus, RaplMonitor.open() as cpu:
+            with engine, open_energy_monitor(self.config, cell) as energy:
                 began = time.monotonic()
                 server = engine.start()
                 self.display.say(f"{cell.id}: ready in {time.monotonic() - began:.0f} s")
-                self.store.record_telemetry(cell.id, cell_telemetry(gpus, cpu))
+                self.store.record_telemetry(cell.id, cell_telemetry(energy))
                 prompts = PromptSource(self.config, cell, server.extensions, self.run_name)
                 self.warm_up(cell, server, prompts)
-                idle = gpus.idle_baseline(self.config.telemetry.idle_baseline_s)
-                ctx = CellContext(cell, engine, server, prompts.workload, gpus, cpu, idle)
+                idle = energy.idle_baseline(self.config.telemetry.idle_baseline_s)
+                ctx = CellContext(cell, engine, server, prompts.workload, energy, idle)
                 while remaining:
                     self.measure(ctx, remaining[0])
                     remaining.pop(0)

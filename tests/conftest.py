@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.engines.vllm import VllmEngine
 from harness.engines.dummy_model import ensure_dummy_model
+from harness.engines.vllm import VllmEngine
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}

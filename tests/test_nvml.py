@@ -7,24 +7,18 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pynvml
 import pytest
 
-from harness.telemetry.nvml import (
-    IDLE_WINDOW,
-    EnergyWindow,
-    GpuMonitor,
-    TelemetryError,
-    Unavailable,
-    counter_delta_j,
-    decode_clock_event_reasons,
-    energy_metrics,
-    parse_visible,
-    samples_frame,
-)
+from harness.telemetry.energy import decode_clock_event_reasons, energy_metrics
+from harness.telemetry.gpus import TelemetryError, parse_visible
+from harness.telemetry.measurement import DeviceEnergy, Measurement
+from harness.telemetry.monitor import IDLE_WINDOW, EnergyMonitor
+from harness.telemetry.nvml import counter_delta_j, samples_frame
 
 from .fake_pynvml import (
     H100_TRACE,
@@ -43,15 +37,16 @@ pytestmark = pytest.mark.skipif(not H200_TRACE.exists(),
 TRACES = [pytest.param(H200_TRACE, id="h200"), pytest.param(H100_TRACE, id="h100")]
 H200_UUID = "GPU-244893c0-639e-beee-6e52-ca33c7f9a59b"
 H100_UUID = "GPU-9eaabf72-85d6-e33a-9388-c7a0e1c99526"
+NO_RAPL = Path(__file__).resolve().parent / "fixtures" / "no-powercap"  # GPU tests: no CPU side
 
 
 def open_monitor(nvml: FakeNvml, visible: str | None = "0", count: int | None = 1):
-    return GpuMonitor.open(visible, count, sample_hz=None, nvml=nvml, clock=nvml.clock,
-                           sleep=nvml.clock.sleep)
+    return EnergyMonitor.open(visible, count, sample_hz=None, nvml=nvml, clock=nvml.clock,
+                              sleep=nvml.clock.sleep, rapl_root=NO_RAPL)
 
 
-def replay(monitor: GpuMonitor, clock: FakeClock, name: str, start: float, end: float,
-           hz: float = 10.0) -> EnergyWindow:
+def replay(monitor: EnergyMonitor, clock: FakeClock, name: str, start: float, end: float,
+           hz: float = 10.0) -> Measurement:
     """One window over [start, end] of the trace, sampled at `hz` by the test itself."""
     clock.set(start)
     monitor.begin_window(name)
@@ -80,11 +75,12 @@ def test_full_load_energy_is_the_counter_delta(path):
     with open_monitor(nvml) as monitor:
         window = replay(monitor, nvml.clock, "full", *trace.phase_s("full_load"))
     expected = counter_delta_from_trace(trace, *trace.phases["full_load"])
-    assert window.energy_j == expected
-    assert window.energy_j_per_gpu == {trace.device["uuid"]: expected}
+    assert window.gpu_energy_j == expected
+    assert window.gpu_energy == {trace.device["uuid"]: expected}
     assert window.duration_s == pytest.approx(5.0, abs=0.01)
-    assert window.mean_power_w == pytest.approx(690, abs=10)  # ~700 W limit, full bf16 load
-    assert not window.short_window and window.reason is None
+    assert window.mean_gpu_power_w == pytest.approx(690, abs=10)  # ~700 W limit, full bf16 load
+    assert not window.short_window and window.gpu.reason is None
+    assert window.cpu_energy is None and window.cpu.reason.startswith("RAPL unavailable")
 
 
 @pytest.mark.parametrize("path", TRACES)
@@ -96,9 +92,10 @@ def test_integrating_averaged_power_undercounts(path):
     samples = window.samples
     averaged = np.trapezoid(samples["power_avg_w"], samples["t_s"])
     instant = np.trapezoid(samples["power_instant_w"], samples["t_s"])
-    assert (window.energy_j - averaged) / window.energy_j > 0.04  # 5 to 6% low on these traces
+    energy = window.gpu_energy_j
+    assert (energy - averaged) / energy > 0.04  # 5 to 6% low on these traces
     # The instantaneous field follows the counter far more closely (still not used for energy).
-    assert instant == pytest.approx(window.energy_j, rel=0.03)
+    assert instant == pytest.approx(energy, rel=0.03)
 
 
 @pytest.mark.parametrize("path", TRACES)
@@ -112,10 +109,10 @@ def test_idle_baseline_is_counter_power_of_the_idle_phase(path):
     assert idle.name == IDLE_WINDOW
     assert nvml.clock() == pytest.approx(end)  # waited through the injected sleep
     expected = counter_delta_from_trace(trace, *trace.phases["idle"])
-    assert idle.mean_power_w == pytest.approx(expected / (end - start))
+    assert idle.mean_gpu_power_w == pytest.approx(expected / (end - start))
     # A GPU with a CUDA context open idles at boost clocks, ~124 W on both traces; the ~80 W
     # GpuIdle state shows only in the rows before the phase.
-    assert 115 < idle.mean_power_w < 130
+    assert 115 < idle.mean_gpu_power_w < 130
 
 
 @pytest.mark.parametrize("path", TRACES)
@@ -145,9 +142,9 @@ def test_windows_may_nest_and_overlap():
         outer = monitor.end_window("outer")
         with pytest.raises(ValueError, match="no open window"):
             monitor.end_window("outer")
-    assert outer.energy_j == counter_delta_from_trace(trace, trace.phases["quarter_load"][0],
-                                                      trace.phases["full_load"][1])
-    assert outer.energy_j > inner.energy_j
+    assert outer.gpu_energy_j == counter_delta_from_trace(
+        trace, trace.phases["quarter_load"][0], trace.phases["full_load"][1])
+    assert outer.gpu_energy_j > inner.gpu_energy_j
     assert len(outer.samples) == len(inner.samples)  # sampled only during the inner window
 
 
@@ -157,7 +154,7 @@ def test_short_window_is_flagged():
     with open_monitor(nvml) as monitor:
         short = replay(monitor, nvml.clock, "short", start + 1.0, start + 1.5)
         long = replay(monitor, nvml.clock, "long", start + 1.0, start + 2.0)
-    assert short.short_window and short.energy_j is not None
+    assert short.short_window and short.gpu_energy_j is not None
     assert not long.short_window
     assert energy_metrics(short, prompt_tokens=1, output_tokens=1)["energy_short_window"]
 
@@ -171,8 +168,8 @@ def test_two_gpus_sum_their_counters():
     expected = {uuid: counter_delta_from_trace(trace, trace.t0_ns + 8_000_000_000,
                                                trace.t0_ns + 12_000_000_000)
                 for uuid, trace in ((H200_UUID, h200), (H100_UUID, h100))}
-    assert window.energy_j_per_gpu == expected
-    assert window.energy_j == sum(expected.values())
+    assert window.gpu_energy == expected
+    assert window.gpu_energy_j == sum(expected.values())
     assert sorted(window.samples["gpu"].unique()) == [0, 1]
     assert [fact["name"] for fact in facts] == ["NVIDIA H200", "NVIDIA H100 80GB HBM3"]
 
@@ -235,49 +232,49 @@ def test_parse_visible():
 ])
 def test_no_driver_means_not_measured(error, reason):
     monitor = open_monitor(fake_nvml(H200_TRACE, init_error=error))
-    assert isinstance(monitor, Unavailable) and not monitor.measured
-    assert monitor.reason == reason
+    assert not monitor.gpu_measured and monitor.gpus == ()
+    assert monitor.gpu_reason == reason
     assert_not_measured(monitor, reason)
 
 
 def test_empty_visible_devices_means_not_measured():
     nvml = fake_nvml(H200_TRACE)
     monitor = open_monitor(nvml, visible="", count=None)
-    assert not monitor.measured and "no GPU selected" in monitor.reason
+    assert not monitor.gpu_measured and "no GPU selected" in monitor.gpu_reason
     assert nvml.init_count == 0
-    assert_not_measured(monitor, monitor.reason)
+    assert_not_measured(monitor, monitor.gpu_reason)
 
 
 def test_real_pynvml_without_a_gpu_gives_the_reason():
-    monitor = GpuMonitor.open(sample_hz=None)
+    monitor = EnergyMonitor.open(sample_hz=None, rapl_root=NO_RAPL)
     try:
-        if monitor.measured:
+        if monitor.gpu_measured:
             pytest.skip("this machine has a GPU")
-        assert monitor.reason.startswith("NVML unavailable: ")
-        assert_not_measured(monitor, monitor.reason)
+        assert monitor.gpu_reason.startswith("NVML unavailable: ")
+        assert_not_measured(monitor, monitor.gpu_reason)
     finally:
         monitor.close()
 
 
 def test_missing_nvidia_ml_py_means_not_measured(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml -> ImportError
-    monitor = GpuMonitor.open()
-    assert "nvidia-ml-py is not installed" in monitor.reason
-    assert repr(monitor).startswith("Unavailable(reason=")
+    monitor = EnergyMonitor.open(rapl_root=NO_RAPL)
+    assert "nvidia-ml-py is not installed" in monitor.gpu_reason
+    assert repr(monitor).startswith("EnergyMonitor(gpu_reason='NVML unavailable: nvidia-ml-py")
 
 
 def assert_not_measured(monitor, reason: str) -> None:
     """Every method works and says why energy is missing; nothing waits for nothing."""
     began = time.perf_counter()
     with monitor:
-        assert monitor.idle_baseline(seconds=5.0).reason == reason
+        assert monitor.idle_baseline(seconds=5.0).gpu.reason == reason
         monitor.begin_window("c1")
         monitor.sample_now()
         window = monitor.end_window("c1")
         assert monitor.static_facts() == []
     assert time.perf_counter() - began < 1.0
-    assert window.energy_j is None and window.energy_j_per_gpu is None
-    assert window.reason == reason and window.samples.empty
+    assert window.gpu_energy_j is None and window.gpu_energy is None
+    assert window.gpu.reason == reason and window.samples.empty
     row = energy_metrics(window, prompt_tokens=100, output_tokens=50, idle_w=None)
     assert row["energy_j"] is None and row["j_per_output_token"] is None
     assert row["energy_note"] == reason
@@ -288,8 +285,8 @@ def test_energy_counter_not_supported_keeps_samples():
     nvml = fake_nvml(H200_TRACE, unsupported={"nvmlDeviceGetTotalEnergyConsumption"})
     with open_monitor(nvml) as monitor:
         window = replay(monitor, nvml.clock, "c1", 8.0, 10.0)
-    assert window.energy_j is None
-    assert window.reason == f"energy counter of {H200_UUID} unreadable: Not Supported"
+    assert window.gpu_energy_j is None
+    assert window.gpu.reason == f"energy counter of {H200_UUID} unreadable: Not Supported"
     assert len(window.samples) == 20
 
 
@@ -300,7 +297,7 @@ def test_driver_reload_in_a_window_is_not_a_negative_energy():
         nvml.clock.sleep(2.0)
         nvml.gpus[0].energy_offset_mJ = -3_000_000  # the counter restarted near zero
         window = monitor.end_window("c1")
-    assert window.energy_j is None and "went backwards" in window.reason
+    assert window.gpu_energy_j is None and "went backwards" in window.gpu.reason
 
 
 def test_missing_readings_are_gaps_not_crashes():
@@ -313,7 +310,7 @@ def test_missing_readings_are_gaps_not_crashes():
     assert window.samples["power_avg_w"].notna().all()
     row = energy_metrics(window, prompt_tokens=10, output_tokens=10)
     assert row["peak_temp_c"] is None and row["throttle_reasons"] is None
-    assert row["energy_j"] == window.energy_j
+    assert row["energy_j"] == window.gpu_energy_j
 
 
 # --- facts, the sampler thread, the fake itself ------------------------------------------------
@@ -336,14 +333,15 @@ def test_static_facts(path):
 def test_background_sampler_runs_and_stops():
     clock = RealtimeClock(start=Trace.load(H200_TRACE).phase_s("full_load")[0])
     nvml = fake_nvml(H200_TRACE, clock=clock)
-    monitor = GpuMonitor.open("0", 1, sample_hz=100.0, nvml=nvml, clock=clock)
+    monitor = EnergyMonitor.open("0", 1, sample_hz=100.0, nvml=nvml, clock=clock,
+                                 rapl_root=NO_RAPL)
     monitor.begin_window("c1")
     time.sleep(0.3)
     window = monitor.end_window("c1")
     monitor.close()
     calls = nvml.calls
     time.sleep(0.05)
-    assert not monitor._thread.is_alive() and nvml.calls == calls  # no reads after close
+    assert not monitor._nvml._sampler.is_alive() and nvml.calls == calls  # no reads after close
     assert nvml.init_count == 0
     assert 10 <= len(window.samples) <= 40
     assert window.samples["t_s"].is_monotonic_increasing
@@ -380,7 +378,7 @@ def test_fake_returns_nvml_types_and_errors():
 # --- derived metrics, by hand ------------------------------------------------------------------
 
 
-def hand_window(energy_j: float | None = 1000.0, seconds: float = 10.0) -> EnergyWindow:
+def hand_window(energy_j: float | None = 1000.0, seconds: float = 10.0) -> Measurement:
     rows = [  # t, gpu, uuid, instant W, avg W, util, mem util, mem B, SM MHz, temp, reasons
         (1.0, 0, "GPU-a", 400.0, 380.0, 90, 40, 10 * 1024**3, 1980, 60, 0x0),
         (2.0, 0, "GPU-a", 420.0, 400.0, 100, 50, 12 * 1024**3, 1980, 66, 0x4),
@@ -388,13 +386,15 @@ def hand_window(energy_j: float | None = 1000.0, seconds: float = 10.0) -> Energ
         (3.0, 1, "GPU-b", None, None, None, None, None, None, None, None),
     ]
     per_gpu = {"GPU-a": energy_j / 2, "GPU-b": energy_j / 2} if energy_j is not None else None
-    return EnergyWindow("c4", 0.0, seconds, energy_j, per_gpu, samples_frame(rows))
+    cpu = DeviceEnergy({"package-0": 250.0, "package-1": 50.0})
+    return Measurement("c4", 0.0, seconds, DeviceEnergy(per_gpu), cpu, samples_frame(rows))
 
 
 def test_energy_metrics_by_hand():
     row = energy_metrics(hand_window(), prompt_tokens=1500, output_tokens=500, idle_w=40.0)
     assert row == {
         "energy_j": 1000.0,
+        "cpu_energy_j": 300.0,
         "mean_power_w": 100.0,
         "idle_power_w": 40.0,
         "mean_power_above_idle_w": 60.0,
@@ -427,10 +427,10 @@ def test_clock_event_reasons_decode_to_nvml_names():
 
 
 def test_counter_delta_in_joules():
-    assert counter_delta_j({"a": 1000, "b": 5}, {"a": 3500, "b": 5}) == (
-        {"a": 2.5, "b": 0.0}, None)
-    per_gpu, reason = counter_delta_j({"a": 1000}, {"a": "GPU is lost"})
-    assert per_gpu is None and reason == "energy counter of a unreadable: GPU is lost"
+    assert counter_delta_j({"a": 1000, "b": 5}, {"a": 3500, "b": 5}) == DeviceEnergy(
+        {"a": 2.5, "b": 0.0})
+    lost = counter_delta_j({"a": 1000}, {"a": "GPU is lost"})
+    assert lost.joules is None and lost.reason == "energy counter of a unreadable: GPU is lost"
 
 
 def test_window_summary_is_json_ready():
@@ -438,3 +438,16 @@ def test_window_summary_is_json_ready():
     summary = hand_window().summary()
     assert json.loads(json.dumps(summary))["samples"] == 4
     assert summary["mean_power_w"] == 100.0 and summary["short_window"] is False
+    assert summary["cpu"] == {"energy_j": 300.0, "reason": None,
+                              "energy_j_per_zone": {"package-0": 250.0, "package-1": 50.0}}
+
+
+def test_summaries_keep_the_shape_of_stored_results():
+    """A point result's energy.window (and energy.idle) and cpu_energy keep their keys."""
+    window = hand_window()
+    assert set(window.gpu_summary()) == {"name", "duration_s", "energy_j", "energy_j_per_gpu",
+                                         "mean_power_w", "short_window", "reason", "notes",
+                                         "samples"}
+    assert window.cpu_summary() == {"name": "c4", "duration_s": 10.0, "energy_j": 300.0,
+                                    "energy_j_per_zone": {"package-0": 250.0, "package-1": 50.0},
+                                    "reason": None}

@@ -69,12 +69,12 @@ def check_engine_installed(config: ExperimentConfig) -> None:
 
 def check_gpus(config: ExperimentConfig, plan: list) -> None:
     """Refuse GPUs NVML cannot measure (MIG slices, unknown ids) before anything starts."""
-    from harness.runner import open_gpu_monitor
-    from harness.telemetry.nvml import TelemetryError
+    from harness.runner import open_energy_monitor
+    from harness.telemetry.gpus import TelemetryError
 
     widest = max(plan, key=lambda cell: cell.tensor_parallel_size)
     try:
-        open_gpu_monitor(config, widest).close()
+        open_energy_monitor(config, widest).close()
     except TelemetryError as err:
         raise user_error(f"engine.gpus / CUDA_VISIBLE_DEVICES: {err}") from None
 

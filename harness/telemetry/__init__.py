@@ -1,1 +1,2 @@
-"""Measurements beside the load: engine-side Prometheus metrics (and, later, NVML energy)."""
+"""Measurements beside the load: GPU and CPU energy in one window (monitor.py), and the
+engine's own Prometheus metrics (server_metrics.py)."""

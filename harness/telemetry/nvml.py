@@ -1,46 +1,28 @@
 """GPU energy and telemetry through NVML, for exactly the GPUs that serve the engine.
 
-    monitor = GpuMonitor.open(visible=env.get("CUDA_VISIBLE_DEVICES"), count=tensor_parallel)
-    idle = monitor.idle_baseline(seconds=5.0)
-    monitor.begin_window("c16")
-    ...                                    # the load point
-    window = monitor.end_window("c16")     # window.energy_j, window.samples (a DataFrame)
-    row = energy_metrics(window, prompt_tokens=..., output_tokens=..., idle_w=idle.mean_power_w)
-
 Energy comes only from NVML's total-energy counter (mJ since the driver loaded, updated about
 every 100 ms): its delta over the window, summed over the GPUs. nvmlDeviceGetPowerUsage is a
 ~1 s moving average on Hopper, and integrating it under-counted a 4 s full-load window by 12%
 on an H200; the power samples of the background sampler are for plots and diagnostics only.
 
-Without NVML (no driver, no GPU, CI) `GpuMonitor.open` returns `Unavailable`: the same methods,
-windows with `energy_j=None` and the reason. `monitor.measured` is the one check a caller needs,
-and only to decide what to write, never to avoid a crash.
+`NvmlGpus` is the NVML side of an `EnergyMonitor` (monitor.py), which owns the windows.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
-SHORT_WINDOW_S = 1.0  # the counter moves every ~100 ms: a shorter window is a coarse reading
-DEFAULT_SAMPLE_HZ = 10.0
-IDLE_WINDOW = "idle-baseline"
-GIB = 1024**3
+from harness.telemetry.gpus import Gpu, TelemetryError, as_text, select_gpus
+from harness.telemetry.measurement import DeviceEnergy
+from harness.telemetry.ticker import Ticker
 
-# Clock-event ("throttle") reason bits, named as nvidia-ml-py's nvmlClocksEventReason* constants.
-CLOCK_EVENT_REASONS = {
-    0x1: "GpuIdle", 0x2: "ApplicationsClocksSetting", 0x4: "SwPowerCap", 0x8: "HwSlowdown",
-    0x10: "SyncBoost", 0x20: "SwThermalSlowdown", 0x40: "HwThermalSlowdown",
-    0x80: "HwPowerBrakeSlowdown", 0x100: "DisplayClockSetting", 0x200: "BoardLimit",
-    0x400: "Reliability",
-}
+DEFAULT_SAMPLE_HZ = 10.0
 
 # One row per GPU per sampler tick; power in W, memory in bytes, clocks in MHz.
 SAMPLE_DTYPES = {
@@ -50,9 +32,7 @@ SAMPLE_DTYPES = {
     "sm_clock_mhz": "float64", "temp_c": "float64", "clock_event_reasons": "Int64",
 }
 
-
-class TelemetryError(Exception):
-    """GPUs that cannot be measured as asked (MIG, unknown index or UUID): the message says why."""
+Reading = dict[str, "int | str"]  # GPU UUID -> counter in mJ, or the NVML error that stopped it
 
 
 def empty_samples() -> pd.DataFrame:
@@ -64,291 +44,66 @@ def samples_frame(rows: list[tuple]) -> pd.DataFrame:
     return frame.astype(SAMPLE_DTYPES)
 
 
-# --- the record of one window -------------------------------------------------------------
+class NvmlGpus:
+    """The NVML side of a fixed set of whole GPUs: their energy counters, a background sampler
+    of power, utilization, memory, clocks and temperature, and their static facts.
 
-
-@dataclass(eq=False)
-class EnergyWindow:
-    """One window. `energy_j` is None when energy was not measured, and `reason` says why."""
-
-    name: str
-    start_s: float  # on the monitor's clock (time.perf_counter unless injected)
-    end_s: float
-    energy_j: float | None  # summed over the GPUs
-    energy_j_per_gpu: dict[str, float] | None  # GPU UUID -> J
-    samples: pd.DataFrame = field(default_factory=empty_samples)  # never a source of energy
-    reason: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-    @property
-    def short_window(self) -> bool:
-        return self.duration_s < SHORT_WINDOW_S
-
-    @property
-    def measured(self) -> bool:
-        return self.energy_j is not None
-
-    @property
-    def mean_power_w(self) -> float | None:
-        """Counter energy over the window's duration, summed over the GPUs."""
-        if self.energy_j is None or self.duration_s <= 0:
-            return None
-        return self.energy_j / self.duration_s
-
-    def summary(self) -> dict[str, Any]:
-        """Everything but the samples, ready for JSON."""
-        return {"name": self.name, "duration_s": self.duration_s, "energy_j": self.energy_j,
-                "energy_j_per_gpu": self.energy_j_per_gpu, "mean_power_w": self.mean_power_w,
-                "short_window": self.short_window, "reason": self.reason,
-                "notes": list(self.notes), "samples": len(self.samples)}
-
-
-# --- which GPUs -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Gpu:
-    index: int  # NVML's index
-    uuid: str
-    handle: Any
-
-
-def parse_visible(visible: str | None) -> list[str] | None:
-    """CUDA_VISIBLE_DEVICES -> its entries; None when unset (all GPUs), [] for none.
-
-    As CUDA does, a negative index hides itself and every entry after it ("-1" = no GPU).
-    """
-    if visible is None:
-        return None
-    entries: list[str] = []
-    for entry in (part.strip() for part in visible.split(",")):
-        if not entry:
-            continue
-        if entry.lstrip("-").isdigit() and int(entry) < 0:
-            break
-        entries.append(entry)
-    return entries
-
-
-def entry_uuid(entry: str, uuids: list[str]) -> str:
-    """One CUDA_VISIBLE_DEVICES entry -> the UUID of the GPU it names.
-
-    An index is NVML's index, which is CUDA's when CUDA_DEVICE_ORDER=PCI_BUS_ID; with CUDA's
-    default order (fastest first) the two can differ on a box of mixed GPUs: UUIDs never do.
-    """
-    if entry.startswith("MIG-"):
-        raise TelemetryError(f"CUDA_VISIBLE_DEVICES names a MIG slice ({entry}): NVML reports no "
-                             "power or energy per slice; measure whole GPUs with MIG disabled")
-    if entry.isdigit():
-        if int(entry) >= len(uuids):
-            raise TelemetryError(f"CUDA_VISIBLE_DEVICES names GPU {entry}, but NVML sees "
-                                 f"{len(uuids)} GPU(s)")
-        return uuids[int(entry)]
-    if entry.startswith("GPU-"):
-        matches = [uuid for uuid in uuids if uuid.startswith(entry)]  # CUDA accepts a prefix
-        if len(matches) != 1:
-            found = "no GPU" if not matches else f"{len(matches)} GPUs"
-            raise TelemetryError(f"CUDA_VISIBLE_DEVICES entry {entry} matches {found}")
-        return matches[0]
-    raise TelemetryError(f"cannot read CUDA_VISIBLE_DEVICES entry {entry!r}: "
-                         "expected a GPU index or a GPU-... UUID")
-
-
-def select_gpus(nvml: ModuleType, visible: str | None, count: int | None) -> list[Gpu]:
-    """The GPUs an engine sees with CUDA_VISIBLE_DEVICES=`visible` and uses `count` of
-    (tensor parallel takes the first N), matched to NVML handles by UUID."""
-    uuids = [_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i)))
-             for i in range(nvml.nvmlDeviceGetCount())]
-    entries = parse_visible(visible)
-    chosen = list(uuids) if entries is None else [entry_uuid(e, uuids) for e in entries]
-    if len(set(chosen)) != len(chosen):
-        raise TelemetryError(f"CUDA_VISIBLE_DEVICES={visible!r} names a GPU twice")
-    if count is not None:
-        if count > len(chosen):
-            raise TelemetryError(f"{count} GPU(s) asked for, {len(chosen)} visible "
-                                 f"(CUDA_VISIBLE_DEVICES={visible!r})")
-        chosen = chosen[:count]
-    return [_whole_gpu(nvml, uuids.index(uuid), uuid) for uuid in chosen]
-
-
-def _whole_gpu(nvml: ModuleType, index: int, uuid: str) -> Gpu:
-    handle = nvml.nvmlDeviceGetHandleByUUID(uuid)
-    try:
-        mig_mode = nvml.nvmlDeviceGetMigMode(handle)[0]
-    except nvml.NVMLError:  # NotSupported: a GPU without MIG
-        mig_mode = 0
-    if mig_mode == nvml.NVML_DEVICE_MIG_ENABLE:
-        raise TelemetryError(f"GPU {index} ({uuid}) has MIG enabled: NVML reports no power or "
-                             "energy per slice; disable MIG or measure another GPU")
-    return Gpu(index, uuid, handle)
-
-
-# --- window bookkeeping, shared by the real monitor and the stand-in -------------------------
-
-
-class _Windows(ABC):
-    """Named windows on one clock, Zeus-style: begin_window(name) ... end_window(name)."""
-
-    measured: bool
-    reason: str | None
-
-    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None]):
-        self.clock = clock
-        self._sleep = sleep
-        self._open: dict[str, tuple[float, Any]] = {}
-
-    def begin_window(self, name: str) -> None:
-        if name in self._open:
-            raise ValueError(f"window {name!r} is already open")
-        reading = self._read_counters()
-        self._open[name] = (self.clock(), reading)
-
-    def end_window(self, name: str) -> EnergyWindow:
-        if name not in self._open:
-            raise ValueError(f"no open window named {name!r}")
-        start, begin = self._open.pop(name)
-        end_reading = self._read_counters()
-        return self._window(name, start, self.clock(), begin, end_reading)
-
-    def idle_baseline(self, seconds: float = 5.0) -> EnergyWindow:
-        """The GPUs at rest for `seconds` (5 s or more: the counter is coarse). Its
-        `mean_power_w` is the idle power of the same GPUs, summed."""
-        self.begin_window(IDLE_WINDOW)
-        self._sleep(seconds)
-        return self.end_window(IDLE_WINDOW)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-    @abstractmethod
-    def _read_counters(self) -> Any: ...
-
-    @abstractmethod
-    def _window(self, name: str, start: float, end: float, begin: Any,
-                end_reading: Any) -> EnergyWindow: ...
-
-
-class Unavailable(_Windows):
-    """Energy not measured, with the reason: windows keep their times, energy is None."""
-
-    measured = False
-    gpus: tuple[Gpu, ...] = ()
-
-    def __init__(self, reason: str, clock: Callable[[], float] = time.perf_counter):
-        super().__init__(clock, sleep=lambda _seconds: None)  # nothing to wait for
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"Unavailable(reason={self.reason!r})"
-
-    def static_facts(self) -> list[dict[str, Any]]:
-        return []
-
-    def sample_now(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def _read_counters(self) -> None:
-        return None
-
-    def _window(self, name: str, start: float, end: float, begin: Any,
-                end_reading: Any) -> EnergyWindow:
-        return EnergyWindow(name, start, end, None, None, reason=self.reason)
-
-
-# --- the monitor ------------------------------------------------------------------------------
-
-Reading = dict[str, "int | str"]  # GPU UUID -> counter in mJ, or the NVML error that stopped it
-
-
-class GpuMonitor(_Windows):
-    """Energy windows and a background sampler for a fixed set of whole GPUs.
-
-    Build it with `GpuMonitor.open(...)`. With `sample_hz=None` no thread runs and the
-    caller takes samples with `sample_now()` (tests drive a replayed trace this way).
+    Build it with `NvmlGpus.open(...)`. Until `start_sampler` no thread runs and the caller
+    takes samples with `sample_now()` (tests drive a replayed trace this way).
     """
 
-    measured = True
-    reason = None
-
-    def __init__(self, nvml: ModuleType, gpus: list[Gpu], *,
-                 sample_hz: float | None = DEFAULT_SAMPLE_HZ,
-                 clock: Callable[[], float] = time.perf_counter,
-                 sleep: Callable[[float], None] = time.sleep):
-        super().__init__(clock, sleep)
+    def __init__(self, nvml: ModuleType, gpus: list[Gpu],
+                 clock: Callable[[], float] = time.perf_counter):
         self.nvml = nvml
         self.gpus = tuple(gpus)
+        self.clock = clock
         self.notes: list[str] = []
         self._rows: list[tuple] = []  # samples in time order, pruned to the open windows
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._closed = False
         # The newer name first; older nvidia-ml-py releases have only the older one.
         self._reasons_fn = (getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
                             or nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
-        self._thread: threading.Thread | None = None
-        if sample_hz:
-            self._thread = threading.Thread(target=self._sample_loop, args=(1.0 / sample_hz,),
-                                            name="nvml-sampler", daemon=True)
-            self._thread.start()
+        self._sampler: Ticker | None = None
 
     @classmethod
     def open(cls, visible: str | None = None, count: int | None = None, *,
-             sample_hz: float | None = DEFAULT_SAMPLE_HZ, nvml: ModuleType | None = None,
-             clock: Callable[[], float] = time.perf_counter,
-             sleep: Callable[[float], None] = time.sleep) -> GpuMonitor | Unavailable:
-        """Monitor the first `count` GPUs of CUDA_VISIBLE_DEVICES=`visible` (None: all GPUs,
-        "": none). No NVML or no GPU -> `Unavailable(reason)`; GPUs that cannot be measured
-        as asked (MIG, unknown index or UUID, too few) -> TelemetryError."""
+             nvml: ModuleType | None = None,
+             clock: Callable[[], float] = time.perf_counter) -> tuple[NvmlGpus | None, str | None]:
+        """(the first `count` GPUs of CUDA_VISIBLE_DEVICES=`visible`, None), or (None, why
+        not) without NVML or GPUs. None: all GPUs, "": none. GPUs that cannot be measured as
+        asked (MIG, unknown index or UUID, too few) -> TelemetryError."""
         nvml, reason = _init_nvml(nvml)
         if nvml is None:
-            return Unavailable(reason, clock)
+            return None, reason
         try:
             gpus = select_gpus(nvml, visible, count)
         except nvml.NVMLError as err:
             _shutdown(nvml)
-            return Unavailable(f"NVML could not list the GPUs: {err}", clock)
+            return None, f"NVML could not list the GPUs: {err}"
         except TelemetryError:
             _shutdown(nvml)
             raise
         if not gpus:
             _shutdown(nvml)
-            return Unavailable(f"no GPU selected (CUDA_VISIBLE_DEVICES={visible!r}, "
-                               f"count={count})", clock)
-        return cls(nvml, gpus, sample_hz=sample_hz, clock=clock, sleep=sleep)
+            return None, f"no GPU selected (CUDA_VISIBLE_DEVICES={visible!r}, count={count})"
+        return cls(nvml, gpus, clock), None
 
     def __repr__(self) -> str:
-        return f"GpuMonitor(gpus={[gpu.uuid for gpu in self.gpus]})"
+        return f"NvmlGpus(gpus={[gpu.uuid for gpu in self.gpus]})"
 
     def close(self) -> None:
         """Stop the sampler, then release NVML. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
+        if self._sampler is not None:
+            self._sampler.stop()
         _shutdown(self.nvml)
 
     # --- energy ---------------------------------------------------------------------------
 
-    def begin_window(self, name: str) -> None:
-        super().begin_window(name)
-        self._prune()
-
-    def _read_counters(self) -> Reading:
+    def read_energy(self) -> Reading:
         reading: Reading = {}
         for gpu in self.gpus:
             try:
@@ -357,15 +112,19 @@ class GpuMonitor(_Windows):
                 reading[gpu.uuid] = str(err)
         return reading
 
-    def _window(self, name: str, start: float, end: float, begin: Reading,
-                end_reading: Reading) -> EnergyWindow:
-        per_gpu, reason = counter_delta_j(begin, end_reading)
-        samples = self._samples_between(start, end)
-        self._prune()
-        energy = sum(per_gpu.values()) if per_gpu is not None else None
-        return EnergyWindow(name, start, end, energy, per_gpu, samples, reason, list(self.notes))
+    def energy_between(self, begin: Reading, end: Reading) -> DeviceEnergy:
+        return counter_delta_j(begin, end)
 
     # --- samples --------------------------------------------------------------------------
+
+    def start_sampler(self, sample_hz: float, also: Callable[[], None] = lambda: None) -> None:
+        """Sample every GPU `sample_hz` times a second on a daemon thread until `close`, and
+        call `also` after each sample (the monitor's RAPL poll rides on this thread)."""
+        def tick() -> None:
+            self.sample_now()
+            also()
+
+        self._sampler = Ticker("nvml-sampler", 1.0 / sample_hz, tick, self.notes)
 
     def sample_now(self) -> None:
         """Read every GPU once and keep the readings (the sampler thread calls this)."""
@@ -409,31 +168,15 @@ class GpuMonitor(_Windows):
         except self.nvml.NVMLError:
             return None
 
-    def _sample_loop(self, period_s: float) -> None:
-        next_tick = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self.sample_now()
-            except Exception as err:  # telemetry must never take the run down
-                self.notes.append(f"sampler stopped: {type(err).__name__}: {err}")
-                return
-            # A fixed schedule keeps the rate; after a stall, resume rather than catch up.
-            next_tick = max(next_tick + period_s, time.monotonic())
-            self._stop.wait(max(0.0, next_tick - time.monotonic()))
-
-    def _samples_between(self, start: float, end: float) -> pd.DataFrame:
+    def samples_between(self, start: float, end: float) -> pd.DataFrame:
         with self._lock:
             rows = [row for row in self._rows if start <= row[0] <= end]
         return samples_frame(rows)
 
-    def _prune(self) -> None:
-        """Drop samples no open window can still claim."""
+    def drop_samples_before(self, oldest: float | None) -> None:
+        """Drop samples no open window can still claim (all of them when none is open)."""
         with self._lock:
-            if not self._open:
-                self._rows.clear()
-                return
-            oldest = min(start for start, _reading in self._open.values())
-            self._rows = [row for row in self._rows if row[0] >= oldest]
+            self._rows = [] if oldest is None else [row for row in self._rows if row[0] >= oldest]
 
     # --- facts ------------------------------------------------------------------------------
 
@@ -452,8 +195,8 @@ class GpuMonitor(_Windows):
             "position": position,
             "index": gpu.index,
             "uuid": gpu.uuid,
-            "name": _text(name) if name is not None else None,
-            "driver": _text(driver) if driver is not None else None,
+            "name": as_text(name) if name is not None else None,
+            "driver": as_text(driver) if driver is not None else None,
             "power_limit_w": _watts(limit_mw),
             "memory_total_b": memory.total if memory is not None else None,
             "compute_capability": "{}.{}".format(*capability) if capability else None,
@@ -463,18 +206,19 @@ class GpuMonitor(_Windows):
         }
 
 
-def counter_delta_j(begin: Reading, end: Reading) -> tuple[dict[str, float] | None, str | None]:
-    """Per-GPU energy in J between two counter readings, or (None, why not)."""
+def counter_delta_j(begin: Reading, end: Reading) -> DeviceEnergy:
+    """Per-GPU energy in J between two counter readings, or None and why not."""
     per_gpu: dict[str, float] = {}
     for uuid, first in begin.items():
         last = end[uuid]
         if isinstance(first, str) or isinstance(last, str):
             error = first if isinstance(first, str) else last
-            return None, f"energy counter of {uuid} unreadable: {error}"
+            return DeviceEnergy(None, f"energy counter of {uuid} unreadable: {error}")
         if last < first:  # the counter restarts from 0 when the driver reloads
-            return None, f"energy counter of {uuid} went backwards (driver reloaded?)"
+            return DeviceEnergy(None, f"energy counter of {uuid} went backwards "
+                                      "(driver reloaded?)")
         per_gpu[uuid] = (last - first) / 1000.0
-    return per_gpu, None
+    return DeviceEnergy(per_gpu)
 
 
 def _init_nvml(nvml: ModuleType | None) -> tuple[ModuleType | None, str | None]:
@@ -500,67 +244,3 @@ def _shutdown(nvml: ModuleType) -> None:
 
 def _watts(milliwatts: float | None) -> float | None:
     return milliwatts / 1000.0 if milliwatts is not None else None
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-# --- per-point energy metrics ------------------------------------------------------------------
-
-
-def decode_clock_event_reasons(mask: int) -> list[str]:
-    return [name for bit, name in CLOCK_EVENT_REASONS.items() if mask & bit]
-
-
-def energy_metrics(window: EnergyWindow, *, prompt_tokens: int, output_tokens: int,
-                   idle_w: float | None = None) -> dict[str, Any]:
-    """Flat energy columns of one load point.
-
-    Energy and mean power come from the counter; `idle_w` is the idle power of the same GPUs
-    (`monitor.idle_baseline().mean_power_w`). Temperature, throttling, utilization and memory
-    come from the window's samples. Anything not measured is None.
-    """
-    energy = window.energy_j
-    mean_w = window.mean_power_w
-    above_idle = mean_w - idle_w if mean_w is not None and idle_w is not None else None
-    total_tokens = prompt_tokens + output_tokens
-    return {
-        "energy_j": energy,
-        "mean_power_w": mean_w,
-        "idle_power_w": idle_w,
-        "mean_power_above_idle_w": above_idle,
-        "j_per_output_token": _ratio(energy, output_tokens),
-        "j_per_token": _ratio(energy, total_tokens),
-        "output_tokens_per_j": _ratio(output_tokens, energy),
-        **sample_metrics(window.samples),
-        "energy_short_window": window.short_window,
-        "energy_note": window.reason,
-    }
-
-
-def sample_metrics(samples: pd.DataFrame) -> dict[str, Any]:
-    """Peak temperature, clock-event reasons seen ("" for none, None when not sampled), mean
-    GPU utilization over all samples of all GPUs, and the peak memory used on any one GPU."""
-    reasons = samples["clock_event_reasons"].dropna()
-    seen = 0
-    for mask in reasons.unique():
-        seen |= int(mask)
-    peak_mem = _stat(samples["mem_used_b"], "max")
-    return {
-        "peak_temp_c": _stat(samples["temp_c"], "max"),
-        "throttle_reasons": ",".join(decode_clock_event_reasons(seen)) if len(reasons) else None,
-        "mean_gpu_util_pct": _stat(samples["util_gpu_pct"], "mean"),
-        "peak_mem_used_gib": peak_mem / GIB if peak_mem is not None else None,
-    }
-
-
-def _stat(column: pd.Series, how: str) -> float | None:
-    values = column.dropna()
-    return float(getattr(values, how)()) if len(values) else None
-
-
-def _ratio(numerator: float | None, denominator: float) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator

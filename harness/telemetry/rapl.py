@@ -1,12 +1,13 @@
 """CPU package energy through Linux RAPL (the powercap sysfs tree), where it can be read.
 
     cpu = RaplMonitor.open()
-    cpu.begin_window("c16"); ...; window = cpu.end_window("c16")   # window.energy_j or None
+    begin = cpu.read(); ...; energy = cpu.energy_between(begin, cpu.read())   # J per zone or None
 
 Each package zone /sys/class/powercap/intel-rapl:N holds `energy_uj`, a microjoule counter that
 wraps to 0 after `max_energy_range_uj` (~262 kJ on many parts: about 20 minutes at 200 W). Every
 read adds the step since the previous read, allowing one wrap, so a window is exact as long as
-reads come less than one wrap period apart; call `poll()` now and then in longer windows.
+reads come less than one wrap period apart: the EnergyMonitor (monitor.py) calls `poll()` while
+a window is open. Reads hold a lock, so that poll and window reads may come from two threads.
 
 energy_uj is readable by root only since Linux 5.10, and VMs and containers often have no
 powercap tree at all: then the monitor says "not measured" and why, and never raises.
@@ -15,11 +16,13 @@ powercap tree at all: then the monitor says "not measured" and why, and never ra
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from harness.telemetry.measurement import DeviceEnergy
 
 DEFAULT_ROOT = Path("/sys/class/powercap")
 PACKAGE_ZONE = re.compile(r"intel-rapl:(\d+)$")  # top level; intel-rapl:N:M are sub-zones
@@ -55,30 +58,6 @@ class RaplZone:
         return self.total_uj
 
 
-@dataclass(eq=False)
-class CpuEnergyWindow:
-    """One window. `energy_j` is None when CPU energy was not measured; `reason` says why."""
-
-    name: str
-    start_s: float
-    end_s: float
-    energy_j: float | None  # summed over the packages
-    energy_j_per_zone: dict[str, float] | None  # zone name (package-0, ...) -> J
-    reason: str | None = None
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
-
-    @property
-    def measured(self) -> bool:
-        return self.energy_j is not None
-
-    def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "duration_s": self.duration_s, "energy_j": self.energy_j,
-                "energy_j_per_zone": self.energy_j_per_zone, "reason": self.reason}
-
-
 def package_zones(root: Path) -> list[RaplZone]:
     """The package zones under `root` (not psys, not the core/uncore/dram sub-zones)."""
     zones = []
@@ -96,14 +75,15 @@ def _zone_number(directory: Path) -> tuple[int, ...]:
 
 
 class RaplMonitor:
-    """Named windows of CPU package energy; `measured` False with a `reason` where unreadable."""
+    """The CPU package counters, unwrapped; `measured` False with a `reason` where unreadable."""
 
     def __init__(self, zones: list[RaplZone], reason: str | None = None,
                  clock: Callable[[], float] = time.perf_counter):
         self.zones = zones
         self.reason = reason
         self.clock = clock
-        self._open: dict[str, tuple[float, dict[str, int]]] = {}
+        self.last_read_s = clock()  # RaplZone.open read every counter
+        self._lock = threading.RLock()
 
     @classmethod
     def open(cls, root: Path | str = DEFAULT_ROOT,
@@ -129,41 +109,29 @@ class RaplMonitor:
             return f"RaplMonitor(reason={self.reason!r})"
         return f"RaplMonitor(zones={[zone.name for zone in self.zones]})"
 
-    def poll(self) -> None:
-        """Read every counter once, so that a long window sees every wrap."""
-        self._totals()
+    def read(self) -> dict[str, int]:
+        """Unwrapped totals in uJ per zone ({} when not measured); a failed read marks the
+        monitor not measured from then on."""
+        with self._lock:
+            if self.reason is not None:
+                return {}
+            try:
+                totals = {zone.name: zone.read() for zone in self.zones}
+            except (OSError, ValueError) as err:
+                self.reason = f"RAPL read failed: {err}"
+                return {}
+            self.last_read_s = self.clock()
+            return totals
 
-    def begin_window(self, name: str) -> None:
-        if name in self._open:
-            raise ValueError(f"window {name!r} is already open")
-        self._open[name] = (self.clock(), self._totals())
+    def poll(self, max_age_s: float = 0.0) -> None:
+        """Read every counter, so that a long window sees every wrap, unless the last read
+        came less than `max_age_s` ago."""
+        with self._lock:
+            if self.clock() - self.last_read_s >= max_age_s:
+                self.read()
 
-    def end_window(self, name: str) -> CpuEnergyWindow:
-        if name not in self._open:
-            raise ValueError(f"no open window named {name!r}")
-        start, begin = self._open.pop(name)
-        end_totals = self._totals()
-        end = self.clock()
+    def energy_between(self, begin: dict[str, int], end: dict[str, int]) -> DeviceEnergy:
+        """J per zone between two reads, or None and the reason."""
         if self.reason is not None:
-            return CpuEnergyWindow(name, start, end, None, None, self.reason)
-        per_zone = {zone: (end_totals[zone] - begin[zone]) / 1e6 for zone in begin}
-        return CpuEnergyWindow(name, start, end, sum(per_zone.values()), per_zone)
-
-    def _totals(self) -> dict[str, int]:
-        """Unwrapped totals in uJ; a failed read marks the monitor not measured from then on."""
-        if self.reason is not None:
-            return {}
-        try:
-            return {zone.name: zone.read() for zone in self.zones}
-        except (OSError, ValueError) as err:
-            self.reason = f"RAPL read failed: {err}"
-            return {}
-
-    def close(self) -> None:
-        self._open.clear()
-
-    def __enter__(self) -> RaplMonitor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            return DeviceEnergy(None, self.reason)
+        return DeviceEnergy({zone: (end[zone] - begin[zone]) / 1e6 for zone in begin})
