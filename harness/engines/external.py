@@ -17,21 +17,15 @@ from harness.config import ExperimentConfig
 from harness.engines.base import Engine, EngineError
 from harness.engines.http import completion_ok, get_status
 from harness.engines.models import served_name
+from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.sse import completion_payload
 from harness.plan import Cell
-from harness.server import (
-    CONTINUOUS_USAGE,
-    IGNORE_EOS,
-    INCLUDE_USAGE,
-    MIN_TOKENS,
-    TOKEN_IDS,
-    ServerHandle,
-)
+from harness.server import INCLUDE_USAGE, TOKEN_IDS, ServerHandle
 
 # Tried in order; the first set the server accepts is used.
 PROBES: list[frozenset[str]] = [
-    frozenset({TOKEN_IDS, INCLUDE_USAGE, CONTINUOUS_USAGE, IGNORE_EOS, MIN_TOKENS}),
-    frozenset({INCLUDE_USAGE, CONTINUOUS_USAGE, IGNORE_EOS, MIN_TOKENS}),
+    VLLM_EXTENSIONS,
+    VLLM_EXTENSIONS - {TOKEN_IDS},
     frozenset({INCLUDE_USAGE}),
     frozenset(),
 ]

@@ -8,14 +8,20 @@ import os
 import time
 from array import array
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from harness.mock.schedule import Schedule
 
-if TYPE_CHECKING:
-    from harness.mock.http import Connection
-
 KEPT = 200_000  # finished streams and steps remembered until their stamps are fetched
+
+
+class Connection(Protocol):
+    """What a stream writes to (harness.mock.http.Connection)."""
+
+    closed: bool
+    transport: asyncio.Transport
+
+    def stream_done(self) -> None: ...
 
 
 class Stream:
