@@ -230,3 +230,52 @@ def test_points_frame_prices_every_point(tmp_path, book):
 def test_results_without_run_json(tmp_path):
     with pytest.raises(CostInputError, match="no run.json"):
         load_results(tmp_path)
+
+
+def test_owned_hardware_with_cost_of_capital_availability_and_overhead(tmp_path, book):
+    # $30,000 a GPU + $10,000 of server over 4 years at 8 %: CRF = 0.08 x 1.08^4 /
+    # (1.08^4 - 1) = 0.301921; a year's capital 40,000 x 0.301921 = $12,076.83, charged to
+    # the 90 % of hours it serves: 12,076.83 / (8760 x 0.9) = $1.53181/h. Energy: the 400 W
+    # measured x PUE 1.5 x $0.20/kWh = $0.12/h. Overhead 25 %: (1.53181 + 0.12) x 1.25 =
+    # $2.06476/h, x 730 h = $1,507.28 a month for the one GPU the peak needs.
+    own = {"capex_per_gpu_usd": 30_000, "server_share_per_gpu_usd": 10_000, "years": 4,
+           "cost_of_capital": 0.08, "availability": 0.9, "power_w_per_gpu": 700, "pue": 1.5,
+           "usd_per_kwh": 0.20, "overhead_share": 0.25}
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100,
+                                          power=400.0)], gpus=["Test GPU"])
+    answer = build_answer(load_results(root), profile(own=own), book)
+    v = answer.variants.iloc[0]
+    assert v["owned_power_basis"] == "measured" and v["units"] == 1
+    assert v["owned_usd_per_replica_hour"] == pytest.approx(2.06476, rel=1e-5)
+    assert v["owned_usd_per_month"] == pytest.approx(1507.28, rel=1e-5)
+    # the API's $1,314 is less: owned loses by $193.28 a month
+    row = answer.verdicts.iloc[0]
+    assert row["owned_cheaper"] == "API"
+    assert row["owned_minus_api_usd_per_month"] == pytest.approx(1507.28 - 1314, rel=1e-4)
+
+
+def test_cached_input_and_batch_prices_go_through_the_whole_answer(tmp_path):
+    # The API: $0.40 in, $0.10 cached in, $1.60 out, batch at half price. A request of the
+    # profile is 750 in + 250 out tokens; half its input cached, a quarter of requests batch:
+    # standard = (375 x 0.40 + 375 x 0.10 + 250 x 1.60) / 1e6 = $0.0005875,
+    # batch = half of it; (0.75 + 0.25 x 0.5) x 0.0005875 = $0.000514 for 1,000 tokens:
+    # $0.514/Mtok; 2,628 Mtok a month (1,000 tok/s) = $1,350.80.
+    prices = {**PRICES, "apis": [{"name": "cached-api", "input_mtok": 0.40,
+                                  "cached_input_mtok": 0.10, "output_mtok": 1.60,
+                                  "batch_discount": 0.5, "source": "test price list",
+                                  "checked": "2026-11-02"}]}
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(prices))
+    book = load_price_book(path, DAY)
+    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
+    answer = build_answer(load_results(root), profile(
+        apis=["cached-api"], traffic={"cached_input_share": 0.5, "batch_share": 0.25,
+                                      "output_tokens_per_request": 250}), book)
+    api = answer.apis.iloc[0]
+    assert api["api_has_batch_price"]
+    assert api["api_usd_per_mtok"] == pytest.approx(0.5140625)
+    assert api["api_usd_per_month"] == pytest.approx(2628 * 0.5140625)
+    row = answer.verdicts.iloc[0]
+    # self-hosted is unchanged ($1,460): the API's discounts make it the cheaper side
+    assert row["rented_usd_per_month"] == pytest.approx(1460)
+    assert row["rented_minus_api_usd_per_month"] == pytest.approx(1460 - 2628 * 0.5140625)

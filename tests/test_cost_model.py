@@ -40,10 +40,6 @@ def test_throughput_at_another_mix():
     assert model.throughput_at_mix(4000, 1000, 4, 4) == pytest.approx(5000)  # the measured mix
 
 
-def test_blended_price_is_the_token_weighted_mean():
-    assert model.blended_usd_per_mtok(0.05, 0.08, 3) == pytest.approx((3 * 0.05 + 0.08) / 4)
-
-
 def test_capital_recovery_factor():
     # r = 8 %, n = 4: 0.08 x 1.08^4 / (1.08^4 - 1) = 0.30192
     assert model.capital_recovery_factor(0.08, 4) == pytest.approx(0.301921, abs=1e-6)

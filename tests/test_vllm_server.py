@@ -161,7 +161,7 @@ def test_shared_prefixes_hit_the_prefix_cache_and_distinct_prompts_do_not(vllm_s
                             seed=0, salt=salt, timeout_s=60, retry=RetryConfig())
             await asyncio.sleep(0.5)
             after = await sm.scrape(session, server.metrics_url)
-        return sm.engine_stats(before, after, [], 4)["prefix_hit_rate"]
+        return sm.engine_stats(before, after, [], 4).prefix_hit_rate
 
     shared = WorkloadConfig(input_tokens=200, output_tokens=4,
                             shared_prefix={"share": 0.8, "prefixes": 1})

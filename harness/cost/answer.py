@@ -49,7 +49,8 @@ def _self_hosted(capacity: dict, side: str, usd_per_replica_hour: float | None,
                f"{side}_usd_per_mtok_full_load": model.usd_per_mtok(usd_per_replica_hour, cap)}
     if demand.average_tps is not None:
         replicas = model.replicas_for_peak(demand.peak_tps, cap)
-        monthly = replicas * usd_per_replica_hour * model.HOURS_PER_MONTH
+        monthly = model.self_hosted_monthly_usd(demand.average_tps, demand.peak_to_average, cap,
+                                                usd_per_replica_hour)
         columns.update({
             "replicas": replicas,
             "utilization": model.utilization(demand.average_tps, replicas, cap),

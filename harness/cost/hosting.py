@@ -20,7 +20,9 @@ class HourlyPrice:
     dated: str             # "checked 2026-11-26", or when the run's own price was set
 
     def per_replica(self, gpus_per_replica: int) -> float:
-        return self.usd_per_hour * gpus_per_replica if self.per_gpu else self.usd_per_hour
+        if not self.per_gpu:
+            return self.usd_per_hour
+        return model.rented_usd_per_hour(self.usd_per_hour, gpus_per_replica)
 
 
 def rented_price(run: MeasuredRun, profile: Profile, book: PriceBook) -> HourlyPrice | None:

@@ -64,14 +64,6 @@ def throughput_at_mix(input_tokens_per_s: float, output_tokens_per_s: float,
     return weighted * (input_per_output + 1) / (input_per_output / cost_ratio + 1)
 
 
-def blended_usd_per_mtok(input_usd_per_mtok: float, output_usd_per_mtok: float,
-                         input_per_output: float) -> float:
-    """$/Mtok of a mix of x input tokens per output token: (x p_in + p_out) / (x + 1)."""
-    _require(input_per_output >= 0, "the input:output token ratio must not be negative")
-    return ((input_per_output * input_usd_per_mtok + output_usd_per_mtok)
-            / (input_per_output + 1))
-
-
 # --- hosting cost per hour ---------------------------------------------------------------
 
 def rented_usd_per_hour(usd_per_gpu_hour: float, gpus: int) -> float:
