@@ -62,7 +62,8 @@ def cost_figures(runs: list[StoredRun], views: list[CostView]) -> list[Figure]:
 def run_figures(runs: list[StoredRun], views: list[CostView]) -> list[Figure]:
     points = frames.point_frame(runs)
     overlay = len(runs) > 1
-    slo = runs[0].manifest.config.slo.model_dump()
+    slo = runs[0].manifest.config.slo
+    slo = slo.model_dump() if slo is not None else {}
     found = [
         figure("pareto", "Throughput against interactivity", charts.pareto(points, overlay),
                "no measured point has a TPOT"),

@@ -17,7 +17,7 @@ HEADLINE_COLUMNS = {
     "owned_usd_per_mtok_full_load": "owned $/Mtok full load",
     "owned_usd_per_mtok_effective": "owned $/Mtok at this traffic",
     "rented_wins": "rented: verdict", "owned_wins": "owned: verdict", "reason": "why none"}
-MONEY = {c: ",.4g" for c in HEADLINE_COLUMNS if "usd" in c}
+MONEY = {c: ",.4g" for c in HEADLINE_COLUMNS if "usd" in c} | {"capacity_tps_per_unit": ",.0f"}
 
 
 def headline_html(run: StoredRun, view: CostView) -> str:
@@ -55,7 +55,8 @@ def provenance_html(run: StoredRun, view: CostView) -> str:
         ("model", m.config.model),
         ("harness", f"{m.harness_version} (git {m.harness_git_sha or 'unknown'})"),
         ("config", f"{m.config_file} (hash {m.config_hash})"),
-        ("SLO", ", ".join(f"{k} {v:g}" for k, v in m.config.slo.model_dump().items())),
+        ("SLO", ", ".join(f"{k} {v:g}" for k, v in m.config.slo.model_dump().items())
+         if m.config.slo else "none set"),
     ]
     rows += [("price", line) for line in view_prices(view)]
     return facts_table(rows)
