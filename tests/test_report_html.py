@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -17,20 +16,12 @@ from harness.report.document import build_report
 from harness.results import CellTelemetry, EngineStats
 from harness.store import RunStore, write_model
 from tests import factories
-from tests.browser import check_page, chromium_path
+from tests.browser import check_page
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "results" / "quickstart-cpu-2vcpu"
 TRACE = REPO / "tests" / "fixtures" / "nvml-trace-h200.json"
 runner = CliRunner()
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    path = chromium_path()
-    if path is None:
-        pytest.skip("chromium is not installed and `apt-get install chromium` failed here")
-    return path
 
 
 def quickstart_copy(tmp_path: Path, name: str = "quickstart") -> Path:
