@@ -163,3 +163,22 @@ def test_failed_cells_are_shown_failed_with_their_reason(tmp_path):
     html = build_report([run]).html
     assert "a-b16: FAILED, 1 points not measured: server exited with code 2: out of memory" in html
     assert "no build-or-buy verdict" in html  # no cost profile: said, not guessed
+
+
+def test_the_run_writes_its_report_and_a_broken_report_is_one_warning(tmp_path, monkeypatch,
+                                                                       capsys):
+    from harness.commands import run as run_command
+
+    store = RunStore(quickstart_copy(tmp_path))
+    run_command.write_run_report(store)
+    assert "vegaEmbed" in (store.root / "report.html").read_text()
+    (store.root / "report.html").unlink()
+
+    def broken(runs):
+        raise RuntimeError("chart data unreadable\nsecond line")
+
+    monkeypatch.setattr("harness.report.document.build_report", broken)
+    run_command.write_run_report(store)  # returns: the run's exit code is not the page's
+    err = capsys.readouterr().err
+    assert err.strip() == "warning: no report.html: chart data unreadable"
+    assert not (store.root / "report.html").exists()

@@ -54,7 +54,9 @@ def pareto(points: pd.DataFrame, overlay: bool = False) -> alt.Chart | None:
     data = data[data["kind"] != "profile"]
     if data.empty:
         return None
-    unit = "per GPU" if data["tensor_parallel_size"].notna().all() else "per machine"
+    per = sorted(set(data["per"]))
+    unit = "per GPU" if per == ["GPU"] else "per machine" if per == ["machine"] else \
+        "per GPU (per machine on runs without one)"
     base = alt.Chart(data).encode(
         x=alt.X("interactivity:Q", title="interactivity: tok/s per user (1000 / TPOT p50)",
                 scale=alt.Scale(zero=False)),

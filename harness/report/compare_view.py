@@ -109,7 +109,8 @@ def html_sections(comparison: Comparison) -> list[tuple[str, str]]:
                          for k, v in comparison.incidental)
     unmatched = "".join(f"<li>{escape(line)}</li>" for line in comparison.unmatched)
     deltas = (f"<p>{escape(summary_line(comparison))}; beyond noise = the two points' 95% "
-              f"bootstrap intervals do not overlap.</p>{frame_table(readable(comparison))}")
+              f"bootstrap intervals do not overlap.</p><details><summary>every delta"
+              f"</summary>{frame_table(readable(comparison))}</details>")
     if unmatched:
         deltas += f"<p>Not compared:</p><ul>{unmatched}</ul>"
     return [("Settings that differ", f"<ul>{settings}</ul><p>Expected to differ:</p>"

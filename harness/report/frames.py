@@ -47,6 +47,7 @@ def point_frame(runs: list[StoredRun]) -> pd.DataFrame:
                 "kind": result.kind, "concurrency": result.concurrency, "rate": result.rate,
                 "load": _load(result),
                 "output_tps_per_gpu": m.output_throughput / gpus_of(result, has_gpu),
+                "per": "GPU" if has_gpu else "machine",
                 "interactivity": 1000.0 / tpot if tpot else None,
                 "meets_slo": None if result.slo is None else result.slo.meets,
                 "slo": "no SLO" if result.slo is None else
