@@ -57,6 +57,12 @@ def test_the_quickstart_report_renders_offline_in_chromium(chromium, tmp_path):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs.glob("*.png"))
 
 
+def test_the_committed_example_report_renders_offline_in_chromium(chromium, tmp_path):
+    check = check_page(chromium, QUICKSTART / "report.html", tmp_path / "committed.png")
+    drawn = {"pareto", "latency", "cost-per-point", "monthly-bill", "engine", "phases"}
+    assert_page_clean(check, drawn, {"energy-per-token", "telemetry", "hardware"})
+
+
 def test_the_page_says_why_energy_is_missing_never_zero(tmp_path):
     html = build_report([RunStore(quickstart_copy(tmp_path)).load()]).html
     assert "GPU energy per output token</b>: not measured: NVML unavailable" in html

@@ -20,7 +20,7 @@ class CompareFormat(StrEnum):
 
 
 def compare(
-    results: list[Path] = typer.Argument(..., metavar="RUN_A RUN_B [RUN...]",
+    results: list[Path] = typer.Argument(..., metavar="RUN",
                                          help="Results directories written by `harness run`."),
     output_format: CompareFormat = typer.Option(CompareFormat.table, "--format",
                                                 help="table, md, csv or json."),

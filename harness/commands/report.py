@@ -45,7 +45,7 @@ def write_page(runs: list, html_file: Path | None, png_dir: Path | None,
 
 
 def report(
-    results: list[Path] = typer.Argument(..., metavar="RESULTS_DIR...",
+    results: list[Path] = typer.Argument(..., metavar="RESULTS_DIR",
                                          help="Results directories written by `harness run`."),
     html_file: Path = typer.Option(
         None, "--html", metavar="FILE",

@@ -72,7 +72,8 @@ def pareto(points: pd.DataFrame, overlay: bool = False) -> alt.Chart | None:
     return (line + dots).properties(
         width=WIDTH, height=HEIGHT,
         title=alt.Title("Throughput against interactivity",
-                        subtitle="faded points miss the SLO; each line runs over its load points"))
+                        subtitle="each line runs over its load points; faded points miss "
+                                 "the run's SLO"))
 
 
 def latency(lat: pd.DataFrame, slo_limits: dict[str, float],
@@ -140,7 +141,7 @@ def point_costs(costs: pd.DataFrame, apis: pd.DataFrame,
         width=WIDTH, height=HEIGHT,
         title=alt.Title("Cost per point against the APIs",
                         subtitle="dashed: hosted APIs at this traffic's mix, priced on the "
-                                 "date shown; faded points miss the SLO"))
+                                 "date shown; faded points miss the profile's SLO"))
 
 
 def monthly_bills(bills: pd.DataFrame, ranges: pd.DataFrame,
