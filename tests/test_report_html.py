@@ -14,13 +14,15 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.report.document import build_report
 from harness.results import CellTelemetry, EngineStats
+from harness.runner import cell_telemetry
 from harness.store import RunStore, write_model
 from tests import factories
 from tests.browser import check_page
+from tests.fake_pynvml import H200_TRACE, fake_nvml
+from tests.test_nvml import open_monitor, replay
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "results" / "quickstart-cpu-2vcpu"
-TRACE = REPO / "tests" / "fixtures" / "nvml-trace-h200.json"
 runner = CliRunner()
 
 
@@ -85,32 +87,29 @@ def test_the_browser_check_catches_requests_and_errors(chromium, tmp_path):
 
 # --- a GPU run: energy, telemetry and the bandwidth floor ---------------------------------
 
-def trace_samples(trace: dict) -> pd.DataFrame:
-    """The recorded H200 trace's rows in the store's telemetry columns."""
-    rows = trace["rows"]
-    t0 = rows[0]["t_ns"]
-    return pd.DataFrame({
-        "t_s": [(r["t_ns"] - t0) / 1e9 for r in rows], "gpu": 0, "uuid": trace["device"]["uuid"],
-        "power_instant_w": [r["power_instant_mW"] / 1000 for r in rows],
-        "power_avg_w": [r["power_average_mW"] / 1000 for r in rows],
-        "util_gpu_pct": [float(r["util_gpu_pct"]) for r in rows],
-        "util_mem_pct": [float(r["util_mem_pct"]) for r in rows],
-        "mem_used_b": [float(r["mem_used_B"]) for r in rows],
-        "sm_clock_mhz": [float(r["sm_clock_MHz"]) for r in rows],
-        "temp_c": [float(r["temp_C"]) for r in rows],
-        "clock_event_reasons": pd.array([r["clock_event_reasons"] for r in rows], "Int64")})
+def measured_on_the_h200_trace() -> tuple[CellTelemetry, list[pd.DataFrame]]:
+    """What the real EnergyMonitor records over the recorded H200 trace (fake pynvml): the
+    cell's telemetry facts, and the samples of two windows (quarter and full load)."""
+    nvml = fake_nvml(H200_TRACE)
+    monitor = open_monitor(nvml)
+    try:
+        cell = cell_telemetry(monitor)
+        windows = [replay(monitor, nvml.clock, phase, *nvml.gpus[0].trace.phase_s(phase))
+                   for phase in ("quarter_load", "full_load")]
+    finally:
+        monitor.close()
+    return cell, [window.samples for window in windows]
 
 
 def gpu_run(root: Path) -> Path:
-    trace = json.loads(TRACE.read_text())
-    manifest = factories.manifest(model="dummy:llama-3.1-8b", gpus=[trace["device"]["name"]],
+    cell_facts, samples = measured_on_the_h200_trace()
+    manifest = factories.manifest(model="dummy:llama-3.1-8b",
+                                  gpus=[cell_facts.gpus[0]["name"]],
                                   config={"matrix": {"max_num_seqs": [8, 32]}})
-    facts = {"name": trace["device"]["name"], "uuid": trace["device"]["uuid"]}
     points = []
     for batch in (8, 32):
         cell = f"default-b{batch}"
-        manifest.telemetry[cell] = CellTelemetry(gpus=[facts], gpu_energy="NVML",
-                                                 cpu_energy="not measured")
+        manifest.telemetry[cell] = cell_facts
         m = factories.metrics(output=150.0 * batch, tpot_ms=factories.dist(100, 8.0 + batch / 8))
         point = factories.point_result(cell, "default", batch, batch, m, mean_power_w=500.0,
                                        gpus=1)
@@ -120,10 +119,10 @@ def gpu_run(root: Path) -> Path:
             waiting_max=0, kv_cache_usage_peak=0.2, preemptions=0, prefix_cache_queries=None,
             prefix_cache_hits=None, prefix_hit_rate=None)
         points.append(point)
-    factories.write_run(root, points, manifest)
     store = RunStore(root)
     write_model(store.run_json, manifest)
-    store.save_point(points[0], pd.DataFrame({"index": [0]}), trace_samples(trace))
+    for point, window in zip(points, samples, strict=True):
+        store.save_point(point, pd.DataFrame({"index": [0]}), window)
     return root
 
 
