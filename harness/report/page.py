@@ -21,7 +21,7 @@ h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 19px; margin-top: 32
 table.facts { border-collapse: collapse; font-size: 14px; margin: 8px 0; }
 table.facts th, table.facts td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; }
 table.facts th { background: #f5f5f5; } td.num { text-align: right; }
-.chart { margin: 12px 0 20px 0; }
+.chart, .chart.vega-embed { display: block; margin: 12px 0 20px 0; }
 .missing { border: 1px dashed #bbb; background: #fafafa; padding: 10px 14px; margin: 10px 0;
            color: #555; }
 pre.answer { font-size: 11px; overflow-x: auto; background: #fcfcfc; border: 1px solid #eee;
