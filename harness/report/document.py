@@ -10,6 +10,7 @@ import pandas as pd
 
 from harness.report import charts, frames
 from harness.report.charts import Figure, figure
+from harness.report.compare import distinct_names
 from harness.report.costing import CostView, cheaper_ranges, cost_view
 from harness.report.hardware import hardware_frame
 from harness.report.page import figures_html, page
@@ -92,6 +93,7 @@ def run_figures(runs: list[StoredRun], views: list[CostView]) -> list[Figure]:
 
 def build_report(runs: list[StoredRun], extra: list[tuple[str, str]] | None = None) -> Report:
     """The page of `runs` (several: their charts overlaid), with `extra` sections first."""
+    runs = distinct_names(runs)
     views = [cost_view(run) for run in runs]
     figures = run_figures(runs, views)
     keys = lambda prefix: [f.key for f in figures if f.key.startswith(prefix)]  # noqa: E731
