@@ -62,7 +62,8 @@ def facts_table(rows: list[tuple[str, object]]) -> str:
 
 
 def frame_table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
-    """A frame as a plain table; numbers right-aligned with their format, NaN as '-'."""
+    """A frame as a plain table; numbers right-aligned with their format ('$' first: a dollar
+    amount), NaN as '-'."""
     formats = formats or {}
     head = "".join(f"<th>{escape(c)}</th>" for c in frame.columns)
     rows = []
@@ -72,7 +73,9 @@ def frame_table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> s
             if value is None or (isinstance(value, float) and pd.isna(value)):
                 cells.append("<td class=num>-</td>")
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                text = format(value, formats.get(column, ",.4g"))
+                spec = formats.get(column, ",.4g")
+                text = "$" + format(value, spec[1:]) if spec.startswith("$") \
+                    else format(value, spec)
                 cells.append(f"<td class=num>{escape(text)}</td>")
             else:
                 cells.append(f"<td>{escape(value)}</td>")

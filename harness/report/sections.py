@@ -17,7 +17,7 @@ HEADLINE_COLUMNS = {
     "owned_usd_per_mtok_full_load": "owned $/Mtok full load",
     "owned_usd_per_mtok_effective": "owned $/Mtok at this traffic",
     "rented_wins": "rented: verdict", "owned_wins": "owned: verdict", "reason": "why none"}
-MONEY = {c: ",.4g" for c in HEADLINE_COLUMNS if "usd" in c} | {"capacity_tps_per_unit": ",.0f"}
+MONEY = {c: "$,.4g" for c in HEADLINE_COLUMNS if "usd" in c} | {"capacity_tps_per_unit": ",.0f"}
 
 
 def headline_html(run: StoredRun, view: CostView) -> str:
