@@ -41,8 +41,10 @@ def _series(data: pd.DataFrame, overlay: bool) -> dict:
     """Colour by line; with several runs, the run is the dash pattern and the shape."""
     encoding = {"color": series_color(data)}
     if overlay:
-        encoding["strokeDash"] = alt.StrokeDash("run:N", title="run")
-        encoding["shape"] = alt.Shape("run:N", title="run")
+        runs = list(dict.fromkeys(data["run"]))
+        encoding["strokeDash"] = alt.StrokeDash("run:N", sort=runs, legend=None)
+        encoding["shape"] = alt.Shape("run:N", title="run (line dash and point shape)",
+                                      sort=runs)
     return encoding
 
 
