@@ -187,3 +187,13 @@ def test_the_run_writes_its_report_and_a_broken_report_is_one_warning(tmp_path, 
     err = capsys.readouterr().err
     assert err.strip() == "warning: no report.html: chart data unreadable"
     assert not (store.root / "report.html").exists()
+
+
+def test_latency_is_drawn_against_one_kind_of_load(tmp_path):
+    points = [factories.point_result("a-b4", "a", 4, 4),
+              factories.point_result("a-b4", "a", 4, None, kind="open", rate=2.5)]
+    run = RunStore(factories.write_run(tmp_path / "r", points)).load()
+    spec = next(f.spec for f in build_report([run]).figures if f.key == "latency")
+    rows = [row for rows in spec["datasets"].values() for row in rows if "kind" in row]
+    assert rows and {row["kind"] for row in rows} == {"closed"}
+    assert "concurrency (requests in flight)" in str(spec)

@@ -24,9 +24,16 @@ class Report:
     figures: list[Figure]
 
 
-def load_axis(points: pd.DataFrame) -> str:
-    closed = points["kind"] == "closed" if not points.empty else pd.Series(dtype=bool)
-    return "concurrency (requests in flight)" if closed.any() else "rate (requests/s)"
+def latency_against_load(runs: list[StoredRun], slo: dict):
+    """Closed-loop points against concurrency; where a run has none, open-loop against rate
+    (one x axis: the two kinds of load are not mixed)."""
+    lat = frames.latency_frame(runs)
+    if lat.empty:
+        return None
+    if (lat["kind"] == "closed").any():
+        return charts.latency(lat[lat["kind"] == "closed"], slo,
+                              "concurrency (requests in flight)")
+    return charts.latency(lat, slo, "rate (requests/s)")
 
 
 def _energy_reason(runs: list[StoredRun]) -> str:
@@ -68,8 +75,7 @@ def run_figures(runs: list[StoredRun], views: list[CostView]) -> list[Figure]:
     found = [
         figure("pareto", "Throughput against interactivity", charts.pareto(points, overlay),
                "no measured point has a TPOT"),
-        figure("latency", "Latency against load",
-               charts.latency(frames.latency_frame(runs), slo, load_axis(points)),
+        figure("latency", "Latency against load", latency_against_load(runs, slo),
                "no closed- or open-loop point measured"),
         *cost_figures(runs, views),
         figure("energy-per-token", "GPU energy per output token",
