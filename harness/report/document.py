@@ -74,7 +74,7 @@ def run_figures(runs: list[StoredRun], views: list[CostView]) -> list[Figure]:
     slo = slo.model_dump() if slo is not None else {}
     found = [
         figure("pareto", "Throughput against interactivity", charts.pareto(points, overlay),
-               "no measured point has a TPOT"),
+               "no point measured yet" if points.empty else "no measured point has a TPOT"),
         figure("latency", "Latency against load", latency_against_load(runs, slo),
                "no closed- or open-loop point measured"),
         *cost_figures(runs, views),
