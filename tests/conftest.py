@@ -59,3 +59,14 @@ def running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium for the report tests, installed with apt-get if missing."""
+    from tests.browser import chromium_path
+
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium is not installed and `apt-get install chromium` failed here")
+    return path

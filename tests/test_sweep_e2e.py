@@ -130,6 +130,8 @@ def test_failed_cell_is_recorded_and_the_run_goes_on(tmp_path):
     summary = pd.read_csv(out / "summary.csv").set_index("cell")
     assert summary.loc["broken-b2", "status"] == "failed"
     assert summary.loc["bf16-b2", "status"] == "ok"
+    report = (out / "report.html").read_text()  # the run's page shows the cell failed
+    assert "broken-b2: FAILED, 1 points not measured" in report and f"Report: {out}" in output
     assert not [pid for pid in all_server_pids(out) if running(pid)]
 
 

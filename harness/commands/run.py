@@ -121,10 +121,26 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
                           "rows[/dim]")
         if config.cost.profile and not frame.empty:
             print_answer(out, Path(config.cost.profile))
+        write_run_report(store)
         for cell_id, reason in outcome.failed_cells.items():
             err_console.print(f"[red]failed:[/red] {cell_id}: {reason} "
                               f"(see {store.server_log(cell_id)})")
     return code
+
+
+def write_run_report(store) -> None:
+    """<run>/report.html; a report that cannot be built is a one-line warning: the results are
+    stored already and the exit code stays the run's."""
+    from harness.report.document import build_report
+
+    path = store.root / "report.html"
+    try:
+        path.write_text(build_report([store.load()]).html, encoding="utf-8")
+    except Exception as err:  # noqa: BLE001 - the page must never cost the run its results
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        err_console.print(f"[yellow]warning:[/yellow] no report.html: {first}", highlight=False)
+        return
+    console.print(f"Report: {path} (open it in a browser)")
 
 
 def _sigterm_as_interrupt():
