@@ -43,16 +43,29 @@ def test_register_adds_both_commands():
 
 def test_cost_on_the_quickstart_prints_the_answer_with_dated_prices():
     result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--price-date",
-                    "2026-11-26")
+                    "2026-11-26", "--detail")
     assert result.exit_code == 0, result.output
     out = result.output
     for expected in ("Self-hosted", "Hosted APIs", "Build or buy", "machines for peak",
                      "groq:llama-3.1-8b-instant", "openai:gpt-5-mini", "bf16", "fp8-kv",
                      "prices in force on 2026-11-26", "llama-3.1-8b checked 2026-11-26",
                      "cost.usd_per_hour in configs/quickstart.yaml",
-                     f"the price set for the run of {run_date()}", "ASSUMED",
-                     "tiny random-weight model"):
+                     f"the price set for the run of {run_date()}", "unverified: closed loop",
+                     "tiny random-weight model", "What flips the decision",
+                     "owned: left out: the run had no GPU"):
         assert expected in out, expected
+    assert "owned $/mo" not in out  # per-GPU owned inputs are not applied to a CPU machine
+
+
+def test_the_answer_leads_with_the_decision_and_fits_a_terminal():
+    result = runner.invoke(app, ["cost", str(QUICKSTART), "--profile", str(EXAMPLE_PROFILE)],
+                           env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[2].startswith("bf16: cheapest is ") and "runner-up" in lines[2]
+    assert any("rests on: " in line and "capacity_unverified" in line for line in lines)
+    assert "--detail" in result.output and "Hosted APIs" not in result.output
+    assert len(lines) < 30
 
 
 def test_api_prices_default_to_today():
@@ -71,11 +84,52 @@ def test_machine_readable_answer_carries_the_dates():
     assert (frame["api_prices_as_of"] == "2026-11-26").all()
     assert frame["rented_price_dated"].str.contains(run_date()).all()
     assert frame["api_tier_checked"].notna().all()
-    assert {"rented_usd_per_month", "owned_usd_per_month", "api_usd_per_month",
-            "rented_break_even_utilization", "rented_cheaper"} <= set(frame.columns)
+    assert {"rented_usd_per_month", "api_usd_per_month", "rented_break_even_utilization",
+            "rented_cheaper", "rented_caveats", "rented_break_even_ranges",
+            "capacity_source", "capacity_n"} <= set(frame.columns)
+    assert frame["rented_caveats"].str.contains("capacity_unverified").all()
+    assert (frame["capacity_source"] == "closed loop").all()
+    caveats = pd.read_csv(io.StringIO(invoke(
+        "cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format", "csv", "--table",
+        "caveats").output))
+    assert list(caveats.columns[:3]) == ["code", "text", "severity"]
+    assert {"dummy_model", "capacity_unverified", "few_samples", "no_gpu"} <= set(caveats["code"])
+
+
+def test_json_answer_carries_capacity_caveats_price_dates_ranges_and_sensitivity():
     result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format", "json")
-    rows = json.loads(result.output)
-    assert rows and all("api_prices_as_of" in row for row in rows)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert all("api_prices_as_of" in row for row in answer["verdicts"])
+    for variant in answer["capacity"]:
+        assert variant["capacity_source"] == "closed loop" and variant["capacity_n"] == 48
+        assert variant["capacity_verified"] is False
+    caveats = {c["code"]: c for c in answer["caveats"]}
+    assert caveats["capacity_unverified"]["severity"] == "warning"
+    assert caveats["dummy_model"]["severity"] == "critical"
+    assert set(caveats["few_samples"]) == {"code", "text", "severity", "variant", "side", "api"}
+    prices = answer["prices"]
+    assert prices and all(p["data_date"] and p["age_days"] is not None for p in prices)
+    assert {p["kind"] for p in prices} == {"rented", "api"}
+    assert answer["break_even_ranges"] and answer["sensitivity"]
+    assert {row["input"] for row in answer["sensitivity"]} >= {
+        "rented $/h per replica", "measured capacity", "peak-to-average", "cached input share"}
+    assert answer["decision"][0]["cheapest"].startswith("self-hosted (rented)")
+
+
+def test_an_old_price_date_warns_in_every_format():
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--price-date",
+                    "2030-01-01", "--format", "json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    stale = [c for c in answer["caveats"] if c["code"] == "price_stale"]
+    assert stale and all(c["severity"] == "warning" for c in stale)
+    assert all(p["in_force_on"] == "2030-01-01" and p["stale"] for p in answer["prices"]
+               if p["kind"] == "api")
+    assert all("price_stale" in row["rented_caveats"] for row in answer["verdicts"])
+    table = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--price-date",
+                   "2030-01-01")
+    assert "price_stale" in table.output and "prices in force on 2030-01-01" in table.output
 
 
 def test_points_list_every_measured_point():

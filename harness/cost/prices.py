@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -44,6 +44,11 @@ class GpuPrice(Strict):
     checked: date
     source_date: str | None = None
     note: str | None = None
+    valid_until: date | None = Field(None, description="the source says the price changes on "
+                                     "this date: not chosen after it unless its provider is named")
+
+    def expired(self, on: date) -> bool:
+        return self.valid_until is not None and on >= self.valid_until
 
 
 class ApiRow(Strict):
@@ -91,6 +96,42 @@ def genai_version() -> str:
     return f"genai-prices {_genai().__version__}"
 
 
+def genai_data_date(today: date) -> date:
+    """The date of the genai-prices data in use.
+
+    The package dates fetched data by the fetch (its snapshot's timestamp) and gives bundled data
+    no date; for that, the newest price change in the data already in force by `today` is taken:
+    the data is at least that recent.
+    """
+    snapshot = _genai().data_snapshot.get_snapshot()
+    if snapshot.from_auto_update:
+        return snapshot.timestamp.date()
+    newest = date(2000, 1, 1)
+    for provider in snapshot.providers:
+        for info in provider.models:
+            prices = info.prices if isinstance(info.prices, list) else []
+            variants = info.price_variants or []
+            for item in [*prices, *variants]:
+                start = getattr(item.constraint, "start_date", None)
+                if start is not None and newest < start <= today:
+                    newest = start
+    return newest
+
+
+def refresh_genai_prices() -> str | None:
+    """Fetch genai-prices' current data for this process (its UpdatePrices source); None when
+    it worked, else why not (the bundled data stays in use)."""
+    genai = _genai()
+    try:
+        snapshot = genai.UpdatePrices().fetch()
+    except Exception as err:  # noqa: BLE001 - any network or format failure keeps the bundle
+        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".strip()
+    if snapshot is None:
+        return "the price source returned no data"
+    genai.data_snapshot.set_custom_snapshot(snapshot)
+    return None
+
+
 def _key(name: str) -> str:
     return re.sub(r"[\s_-]", "", name.lower())
 
@@ -111,6 +152,7 @@ class ApiPrice:
     source: str
     price_date: date
     data: str                # where the numbers come from: "genai-prices 0.2.3" or a user file
+    data_date: date          # the date of those numbers (a user row's `checked`)
     tier: str | None = None
     tier_checked: date | None = None
 
@@ -151,6 +193,15 @@ class PriceBook:
     user_apis: dict[str, ApiRow]
     price_date: date
     user_file: Path | None = None
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())
+    max_age_days: int = 90
+
+    def age_days(self, data_date: date) -> int:
+        """How old a price's data is on the date it is applied for (today or --price-date)."""
+        return (max(self.price_date, self.today) - data_date).days
+
+    def stale(self, data_date: date) -> bool:
+        return self.age_days(data_date) > self.max_age_days
 
     # --- GPU rental --------------------------------------------------------------------
 
@@ -159,7 +210,8 @@ class PriceBook:
 
     def gpu_price(self, gpu: str, provider: str | None = None,
                   tier: str = "on-demand") -> GpuPrice:
-        """The cheapest row for this GPU (and provider, if given) at this tier."""
+        """The cheapest row for this GPU (and provider, if given) at this tier, in force on the
+        price date: checked by then, and not expired unless its provider is named."""
         rows = [r for r in self.gpus if _key(r.gpu) == _key(gpu)]
         if not rows:
             raise PriceError(f"unknown GPU {gpu!r}{did_you_mean(gpu, self.gpu_names())}; "
@@ -175,7 +227,18 @@ class PriceBook:
         if not rows:
             raise PriceError(f"no {gpu} price at tier {tier!r}{did_you_mean(tier, known_tiers)}"
                              f"; known: {', '.join(known_tiers)}")
-        return min(rows, key=lambda r: r.usd_per_gpu_hour)
+        known = [r for r in rows if r.checked <= self.price_date]
+        if not known:
+            earliest = min(r.checked for r in rows).isoformat()
+            raise PriceError(f"--price-date {self.price_date.isoformat()}: before any {gpu} "
+                             f"{tier} price (the earliest was checked {earliest})")
+        current = known if provider is not None else [r for r in known
+                                                      if not r.expired(self.price_date)]
+        if not current:
+            raise PriceError(f"every {gpu} {tier} price has expired by "
+                             f"{self.price_date.isoformat()}: name its provider (rent.provider) "
+                             "to use one anyway, or add a current row with --prices FILE")
+        return min(current, key=lambda r: r.usd_per_gpu_hour)
 
     # --- hosted APIs -------------------------------------------------------------------
 
@@ -217,10 +280,14 @@ class PriceBook:
                 output_mtok=Decimal(str(row.output_mtok * scale)),
                 cache_read_mtok=None if cached is None else Decimal(str(cached * scale)))
 
+        if row.checked > self.price_date:
+            raise PriceError(f"--price-date {self.price_date.isoformat()}: before any price of "
+                             f"{row.name} (its price in {self.user_file} was checked "
+                             f"{row.checked.isoformat()})")
         batch = price(row.batch_discount) if row.batch_discount < 1 else None
         return ApiPrice(name=row.name, standard=price(1.0), batch=batch, source=row.source,
                         price_date=row.checked, data=f"price file {self.user_file}",
-                        tier=tier, tier_checked=tier_checked)
+                        data_date=row.checked, tier=tier, tier_checked=tier_checked)
 
     def _genai_api_price(self, ref: str, tier: str | None,
                          tier_checked: date | None) -> ApiPrice:
@@ -237,7 +304,8 @@ class PriceBook:
             name=f"{provider.id}:{info.id}", standard=standard.model_price,
             batch=batch.model_price if has_batch else None,
             source=urls[0] if urls else provider.name, price_date=self.price_date,
-            data=genai_version(), tier=tier, tier_checked=tier_checked)
+            data=genai_version(), data_date=genai_data_date(self.today), tier=tier,
+            tier_checked=tier_checked)
 
     def _genai_model(self, ref: str) -> tuple[Any, Any]:
         """genai-prices' (provider, model) for `provider:model` (or a bare model name).
@@ -265,8 +333,8 @@ class PriceBook:
         return [*self.tiers, *self.user_apis, *refs]
 
 
-def load_price_book(user_file: Path | None = None,
-                    price_date: date | None = None) -> PriceBook:
+def load_price_book(user_file: Path | None = None, price_date: date | None = None,
+                    max_age_days: int = 90) -> PriceBook:
     """The packaged price data, with a user price file's rows added on top."""
     gpus = load_model(GPU_PRICES_FILE, GpuPriceFile, "GPU price").gpus
     tiers = dict(load_model(API_TIERS_FILE, TierFile, "API tier").tiers)
@@ -278,9 +346,10 @@ def load_price_book(user_file: Path | None = None,
         gpus = [*gpus, *user.gpus]
         tiers.update(user.tiers)
         user_apis = {row.name: row for row in user.apis}
+    today = datetime.now(UTC).date()
     return PriceBook(gpus=gpus, tiers=tiers, user_apis=user_apis,
-                     price_date=price_date or datetime.now(UTC).date(),
-                     user_file=user_file)
+                     price_date=price_date or today, user_file=user_file, today=today,
+                     max_age_days=max_age_days)
 
 
 # --- listings (`harness prices`) ----------------------------------------------------------
@@ -308,6 +377,9 @@ def api_price_frame(book: PriceBook, names: list[str] | None = None) -> pd.DataF
             "batch_output_usd_per_mtok": price.per_mtok("output_mtok", batch=True),
             "tiered_by_prompt_length": price.tiered,
             "prices_as_of": price.price_date.isoformat(), "data": price.data,
+            "data_date": price.data_date.isoformat(),
+            "age_days": book.age_days(price.data_date),
+            "stale": book.stale(price.data_date),
             "tier_checked": price.tier_checked.isoformat() if price.tier_checked else None,
             "source": price.source})
     return pd.DataFrame(rows)

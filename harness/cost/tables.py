@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -59,6 +58,18 @@ def _table(title: str, columns: list[str], caption: str | None = None, text_firs
 
 # --- harness cost ------------------------------------------------------------------------
 
+def capacity_label(row: dict) -> str:
+    """'batch 16 conc 16, closed loop (unverified), n=48' / 'batch 16 @ 46.1 req/s, capacity
+    search (at least)'."""
+    source = row.get("capacity_source") or ""
+    if source == "closed loop":
+        source = "unverified: closed loop"
+    if row.get("capacity_at_least") is True:
+        source += ", at least"
+    n = row.get("capacity_n")
+    return f"{point_label(row)}, {source}" + ("" if missing(n) else f", n={int(n)}")
+
+
 def demand_line(answer: Answer) -> str:
     d = answer.demand
     shape = (f"{d.input_per_output:g}:1 input:output ({d.input_tokens} + {d.output_tokens} "
@@ -73,26 +84,32 @@ def demand_line(answer: Answer) -> str:
 
 def self_hosted_table(answer: Answer, caption: str) -> Table:
     unit = answer.unit
-    table = _table("Self-hosted", [
-        "variant", "best cell at SLO", f"tok/s per {unit}", f"{unit}s for peak", "utilization",
-        "rented $/h", "rented $/month", "rented $/Mtok full/eff", "owned $/h", "owned $/month",
-        "owned $/Mtok full/eff", f"power W/{unit}"], caption)
+    owned = "owned_usd_per_replica_hour" in answer.variants
+    columns = ["variant", "capacity at SLO from", f"tok/s per {unit}", f"{unit}s for peak",
+               "utilization", "rented $/h per replica", "rented $/month",
+               "rented $/Mtok full/eff"]
+    columns += ["owned $/h per replica", "owned $/month", "owned $/Mtok full/eff",
+                f"power W/{unit}"] if owned else []
+    table = _table("Self-hosted", columns, caption)
     for row in answer.variants.to_dict("records"):
         if missing(row.get("capacity_tps")):
-            table.add_row(row["variant"], Text("none (see notes)", style="yellow"))
+            table.add_row(row["variant"], Text("none at this SLO (see caveats)", style="yellow"))
             continue
-        power = "-"
-        if not missing(row.get("owned_power_w_per_unit")):
-            power = f"{row['owned_power_w_per_unit']:,.0f} {row['owned_power_basis']}"
-        table.add_row(
-            row["variant"], point_label(row), number(row["capacity_tps_per_unit"]),
-            number(row.get("units")), share(row.get("utilization")),
-            rate(row.get("rented_usd_per_replica_hour")), usd(row.get("rented_usd_per_month")),
-            f"{rate(row.get('rented_usd_per_mtok_full_load'))}/"
-            f"{rate(row.get('rented_usd_per_mtok_effective'))}",
-            rate(row.get("owned_usd_per_replica_hour")), usd(row.get("owned_usd_per_month")),
-            f"{rate(row.get('owned_usd_per_mtok_full_load'))}/"
-            f"{rate(row.get('owned_usd_per_mtok_effective'))}", power)
+        cells = [row["variant"], capacity_label(row), number(row["capacity_tps_per_unit"]),
+                 number(row.get("units")), share(row.get("utilization")),
+                 rate(row.get("rented_usd_per_replica_hour")),
+                 usd(row.get("rented_usd_per_month")),
+                 f"{rate(row.get('rented_usd_per_mtok_full_load'))}/"
+                 f"{rate(row.get('rented_usd_per_mtok_effective'))}"]
+        if owned:
+            power = "-"
+            if not missing(row.get("owned_power_w_per_unit")):
+                power = f"{row['owned_power_w_per_unit']:,.0f} {row['owned_power_basis']}"
+            cells += [rate(row.get("owned_usd_per_replica_hour")),
+                      usd(row.get("owned_usd_per_month")),
+                      f"{rate(row.get('owned_usd_per_mtok_full_load'))}/"
+                      f"{rate(row.get('owned_usd_per_mtok_effective'))}", power]
+        table.add_row(*cells)
     return table
 
 
@@ -130,10 +147,10 @@ def _break_even(row: dict, side: str) -> str:
     text = f"U {utilization:.1%}"
     if missing(row.get("api_usd_per_month")):
         return text
-    volume = row.get(f"{side}_break_even_traffic_mtok_month")
-    if missing(volume):
+    ranges = row.get(f"{side}_break_even_ranges")
+    if missing(ranges) or ranges == "none":
         return f"{text}; none at this peak"
-    return f"{text}; {number(volume)} Mtok/mo"
+    return f"{text}; {ranges}"
 
 
 def break_even_table(answer: Answer) -> Table:
@@ -152,56 +169,51 @@ def break_even_table(answer: Answer) -> Table:
 
 
 def verdict_table(answer: Answer, caption: str) -> Table:
-    table = _table("Build or buy (a month of this traffic)", [
-        "variant", "API", "API $/mo", "rented $/mo", "rented vs API", "break-even (rented)",
-        "owned $/mo", "owned vs API", "break-even (owned)"], caption)
+    owned = "owned_usd_per_month" in answer.verdicts
+    columns = ["variant", "API", "API $/mo", "rented $/mo", "rented vs API",
+               "break-even (rented)"]
+    columns += ["owned $/mo", "owned vs API", "break-even (owned)"] if owned else []
+    table = _table("Build or buy (a month of this traffic)", [*columns, "rests on"], caption,
+                   text_last=1)
     for row in answer.verdicts.to_dict("records"):
         if missing(row.get("capacity_tps")):
             continue
-        table.add_row(row["variant"], row["api"], usd(row.get("api_usd_per_month")),
-                      usd(row.get("rented_usd_per_month")), _cheaper(row, "rented"),
-                      _break_even(row, "rented"), usd(row.get("owned_usd_per_month")),
-                      _cheaper(row, "owned"), _break_even(row, "owned"))
+        cells = [row["variant"], row["api"], usd(row.get("api_usd_per_month")),
+                 usd(row.get("rented_usd_per_month")), _cheaper(row, "rented"),
+                 _break_even(row, "rented")]
+        if owned:
+            cells += [usd(row.get("owned_usd_per_month")), _cheaper(row, "owned"),
+                      _break_even(row, "owned")]
+        rests = sorted({c for side in ("rented", "owned")
+                        for c in str(row.get(f"{side}_caveats") or "").split("; ") if c})
+        table.add_row(*cells, Text(", ".join(rests), style="yellow"))
     return table
 
 
-def answer_view(answer: Answer) -> RenderableType:
-    hosting = "; ".join(line for line in answer.prices_used if not line.startswith("API"))
-    apis = "; ".join(line for line in answer.prices_used if line.startswith("API"))
-    parts: list[RenderableType] = [
-        Text(f"Build or buy: {answer.title}", style="bold"), Text(demand_line(answer)),
-        self_hosted_table(answer, hosting), api_table(answer, apis)]
-    if answer.variants["capacity_tps"].isna().all():
-        pass  # nothing to compare: the notes say why
-    elif answer.demand.average_tps is None:
-        parts.append(break_even_table(answer))
-    else:
-        parts.append(verdict_table(
-            answer, "break-even: U = the utilization at which self-hosting costs what the API "
-                    "does; Mtok/mo = the monthly traffic at which the bills meet, provisioned "
-                    "for this peak"))
-    parts.append(Text("Prices used:", style="bold"))
-    parts += [Text(f"  {line}") for line in answer.prices_used]
-    parts.append(Text("Notes:", style="bold"))
-    parts += [Text(f"  - {line}") for line in answer.notes]
-    return Group(*parts)
-
-
 def points_table(frame: pd.DataFrame, caption: str) -> Table:
-    table = _table("Measured points ($/Mtok at full load, rented)", [
-        "variant", "batch", "conc", "meets SLO", "out tok/s", "total tok/s", "$/Mtok out",
-        "$/Mtok total", "split in/out", "at profile mix"], caption)
+    table = _table("Measured points ($/Mtok, rented, at each point's throughput)", [
+        "variant", "batch", "load", "measured", "meets SLO", "out tok/s", "total tok/s",
+        "$/Mtok out", "$/Mtok total", "split in/out", "at profile mix"], caption)
     for row in frame.to_dict("records"):
         meets = ("[green]yes[/green]" if row["meets_slo"]
                  else f"[yellow]no[/yellow] {row['slo_miss']}")
         table.add_row(
-            row["variant"], number(row["max_num_seqs"]), number(row["concurrency"]), meets,
+            row["variant"], number(row["max_num_seqs"]), _load(row),
+            row.get("measured_at") or "-", meets,
             number(row.get("output_throughput"), 1), number(row.get("total_token_throughput"), 1),
             rate(row.get("usd_per_mtok_output")), rate(row.get("usd_per_mtok_total")),
             f"{rate(row.get('usd_per_mtok_input_split'))}/"
             f"{rate(row.get('usd_per_mtok_output_split'))}",
             rate(row.get("usd_per_mtok_at_profile_mix")))
     return table
+
+
+def _load(row: dict) -> str:
+    if not missing(row.get("concurrency")):
+        return f"conc {float(row['concurrency']):g}"
+    if not missing(row.get("rate")):
+        return f"{float(row['rate']):g} req/s"
+    return str(row.get("point", "-"))
 
 
 # --- harness prices ----------------------------------------------------------------------
