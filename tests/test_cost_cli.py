@@ -219,3 +219,41 @@ def test_prices_lists_gpu_and_api_prices_with_dates():
     only_api = invoke("prices", "--api", "llama-3.1-8b", "--format", "csv")
     frame = pd.read_csv(io.StringIO(only_api.output))
     assert set(frame["kind"]) == {"api"} and frame["prices_as_of"].notna().all()
+
+
+def test_a_refresh_that_cannot_reach_the_network_keeps_the_bundled_data():
+    result = CliRunner().invoke(app, ["prices", "--api", "llama-3.1-8b", "--refresh",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    if "could not refresh" in result.stderr:   # no network: a warning, the bundled data used
+        assert result.stderr.startswith("warning: could not refresh the genai-prices data (")
+    apis = json.loads(result.stdout)["apis"]
+    assert apis and all(row["data_date"] for row in apis)
+
+
+def test_points_say_what_was_measured():
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--points", "--format",
+                    "csv")
+    frame = pd.read_csv(io.StringIO(result.output))
+    kinds = dict(zip(frame["point"], frame["measured_at"], strict=False))
+    assert kinds["peak"] == "at offered load"
+    closed = frame[frame["kind"] == "closed"]
+    saturated = closed["concurrency"] >= closed["max_num_seqs"]
+    assert (closed[saturated]["measured_at"] == "at saturation").all()
+    assert (closed[~saturated]["measured_at"].str.startswith("at concurrency")).all()
+    table = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--points")
+    assert "at full load" not in table.output and "at saturation" in table.output
+
+
+def test_owned_machines_need_per_machine_inputs(tmp_path):
+    path = write_profile(tmp_path, lambda p: p["own"].update(per="machine", capex_per_gpu_usd=3000,
+                                                             server_share_per_gpu_usd=0,
+                                                             power_w_per_gpu=150))
+    answer = json.loads(invoke("cost", QUICKSTART, "--profile", path, "--format", "json").output)
+    assert all(row["owned_usd_per_month"] > 0 for row in answer["verdicts"])
+    assert "owned_left_out" not in {c["code"] for c in answer["caveats"]}
+    assert "power_assumed" in answer["verdicts"][0]["owned_caveats"]
+    per_gpu = json.loads(invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format",
+                                "json").output)
+    assert "owned_left_out" in {c["code"] for c in per_gpu["caveats"]}
+    assert "owned_usd_per_month" not in per_gpu["verdicts"][0]

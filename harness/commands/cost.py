@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from harness.commands.output import console, user_error
+from harness.commands.output import console, err_console, user_error
 
 
 class OutputFormat(StrEnum):
@@ -41,7 +41,7 @@ def _refresh() -> None:
 
     problem = refresh_genai_prices()
     if problem is not None:
-        console.print(f"[yellow]warning: could not refresh the genai-prices data ({problem}); "
+        err_console.print(f"[yellow]warning: could not refresh the genai-prices data ({problem}); "
                       "using the data it ships with[/yellow]", highlight=False)
 
 

@@ -116,7 +116,7 @@ def self_hosted_table(answer: Answer, caption: str) -> Table:
 def api_table(answer: Answer, caption: str) -> Table:
     table = _table("Hosted APIs ($/Mtok listed: input / cached input / output)", [
         "API", "tier", "listed", "batch price", "$/Mtok this traffic", "$/mo",
-        "prices as of", "source"], caption, text_last=2)
+        "prices as of", "data of", "source"], caption, text_last=3)
     for row in answer.apis.to_dict("records"):
         listed = " / ".join(rate(row[k]) for k in ("api_input_usd_per_mtok",
                                                   "api_cached_input_usd_per_mtok",
@@ -124,7 +124,8 @@ def api_table(answer: Answer, caption: str) -> Table:
         table.add_row(row["api"], row["api_tier"] or "", listed,
                       "yes" if row["api_has_batch_price"] else "no",
                       rate(row["api_usd_per_mtok"]), usd(row["api_usd_per_month"]),
-                      row["api_prices_as_of"], row["api_price_source"])
+                      row["api_prices_as_of"], row["api_price_data_date"],
+                      row["api_price_source"])
     return table
 
 
@@ -236,7 +237,7 @@ def api_price_table(frame: pd.DataFrame) -> Table:
     data = ", ".join(sorted(set(frame["data"]))) if not frame.empty else ""
     table = _table("Hosted APIs ($ per million tokens)", [
         "tier", "API", "input", "cached input", "output", "batch in/out", "prices as of",
-        "tier checked", "source"], f"prices: {data}", text_last=3)
+        "data of", "tier checked", "source"], f"prices: {data}", text_last=4)
     for row in frame.to_dict("records"):
         batch = "-"
         if not missing(row["batch_input_usd_per_mtok"]):
@@ -246,6 +247,7 @@ def api_price_table(frame: pd.DataFrame) -> Table:
         table.add_row("" if missing(row["tier"]) else row["tier"], row["api"] + tiered,
                       rate(row["input_usd_per_mtok"]), rate(row["cached_input_usd_per_mtok"]),
                       rate(row["output_usd_per_mtok"]), batch, row["prices_as_of"],
+                      row["data_date"] + (" STALE" if row["stale"] else ""),
                       "-" if missing(row["tier_checked"]) else row["tier_checked"],
                       row["source"])
     return table
