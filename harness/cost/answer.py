@@ -207,6 +207,9 @@ def build_answer(stored: StoredRun, profile: Profile, book: PriceBook,
     capacities = variant_capacities(run, demand.input_per_output,
                                     profile.input_output_cost_ratio)
     variants = variant_rows(capacities, rented, profile, demand, owned)
+    if "capacity_tps_per_unit" in variants:   # tok/s per GPU (or machine); $/h per replica
+        variants["capacity_tps_per_unit_is"] = "per GPU" if per_gpu else "per machine"
+        variants["usd_per_hour_is"] = "per replica (a server with gpus_per_replica GPUs)"
     prices = book.api_prices(compared_apis(profile, run, book))
     apis = api_rows(prices, demand)
     title = f"{run.manifest.run} ({run.root})"

@@ -37,6 +37,21 @@ def _capacity_line(answer: Answer, variant: str) -> str:
             f"{capacity_label(row)}")
 
 
+def _range_lines(answer: Answer, variant: str) -> list[Text]:
+    """Where self-hosting wins against the cheapest API, as ranges of monthly traffic."""
+    verdicts = answer.verdicts[answer.verdicts["variant"] == variant]
+    if "api_usd_per_month" not in verdicts or verdicts["api_usd_per_month"].isna().all() or \
+            missing(verdicts.iloc[0].get("capacity_tps")):
+        return []
+    api = verdicts.loc[verdicts["api_usd_per_month"].idxmin()]
+    parts = [f"{side} {api[f'{side}_break_even_ranges']}" for side in ("rented", "owned")
+             if not missing(api.get(f"{side}_break_even_ranges"))]
+    if not parts:
+        return []
+    return [Text(f"  self-hosting beats {api['api']} at: {'; '.join(parts)} "
+                 f"(this traffic: {answer.demand.traffic_mtok_month:,.0f})")]
+
+
 def decision_lines(answer: Answer) -> list[RenderableType]:
     lines: list[RenderableType] = []
     for row in answer.decision.to_dict("records"):
@@ -52,6 +67,7 @@ def decision_lines(answer: Answer) -> list[RenderableType]:
                          f"{row['runner_up_over_cheapest']:.2f}x)")
             lines.append(Text(head, style="bold"))
         lines.append(Text(_capacity_line(answer, variant)))
+        lines += _range_lines(answer, variant)
         if row["caveats"]:
             lines.append(Text(f"  rests on: {row['caveats'].replace('; ', ', ')}",
                               style="yellow"))
