@@ -37,7 +37,7 @@ MAX_AGE_OPTION = typer.Option(
 
 
 def _refresh() -> None:
-    from harness.cost.prices import refresh_genai_prices
+    from harness.cost.genai_data import refresh_genai_prices
 
     problem = refresh_genai_prices()
     if problem is not None:

@@ -22,17 +22,19 @@ import pandas as pd
 from pydantic import Field, PositiveFloat
 
 from harness.config.base import Strict
-from harness.cost.files import CostInputError, load_model
+from harness.cost.files import load_model
+from harness.cost.genai_data import (  # noqa: F401 - PriceError is part of this API
+    PriceError,
+    _genai,
+    genai_data_date,
+    genai_version,
+)
 from harness.cost.model import api_usd_per_request
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 GPU_PRICES_FILE = PACKAGE_DIR / "gpu_prices.yaml"
 API_TIERS_FILE = PACKAGE_DIR / "api_tiers.yaml"
 BATCH = {"processing": "batch"}
-
-
-class PriceError(CostInputError):
-    """A price that cannot be found or used: one line, with the closest known names."""
 
 
 class GpuPrice(Strict):
@@ -81,55 +83,6 @@ class UserPrices(Strict):
     gpus: list[GpuPrice] = Field(default_factory=list)
     apis: list[ApiRow] = Field(default_factory=list)
     tiers: dict[str, Tier] = Field(default_factory=dict)
-
-
-def _genai() -> Any:
-    try:
-        import genai_prices
-    except ImportError:
-        raise PriceError("API prices need the genai-prices package (Python 3.11+): "
-                         "pip install genai-prices") from None
-    return genai_prices
-
-
-def genai_version() -> str:
-    return f"genai-prices {_genai().__version__}"
-
-
-def genai_data_date(today: date) -> date:
-    """The date of the genai-prices data in use.
-
-    The package dates fetched data by the fetch (its snapshot's timestamp) and gives bundled data
-    no date; for that, the newest price change in the data already in force by `today` is taken:
-    the data is at least that recent.
-    """
-    snapshot = _genai().data_snapshot.get_snapshot()
-    if snapshot.from_auto_update:
-        return snapshot.timestamp.date()
-    newest = date(2000, 1, 1)
-    for provider in snapshot.providers:
-        for info in provider.models:
-            prices = info.prices if isinstance(info.prices, list) else []
-            variants = info.price_variants or []
-            for item in [*prices, *variants]:
-                start = getattr(item.constraint, "start_date", None)
-                if start is not None and newest < start <= today:
-                    newest = start
-    return newest
-
-
-def refresh_genai_prices() -> str | None:
-    """Fetch genai-prices' current data for this process (its UpdatePrices source); None when
-    it worked, else why not (the bundled data stays in use)."""
-    genai = _genai()
-    try:
-        snapshot = genai.UpdatePrices().fetch()
-    except Exception as err:  # noqa: BLE001 - any network or format failure keeps the bundle
-        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".strip()
-    if snapshot is None:
-        return "the price source returned no data"
-    genai.data_snapshot.set_custom_snapshot(snapshot)
-    return None
 
 
 def _key(name: str) -> str:
