@@ -62,7 +62,10 @@ def test_the_answer_leads_with_the_decision_and_fits_a_terminal():
                            env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[2].startswith("bf16: cheapest is ") and "runner-up" in lines[2]
+    assert lines[3].startswith("bf16: self-hosted (rented), $146.00 a month")
+    assert lines[4].startswith("  runner-up: API ")
+    decision = lines[1:lines.index("Caveats that matter:")]  # the title holds the paths
+    assert max(len(line) for line in decision) <= 120, decision
     assert any("rests on: " in line and "capacity_unverified" in line for line in lines)
     assert "--detail" in result.output and "Hosted APIs" not in result.output
     assert len(lines) < 30
@@ -152,6 +155,10 @@ def test_no_point_meeting_the_slo_is_said(tmp_path):
     assert result.exit_code == 0, result.output
     assert "no point meets the SLO; closest: batch" in result.output
     assert "no measured point meets the SLO" in result.output
+    assert "bf16: no capacity at this SLO" in result.output
+    answer = json.loads(invoke("cost", QUICKSTART, "--profile", path, "--format", "json").output)
+    assert {row["cheapest"] for row in answer["decision"]} == {"no capacity at this SLO"}
+    assert all(row["capacity_tps"] is None for row in answer["capacity"])
 
 
 def write_profile(tmp_path: Path, change) -> Path:

@@ -76,7 +76,7 @@ def demand_line(answer: Answer) -> str:
              "tokens a request)")
     if d.average_tps is None:
         return f"traffic: none given; prices at the run's mix, {shape}"
-    return (f"traffic: {d.traffic_mtok_month:,.0f} Mtok/month, {shape}; served "
+    return (f"traffic: {d.traffic_mtok_month:,.0f} Mtok/month, {shape};\n  served "
             f"{d.average_tps:,.0f} tok/s on average, {d.peak_tps:,.0f} at peak "
             f"({d.peak_to_average:g}x), retries {d.retry_rate:.0%}, cached input "
             f"{d.cached_input_share:.0%}, batch {d.batch_share:.0%}")

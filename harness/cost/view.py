@@ -48,8 +48,8 @@ def _range_lines(answer: Answer, variant: str) -> list[Text]:
              if not missing(api.get(f"{side}_break_even_ranges"))]
     if not parts:
         return []
-    return [Text(f"  self-hosting beats {api['api']} at: {'; '.join(parts)} "
-                 f"(this traffic: {answer.demand.traffic_mtok_month:,.0f})")]
+    return [Text(f"  break-even vs {api['api']}: {'; '.join(parts)} "
+                 f"(traffic {answer.demand.traffic_mtok_month:,.0f})")]
 
 
 def decision_lines(answer: Answer) -> list[RenderableType]:
@@ -60,12 +60,13 @@ def decision_lines(answer: Answer) -> list[RenderableType]:
             lines.append(Text(f"{variant}: {row['cheapest'] or 'no verdict (no traffic given)'}",
                               style="bold"))
         else:
-            head = f"{variant}: cheapest is {row['cheapest']}, {usd(row['usd_per_month'])}/month"
+            lines.append(Text(f"{variant}: {row['cheapest']}, {usd(row['usd_per_month'])} a month",
+                              style="bold"))
             if not missing(row["runner_up"]):
-                head += (f"; runner-up {row['runner_up']} {usd(row['runner_up_usd_per_month'])}"
-                         f" ({usd(row['margin_usd_per_month'])} more, "
-                         f"{row['runner_up_over_cheapest']:.2f}x)")
-            lines.append(Text(head, style="bold"))
+                lines.append(Text(f"  runner-up: {row['runner_up']}, "
+                                  f"{usd(row['runner_up_usd_per_month'])} a month "
+                                  f"(+{usd(row['margin_usd_per_month'])}, "
+                                  f"{row['runner_up_over_cheapest']:.2f}x)"))
         lines.append(Text(_capacity_line(answer, variant)))
         lines += _range_lines(answer, variant)
         if row["caveats"]:
