@@ -13,6 +13,7 @@ from harness.cost.answer import build_answer
 from harness.cost.measured import load_results
 from harness.cost.prices import load_price_book
 from harness.cost.profile import Profile
+from harness.results import CapacityRecord
 
 from .factories import manifest, metrics, point_result, write_run
 from .test_cost_answer import PRICES
@@ -90,3 +91,33 @@ def test_sensitivity_gives_the_flip_points(answer):
     api = table.loc["test-api $/Mtok"]
     assert api["flips_at"] == pytest.approx(2920 / 5256, rel=1e-6)
     assert (table["cheaper_at_base"] == "API").all()
+
+
+def test_a_verdict_that_flips_inside_the_capacity_interval_is_flagged(tmp_path):
+    # The search met 2 req/s (4,000 tok/s) and missed 4 req/s (8,000): the capacity lies in
+    # [4,000, 8,000). At 2,000 tok/s, peak 2.9x = 5,800 tok/s: two replicas at 4,000 ($2,920,
+    # the API $2,628 is cheaper), one from 5,800 on ($1,460): the verdict flips at 5,800,
+    # inside the interval.
+    points = [point_result("gpu-b64", "bf16", 64, None, metrics(total, total / 4, ttft_p95=ttft),
+                           point=f"search-r{rate}", kind="search", rate=rate)
+              for rate, total, ttft in ((2, 4000, 100), (4, 8000, 900))]
+    record = CapacityRecord.model_validate({
+        "slo": {"ttft_p95_ms": 500}, "meets_slo": True, "rate_rps": 2, "point": "search-r2",
+        "steps": [{"rate_rps": r, "point": f"search-r{r}", "meets_slo": r == 2, "violations": []}
+                  for r in (2, 4)]})
+    root = write_run(tmp_path / "run", points, manifest(gpus=["Test GPU"]),
+                     capacities={"gpu-b64": record})
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(PRICES))
+    profile = Profile.model_validate({
+        "traffic": {"tokens_per_day": 172_800_000, "input_output_ratio": 3,
+                    "peak_to_average": 2.9},
+        "slo": {"ttft_p95_ms": 500}, "gpu": "TestGPU", "apis": ["test-api"]})
+    answer = build_answer(load_results(root), profile, load_price_book(path, date(2026, 11, 26)))
+    capacity = answer.sensitivity.set_index("input").loc["measured capacity"]
+    assert capacity["flips_at"] == pytest.approx(5800, rel=1e-6)
+    assert capacity["flips_within_interval"]
+    assert capacity["interval_low"] == 4000 and capacity["interval_high"] == 8000
+    (flag,) = [c for c in answer.caveats if c.code == "flip_within_capacity_interval"]
+    assert flag.severity == "warning" and "5,800 tok/s" in flag.text
+    assert "flip_within_capacity_interval" in answer.verdicts.iloc[0]["rented_caveats"]

@@ -169,20 +169,38 @@ def _verdict(variant: dict, api: dict, side: str, demand: Demand) -> dict:
     return columns
 
 
-def verdict_rows(variants: pd.DataFrame, apis: pd.DataFrame, demand: Demand,
-                 caveats: list[Caveat] = ()) -> pd.DataFrame:
-    """One row per (variant, API); each side's verdict with the caveats it rests on."""
+def verdict_rows(variants: pd.DataFrame, apis: pd.DataFrame, demand: Demand) -> pd.DataFrame:
+    """One row per (variant, API), each side's verdict."""
     rows = []
     for variant in variants.to_dict("records"):
         for api in apis.to_dict("records"):
             row = {**variant, **api}
             for side in ("rented", "owned"):
                 row.update(_verdict(variant, api, side, demand))
-                found = row_caveats(list(caveats), variant["variant"], side, api["api"])
-                row[f"{side}_caveats"] = codes(found)
-                row[f"{side}_caveat_severity"] = worst(found)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def tag_caveats(verdicts: pd.DataFrame, caveats: list[Caveat]) -> None:
+    """Each side's verdict gets the codes (and worst severity) of the caveats it rests on."""
+    for side in ("rented", "owned"):
+        found = [row_caveats(caveats, row["variant"], side, row["api"])
+                 for row in verdicts[["variant", "api"]].to_dict("records")]
+        verdicts[f"{side}_caveats"] = [codes(c) for c in found]
+        verdicts[f"{side}_caveat_severity"] = [worst(c) for c in found]
+
+
+def _flip_caveats(sensitivity: pd.DataFrame) -> list[Caveat]:
+    """A verdict that flips at a capacity inside the capacity's own interval is not settled."""
+    if sensitivity.empty or "flips_within_interval" not in sensitivity:
+        return []
+    return [Caveat("flip_within_capacity_interval",
+                   f"{row['variant']}: the {row['side']} verdict against {row['api']} flips at "
+                   f"{row['flips_at']:,.0f} tok/s, inside the capacity's interval "
+                   f"[{row['interval_low']:,.0f}, {row['interval_high']:,.0f}): measure rates "
+                   "between the searched ones (more capacity.steps) to settle it", "warning",
+                   row["variant"], row["side"])
+            for row in sensitivity.to_dict("records") if row.get("flips_within_interval") is True]
 
 
 def compared_apis(profile: Profile, run: MeasuredRun, book: PriceBook) -> list[str]:
@@ -223,7 +241,7 @@ def build_answer(stored: StoredRun, profile: Profile, book: PriceBook,
             "owned_left_out", "owned: left out: the run had no GPU and the profile's `own` "
             "inputs are per GPU; give per-machine inputs (own.per: machine) to price owned "
             "machines", "info", side="owned"))
-    verdicts = verdict_rows(variants, apis, demand, caveats)
+    verdicts = verdict_rows(variants, apis, demand)
     if rented is not None:
         verdicts["rented_price"] = f"${rented.usd_per_hour:g}/h per " + (
             "GPU" if rented.per_gpu else "machine") + f", {rented.label}"
@@ -237,6 +255,8 @@ def build_answer(stored: StoredRun, profile: Profile, book: PriceBook,
     if demand.average_tps is not None:
         answer.break_even = break_even_frame(verdicts, demand)
         answer.sensitivity = sensitivity_frame(verdicts, prices, profile, demand)
+        caveats += _flip_caveats(answer.sensitivity)
+    tag_caveats(verdicts, caveats)
     answer.decision = decision_frame(verdicts, caveats)
     return answer
 

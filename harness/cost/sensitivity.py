@@ -160,7 +160,11 @@ def sensitivity_frame(verdicts: pd.DataFrame, prices: list[ApiPrice], profile: P
 def _interval(row: dict, knob: Knob) -> dict:
     """The monthly difference at the ends of the capacity's interval, where it has one."""
     low, high = row.get("capacity_low_tps"), row.get("capacity_high_tps")
-    return {"interval_low": None if missing(low) else low,
+    flip = knob.flip()
+    inside = (not missing(low) and not missing(high) and flip is not None
+              and low <= flip < high)
+    return {"flips_within_interval": inside,
+            "interval_low": None if missing(low) else low,
             "interval_high": None if missing(high) else high,
             "minus_api_usd_month_at_interval_low":
                 None if missing(low) else knob.difference(low),

@@ -15,6 +15,8 @@ def usd(value: object) -> str:
     if missing(value):
         return "-"
     x = float(value)
+    if x < 0:
+        return "-" + usd(-x)
     if abs(x) >= 1000:
         return f"${x:,.0f}"
     if abs(x) >= 0.1:

@@ -44,8 +44,8 @@ def _range_lines(answer: Answer, variant: str) -> list[Text]:
             missing(verdicts.iloc[0].get("capacity_tps")):
         return []
     api = verdicts.loc[verdicts["api_usd_per_month"].idxmin()]
-    parts = [f"{side} {api[f'{side}_break_even_ranges']}" for side in ("rented", "owned")
-             if not missing(api.get(f"{side}_break_even_ranges"))]
+    parts = [f"{side} {api[f'{side}_break_even_ranges']}".replace(" none", " never at this peak")
+             for side in ("rented", "owned") if not missing(api.get(f"{side}_break_even_ranges"))]
     if not parts:
         return []
     return [Text(f"  break-even vs {api['api']}: {'; '.join(parts)} "
@@ -75,16 +75,18 @@ def decision_lines(answer: Answer) -> list[RenderableType]:
     return lines
 
 
-def caveat_lines(caveats: list[Caveat], least: str = "warning") -> list[Text]:
-    """One line per caveat code (the first sentence, and how many more of that code)."""
+def caveat_lines(caveats: list[Caveat], least: str = "warning",
+                 grouped: bool = True) -> list[Text]:
+    """One line per caveat code (the first sentence, and how many more of that code), or one
+    per caveat."""
     by_code: dict[str, list[Caveat]] = {}
-    for caveat in caveats:
+    for index, caveat in enumerate(caveats):
         if rank(caveat.severity) >= rank(least):
-            by_code.setdefault(caveat.code, []).append(caveat)
+            by_code.setdefault(caveat.code if grouped else str(index), []).append(caveat)
     lines = []
-    for code, group in by_code.items():
+    for group in by_code.values():
         more = f" (and {len(group) - 1} more like it)" if len(group) > 1 else ""
-        lines.append(Text(f"  - [{group[0].severity}] {code}: {group[0].text}{more}",
+        lines.append(Text(f"  - [{group[0].severity}] {group[0].code}: {group[0].text}{more}",
                           style=STYLE[group[0].severity]))
     return lines
 
@@ -95,16 +97,20 @@ def sensitivity_table(answer: Answer) -> Table:
                                      "+25%", "flips at", "change"], text_first=3)
     for row in answer.sensitivity.to_dict("records"):
         flip, change = row["flips_at"], row["flips_at_change"]
-        table.add_row(row["variant"], row["side"], row["input"], _value(row["base"]),
+        share = row["unit"] == "share"
+        none = "no flip in [0, 1]" if share else "no flip in 0.1x-10x"
+        moved = "-" if missing(change) else (f"{change:+.2f}" if share else f"{change:+.0%}")
+        table.add_row(row["variant"], row["side"], row["input"], _value(row["base"], share),
                       usd(row["minus_api_usd_month_at_low"]),
                       usd(row["minus_api_usd_month_at_base"]),
                       usd(row["minus_api_usd_month_at_high"]),
-                      "no flip in 0.1x-10x" if missing(flip) else _value(flip),
-                      "-" if missing(change) else f"{change:+.0%}")
+                      none if missing(flip) else _value(flip, share), moved)
     return table
 
 
-def _value(value: float) -> str:
+def _value(value: float, share: bool = False) -> str:
+    if share:
+        return f"{value:.0%}"
     return rate(value).removeprefix("$") if abs(value) < 100 else number(value)
 
 
@@ -141,5 +147,5 @@ def _detail(answer: Answer) -> list[RenderableType]:
     if not answer.sensitivity.empty:
         parts.append(sensitivity_table(answer))
     parts.append(Text("All caveats:", style="bold"))
-    parts += caveat_lines(answer.caveats, least="info")
+    parts += caveat_lines(answer.caveats, least="info", grouped=False)
     return parts
