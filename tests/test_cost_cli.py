@@ -264,3 +264,28 @@ def test_owned_machines_need_per_machine_inputs(tmp_path):
                                 "json").output)
     assert "owned_left_out" in {c["code"] for c in per_gpu["caveats"]}
     assert "owned_usd_per_month" not in per_gpu["verdicts"][0]
+
+
+def test_bad_prices_are_one_line_and_exit_2(tmp_path):
+    on_h100 = write_profile(tmp_path, lambda p: p.update(gpu="H100"))
+    reserved = tmp_path / "reserved.yaml"
+    reserved.write_text(on_h100.read_text().replace("tier: on-demand", "tier: reserved"))
+    no_price = tmp_path / "prices.yaml"
+    no_price.write_text(yaml.safe_dump({"apis": [{"name": "mine", "input_mtok": 1,
+                                                  "source": "s", "checked": "2026-01-01"}]}))
+    negative = tmp_path / "negative.yaml"
+    negative.write_text(yaml.safe_dump({"gpus": [
+        {"gpu": "H100", "provider": "x", "tier": "on-demand", "usd_per_gpu_hour": -2,
+         "source": "s", "checked": "2026-01-01"}]}))
+    for args, expected in [
+        (("--profile", on_h100, "--price-date", "2020-01-01"),
+         "--price-date 2020-01-01: before any H100 on-demand price"),
+        (("--profile", reserved), "no H100 price at tier 'reserved'"),
+        (("--profile", EXAMPLE_PROFILE, "--prices", no_price),
+         "apis.0.output_mtok: Field required"),
+        (("--profile", EXAMPLE_PROFILE, "--prices", negative), "gpus.0.usd_per_gpu_hour"),
+        (("--profile", EXAMPLE_PROFILE, "--format", "csv", "--table", "nope"), "--table: 'nope'"),
+    ]:
+        result = invoke("cost", QUICKSTART, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert len(error_lines(result)) == 1 and expected in result.output, result.output
