@@ -47,7 +47,7 @@ def share(value: object) -> str:
     return "-" if missing(value) else f"{float(value):.1%}"
 
 
-def _table(title: str, columns: list[str], caption: str | None = None, text_first: int = 2,
+def make_table(title: str, columns: list[str], caption: str | None = None, text_first: int = 2,
            text_last: int = 0) -> Table:
     """Numbers right-aligned; the first `text_first` and last `text_last` columns are text."""
     table = Table(title=title, caption=caption, header_style="bold", caption_justify="left",
@@ -92,7 +92,7 @@ def self_hosted_table(answer: Answer, caption: str) -> Table:
                "rented $/Mtok full/eff"]
     columns += ["owned $/h per replica", "owned $/month", "owned $/Mtok full/eff",
                 f"power W/{unit}"] if owned else []
-    table = _table("Self-hosted", columns, caption)
+    table = make_table("Self-hosted", columns, caption)
     for row in answer.variants.to_dict("records"):
         if missing(row.get("capacity_tps")):
             table.add_row(row["variant"], Text("none at this SLO (see caveats)", style="yellow"))
@@ -116,7 +116,7 @@ def self_hosted_table(answer: Answer, caption: str) -> Table:
 
 
 def api_table(answer: Answer, caption: str) -> Table:
-    table = _table("Hosted APIs ($/Mtok listed: input / cached input / output)", [
+    table = make_table("Hosted APIs ($/Mtok listed: input / cached input / output)", [
         "API", "tier", "listed", "batch price", "$/Mtok this traffic", "$/mo",
         "prices as of", "data of", "source"], caption, text_last=3)
     for row in answer.apis.to_dict("records"):
@@ -158,7 +158,7 @@ def _break_even(row: dict, side: str) -> str:
 
 def break_even_table(answer: Answer) -> Table:
     """Without traffic: the full-load cost against each API, and the utilization that evens it."""
-    table = _table("Break-even utilization (no traffic given)", [
+    table = make_table("Break-even utilization (no traffic given)", [
         "variant", "API", "API $/Mtok", "rented $/Mtok full load", "break-even (rented)",
         "owned $/Mtok full load", "break-even (owned)"],
         "U = the utilization at which self-hosting costs what the API does")
@@ -176,7 +176,7 @@ def verdict_table(answer: Answer, caption: str) -> Table:
     columns = ["variant", "API", "API $/mo", "rented $/mo", "rented vs API",
                "break-even (rented)"]
     columns += ["owned $/mo", "owned vs API", "break-even (owned)"] if owned else []
-    table = _table("Build or buy (a month of this traffic)", [*columns, "rests on"], caption,
+    table = make_table("Build or buy (a month of this traffic)", [*columns, "rests on"], caption,
                    text_last=1)
     for row in answer.verdicts.to_dict("records"):
         if missing(row.get("capacity_tps")):
@@ -194,7 +194,7 @@ def verdict_table(answer: Answer, caption: str) -> Table:
 
 
 def points_table(frame: pd.DataFrame, caption: str) -> Table:
-    table = _table("Measured points ($/Mtok, rented, at each point's throughput)", [
+    table = make_table("Measured points ($/Mtok, rented, at each point's throughput)", [
         "variant", "batch", "load", "measured", "meets SLO", "out tok/s", "total tok/s",
         "$/Mtok out", "$/Mtok total", "split in/out", "at profile mix"], caption)
     for row in frame.to_dict("records"):
@@ -222,7 +222,7 @@ def _load(row: dict) -> str:
 # --- harness prices ----------------------------------------------------------------------
 
 def gpu_price_table(frame: pd.DataFrame) -> Table:
-    table = _table("GPU rental ($ per GPU-hour)", [
+    table = make_table("GPU rental ($ per GPU-hour)", [
         "GPU", "provider", "tier", "$/GPU-h", "checked", "source"], text_first=3, text_last=2)
     for row in frame.to_dict("records"):
         source = row["source"]
@@ -237,7 +237,7 @@ def gpu_price_table(frame: pd.DataFrame) -> Table:
 
 def api_price_table(frame: pd.DataFrame) -> Table:
     data = ", ".join(sorted(set(frame["data"]))) if not frame.empty else ""
-    table = _table("Hosted APIs ($ per million tokens)", [
+    table = make_table("Hosted APIs ($ per million tokens)", [
         "tier", "API", "input", "cached input", "output", "batch in/out", "prices as of",
         "data of", "tier checked", "source"], f"prices: {data}", text_last=4)
     for row in frame.to_dict("records"):

@@ -13,11 +13,11 @@ from harness.cost.caveats import Caveat, rank
 from harness.cost.decision import NO_CAPACITY
 from harness.cost.labels import missing
 from harness.cost.tables import (
-    _table,
     api_table,
     break_even_table,
     capacity_label,
     demand_line,
+    make_table,
     number,
     rate,
     self_hosted_table,
@@ -92,7 +92,7 @@ def caveat_lines(caveats: list[Caveat], least: str = "warning",
 
 
 def sensitivity_table(answer: Answer) -> Table:
-    table = _table("What flips the decision (self-hosted minus API, $ a month; against the "
+    table = make_table("What flips the decision (self-hosted minus API, $ a month; against the "
                    "cheapest API)", ["variant", "side", "input", "base", "-25%", "base $",
                                      "+25%", "flips at", "change"], text_first=3)
     for row in answer.sensitivity.to_dict("records"):
