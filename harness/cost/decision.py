@@ -39,8 +39,10 @@ def decision_frame(verdicts: pd.DataFrame, caveats: list[Caveat]) -> pd.DataFram
         records = group.to_dict("records")
         entry = {"variant": variant, "cheapest": None, "usd_per_month": None,
                  "runner_up": None, "runner_up_usd_per_month": None, "margin_usd_per_month": None,
-                 "runner_up_over_cheapest": None, "capacity_source": records[0].get(
-                     "capacity_source"), "caveats": ""}
+                 "runner_up_over_cheapest": None, "caveats": "",
+                 **{key: records[0].get(key) for key in (
+                     "capacity_source", "capacity_verified", "capacity_at_least", "capacity_n",
+                     "capacity_tps", "capacity_low_tps", "capacity_high_tps")}}
         if missing(records[0].get("capacity_tps")):
             entry.update(cheapest=NO_CAPACITY,
                          caveats=codes(_matters(caveats, variant, None, None)))
