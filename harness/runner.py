@@ -84,12 +84,12 @@ class Runner:
             skipped = len(cell.points) - len(todo)
             self.outcome.skipped += skipped
             self.display.points_skipped(skipped)
-            searching = self.config.capacity is not None and \
-                self.store.read_capacity(cell.id) is None
+            search = self.config.capacity_search
+            searching = search is not None and self.store.read_capacity(cell.id) is None
             if not todo and not searching:
                 self.display.say(f"[dim]{cell.id}: all {skipped} points already measured[/dim]")
-                if self.config.capacity is not None:
-                    self.display.points_skipped(self.config.capacity.steps)
+                if search is not None:
+                    self.display.points_skipped(search.steps)
                 continue
             self.run_cell(cell, todo)
         return self.outcome
@@ -112,7 +112,7 @@ class Runner:
                 while remaining:
                     self.measure(ctx, remaining[0])
                     remaining.pop(0)
-                if self.config.capacity is not None:
+                if self.config.capacity_search is not None:
                     self.search_capacity(ctx)
             self.store.clear_failure(cell.id)
         except EngineError as err:
@@ -142,8 +142,14 @@ class Runner:
 
     def search_capacity(self, ctx: CellContext) -> None:
         """Bisection on the open-loop rate for the highest load that meets every SLO."""
-        cap, cell = self.config.capacity, ctx.cell
+        cap, cell = self.config.capacity_search, ctx.cell
         results: dict[str, PointResult] = {}
+        rates = cap.rates(self.best_rate(cell))
+        if rates is None:
+            self.display.points_skipped(cap.steps)
+            self.display.say(f"[yellow]{cell.id}: no capacity search: no point measured a rate "
+                             "to derive its range from (set capacity.max_rate)[/yellow]")
+            return
 
         def measure(rate: float) -> SearchStep:
             point = rate_point(rate, self.config.load, kind="search", duration_s=cap.duration_s,
@@ -156,7 +162,7 @@ class Runner:
             results[point.id] = result
             return SearchStep(rate, point.id, result.slo.meets, result.slo.violations)
 
-        found = search(measure, cap.min_rate, cap.max_rate, cap.steps)
+        found = search(measure, *rates, cap.steps)
         self.display.points_skipped(cap.steps - len(found.steps))
         record = capacity_record(found, results, self.config.slo)
         self.store.save_capacity(cell.id, record)
@@ -166,7 +172,13 @@ class Runner:
                              f"{bound}, {record.output_throughput:,.1f} out tok/s[/green]")
         else:
             self.display.say(f"[yellow]{cell.id}: no searched rate meets the SLO "
-                             f"(lowest {cap.min_rate:g} req/s)[/yellow]")
+                             f"(lowest {rates[0]:.3g} req/s)[/yellow]")
+
+    def best_rate(self, cell: Cell) -> float | None:
+        """The highest request rate any of the cell's own points measured (req/s)."""
+        measured = [self.store.read_point(cell.id, p.id) for p in cell.points]
+        rates = [r.metrics.request_throughput for r in measured if r is not None]
+        return max(rates, default=None)
 
     def fail(self, cell: Cell, remaining: list[Point], reason: str, tail: str) -> None:
         self.outcome.failed_cells[cell.id] = reason

@@ -97,7 +97,7 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
     restore = _sigterm_as_interrupt()
     began = time.monotonic()
     status, code = "interrupted", EXIT_INTERRUPTED
-    searches = config.capacity.steps if config.capacity else 0
+    searches = config.capacity_search.steps if config.capacity_search else 0
     total = sum(len(cell.points) + searches for cell in plan)
     try:
         with RunDisplay(console, total) as display:
@@ -157,7 +157,7 @@ def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
     from harness.store import RunStore
 
     store = RunStore(out)
-    searches = config.capacity.steps if config.capacity else 0
+    searches = config.capacity_search.steps if config.capacity_search else 0
     table = Table(title=f"Plan: {len(plan)} server launches, "
                         f"{sum(len(c.points) for c in plan)} load points"
                         f"{f' + up to {searches} capacity steps each' if searches else ''}"
@@ -167,10 +167,12 @@ def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
     for cell in plan:
         points = ", ".join(describe_point(p) + (" (done)" if store.point_done(cell.id, p.id)
                                                 else "") for p in cell.points)
-        if config.capacity:
-            cap = config.capacity
-            points += (f", capacity search {cap.min_rate:g}-{cap.max_rate:g} req/s "
-                       f"({cap.steps} steps x {cap.duration_s:g} s)")
+        if config.capacity_search:
+            cap = config.capacity_search
+            span = (f"{cap.min_rate:g}-{cap.max_rate:g} req/s" if cap.max_rate is not None
+                    else "up to 1.25x the best rate measured")
+            points += (f", capacity search {span} ({cap.steps} steps x {cap.duration_s:g} s"
+                       f"{'' if config.capacity else ', on by default with cost.profile'})")
         engine = make_engine(config, cell, store.server_log(cell.id), create=False)
         table.add_row(cell.id, cell.model, engine.describe(), points)
     return table

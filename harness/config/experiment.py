@@ -7,7 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -82,7 +82,9 @@ class ExperimentConfig(Strict):
     load: LoadConfig
     slo: Slo | None = Field(
         None, description="limits a point must meet, e.g. ttft_p95_ms: 500, max_error_rate: 0.01")
-    capacity: CapacityConfig | None = None
+    capacity: CapacityConfig | Literal[False] | None = Field(
+        None, description="the capacity search; default: on (derived range, 5 steps x 10 s) "
+        "when the config has `slo` and cost.profile; false: off")
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
 
@@ -118,9 +120,21 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _capacity_needs_slo(self) -> ExperimentConfig:
-        if self.capacity is not None and self.slo is None:
+        if self.capacity and self.slo is None:
             raise ValueError("capacity: the search needs `slo` limits to search against")
         return self
+
+    @property
+    def capacity_search(self) -> CapacityConfig | None:
+        """The search to run per cell: as configured; by default (derived range, bounded
+        steps) where the run ends with a cost answer at an SLO; none with `capacity: false`."""
+        if self.capacity is False:
+            return None
+        if self.capacity is not None:
+            return self.capacity
+        if self.slo is not None and self.cost.profile:
+            return CapacityConfig()
+        return None
 
     @model_validator(mode="after")
     def _lengths_fit(self, info: ValidationInfo) -> ExperimentConfig:

@@ -126,17 +126,40 @@ class LoadConfig(Strict):
         return self
 
 
-class CapacityConfig(Strict):
-    """Search per server cell for the highest open-loop rate that meets every SLO."""
+DERIVED_HEADROOM = 1.25   # a derived search tops out 25% above the best rate measured
+DERIVED_SPAN = 8.0        # ... and starts 8x below its top
 
-    min_rate: PositiveFloat
-    max_rate: PositiveFloat
-    steps: int = Field(6, ge=2, le=20, description="measurements in the search, at most")
-    duration_s: PositiveFloat = 30.0
+
+class CapacityConfig(Strict):
+    """Search per server cell for the highest open-loop rate that meets every SLO.
+
+    Without `min_rate`/`max_rate`, the range is derived per cell from the highest request rate
+    its own points measured: max_rate = 1.25 x that, min_rate = max_rate / 8.
+    """
+
+    min_rate: PositiveFloat | None = Field(None, description="req/s; default: max_rate / 8")
+    max_rate: PositiveFloat | None = Field(
+        None, description="req/s; default: 1.25 x the highest rate the cell's points measured")
+    steps: int = Field(5, ge=2, le=20, description="measurements in the search, at most")
+    duration_s: PositiveFloat = Field(10.0, description="seconds of arrivals per step")
     arrival: Arrival = "poisson"
 
     @model_validator(mode="after")
     def _range(self) -> CapacityConfig:
-        if self.min_rate >= self.max_rate:
+        if self.min_rate is not None and self.max_rate is not None and \
+                self.min_rate >= self.max_rate:
             raise ValueError("min_rate must be below max_rate")
         return self
+
+    def rates(self, measured_rps: float | None) -> tuple[float, float] | None:
+        """(min, max) req/s for a cell whose points reached `measured_rps` at best (None: no
+        range can be derived: the cell measured nothing)."""
+        high = self.max_rate
+        if high is None:
+            if not measured_rps:
+                return None
+            high = DERIVED_HEADROOM * measured_rps
+            if self.min_rate is not None:
+                high = max(high, 2 * self.min_rate)
+        low = self.min_rate if self.min_rate is not None else high / DERIVED_SPAN
+        return low, high
