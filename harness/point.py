@@ -11,11 +11,10 @@ import aiohttp
 
 from harness.config import ExperimentConfig
 from harness.engines.base import Engine, EngineError
-from harness.load.executor import LoadResult, run_point
+from harness.load.executor import LoadResult, RequestSource, run_point
 from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.loop import run_fast
 from harness.load.prompts import salt_of
-from harness.load.workload import Workload
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
 from harness.plan import Cell, Point
 from harness.records import RequestRecord, requests_frame
@@ -48,7 +47,7 @@ class CellContext:
     cell: Cell
     engine: Engine
     server: ServerHandle
-    workload_for: Callable[[str], Workload]  # stream name -> its requests
+    workload_for: Callable[[str], RequestSource]  # stream name -> its requests
     energy: EnergyMonitor
     idle: Measurement
 
@@ -126,12 +125,10 @@ class PointMeasurer:
         return load, view
 
     def planned(self, point: Point) -> Planned:
-        workload = self.config.workload
         phases = [PlannedPhase(**{key: value for key, value in vars(phase).items()
                                   if key != "offsets"}) for phase in point.phases]
-        return Planned(phases=phases,
-                       input_tokens=workload.input_tokens.describe(),
-                       output_tokens=workload.output_tokens.describe(),
+        inputs, outputs = planned_lengths(self.config, point)
+        return Planned(phases=phases, input_tokens=inputs, output_tokens=outputs,
                        request_timeout_s=self.config.load.request_timeout_s)
 
     def phases(self, point: Point, load: LoadResult) -> dict[str, PhaseResult]:
@@ -144,6 +141,20 @@ class PointMeasurer:
             found[name] = PhaseResult(metrics=metrics,
                                       slo=verdict(mine, metrics, self.config.slo))
         return found
+
+
+def planned_lengths(config: ExperimentConfig, point: Point) -> tuple[str, str]:
+    """What the point's prompt and output lengths follow, in words."""
+    workload, trace = config.workload, config.load.trace
+    if point.kind == "trace" and trace is not None:
+        source = f"from the {trace.format} trace {trace.file}"
+        return source, source
+    if workload.prompts is not None:
+        outputs = workload.output_tokens.describe()
+        if workload.prompts.output_from_file:
+            outputs = f"from {workload.prompts.file}, else {outputs}"
+        return f"the prompts of {workload.prompts.file}", outputs
+    return workload.input_tokens.describe(), workload.output_tokens.describe()
 
 
 def energy_result(window: Measurement, idle: Measurement, metrics: PointMetrics) -> Energy:

@@ -23,8 +23,9 @@ from harness.config.slo import Slo
 
 SCHEMA_VERSION = 2
 
-PointKind = Literal["closed", "open", "profile", "search"]
-KIND_ORDER = {"closed": 0, "open": 1, "profile": 2, "search": 3}  # how tables list points
+PointKind = Literal["closed", "open", "profile", "search", "trace"]
+# how tables list points
+KIND_ORDER = {"closed": 0, "open": 1, "profile": 2, "search": 3, "trace": 4}
 
 
 class Stored(BaseModel):
