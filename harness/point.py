@@ -33,6 +33,7 @@ from harness.results import (
 )
 from harness.server import ServerHandle
 from harness.slo import verdict
+from harness.steady import steady_window
 from harness.store import RunStore, now_iso
 from harness.telemetry import server_metrics as sm
 from harness.telemetry.energy import energy_metrics
@@ -84,7 +85,9 @@ class PointMeasurer:
             client=client_health(load, metrics),
             energy=energy_result(window, ctx.idle, metrics),
             cpu_energy=CpuEnergy(**window.cpu_summary()),
-            started_at=started_at, ended_at=now_iso(), prefix_cache=cache)
+            started_at=started_at, ended_at=now_iso(), prefix_cache=cache,
+            steady=steady_window(load.records, load.start, window.gpu_energy_j,
+                                 window.samples, (window.start_s, window.end_s)))
         self.store.save_point(result, requests_frame(load.records, load.start),
                               window.samples)
         return result

@@ -140,7 +140,8 @@ class LoadConfig(Strict):
     @model_validator(mode="after")
     def _points(self) -> LoadConfig:
         if not (self.concurrency or self.rates or self.profiles or self.trace):
-            raise ValueError("give load points: `concurrency`, `rates` or `profiles` (or a `trace`)")
+            raise ValueError("give load points: `concurrency`, `rates` or `profiles` "
+                             "(or a `trace`)")
         if (self.concurrency or self.rates) and (self.requests is None) == (
                 self.duration_s is None):
             raise ValueError("set exactly one of `requests` and `duration_s` per load point")
