@@ -128,3 +128,35 @@ def test_a_prompts_file_workload_loads(tmp_path):
     config = load_config(config_file(tmp_path, f"{{output_tokens: 2, prompts: "
                                                 f"{{file: {prompts}}}}}"))
     assert config.workload.prompts.file == str(prompts)
+
+
+def prompt_source(tiny_model, workload: dict, extensions):
+    from harness.config import ExperimentConfig
+    from harness.plan import build_plan
+    from harness.runner import PromptSource
+
+    config = ExperimentConfig.model_validate({
+        "model": str(tiny_model), "workload": workload,
+        "load": {"concurrency": [1], "requests": 2}})
+    return PromptSource(config, build_plan(config)[0], extensions, "run")
+
+
+def test_text_by_default_even_where_the_server_takes_ids(tiny_model):
+    from harness.server import TOKEN_IDS
+
+    source = prompt_source(tiny_model, {"input_tokens": 12, "output_tokens": 2},
+                           frozenset({TOKEN_IDS}))
+    planned = source.workload("c1").chain(0)[0]
+    assert isinstance(planned.prompt, str) and planned.input_tokens == 12
+    assert len(source.tokenizer(planned.prompt)["input_ids"]) == 12  # with its BOS
+    ids = prompt_source(tiny_model, {"input_tokens": 12, "output_tokens": 2,
+                                     "prompt": "token_ids"}, frozenset({TOKEN_IDS}))
+    assert len(ids.workload("c1").chain(0)[0].prompt) == 12
+
+
+def test_token_ids_on_a_text_only_server_fail_the_cell_with_the_fix(tiny_model):
+    from harness.engines.base import EngineError
+
+    with pytest.raises(EngineError, match="set workload.prompt: text"):
+        prompt_source(tiny_model, {"input_tokens": 12, "output_tokens": 2,
+                                   "prompt": "token_ids"}, frozenset())
