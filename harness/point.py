@@ -64,9 +64,10 @@ class PointMeasurer:
         cell, engine = ctx.cell, ctx.engine
         cache = self.prepare_cache(ctx.server)
         started_at = now_iso()
+        requests = ctx.workload_for(point.id)  # built before the windows open
         ctx.energy.begin_window(point.id)
         try:
-            load, server_view = run_fast(self._run(ctx, point, on_request))
+            load, server_view = run_fast(self._run(ctx, point, requests, on_request))
         except (TimeoutError, aiohttp.ClientError) as err:
             raise EngineError(f"server stopped answering during point {point.id}: {err}",
                               engine.log_tail()) from None
@@ -102,7 +103,7 @@ class PointMeasurer:
         ok, why = reset_cache(server)
         return "reset" if ok else f"not reset: {why}"
 
-    async def _run(self, ctx: CellContext, point: Point,
+    async def _run(self, ctx: CellContext, point: Point, requests: RequestSource,
                    on_request: Callable[[], None] | None) -> tuple[LoadResult, ServerView]:
         server, url = ctx.server, ctx.server.metrics_url
         async with aiohttp.ClientSession() as session:
@@ -113,7 +114,7 @@ class PointMeasurer:
                        if url else None)
             try:
                 load = await run_point(
-                    server, point, ctx.workload_for(point.id), seed=self.config.seed,
+                    server, point, requests, seed=self.config.seed,
                     salt=salt_of(self.run_name, ctx.cell.id, point.id),
                     timeout_s=self.config.load.request_timeout_s, retry=self.config.load.retry,
                     on_record=(lambda _r: on_request()) if on_request else None)
