@@ -184,7 +184,10 @@ def describe_point(point) -> str:
 
     parts = []
     for phase in point.phases:
-        if phase.open_loop:
+        if phase.offsets is not None:
+            span = max(phase.offsets, default=0.0)
+            parts.append(f"replay x {len(phase.offsets)} req over {span:.1f} s")
+        elif phase.open_loop:
             r0, r1 = phase.rate
             load = f"{r0:g}" if r0 == r1 else f"{r0:g}->{r1:g}"
             parts.append(f"{load} req/s {phase.arrival} x {size(phase)}")

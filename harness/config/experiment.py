@@ -30,8 +30,10 @@ from harness.config.base import (
 from harness.config.engines import EngineConfig, OptionValue, VllmConfig, normalise_options
 from harness.config.lengths import LengthsFileError
 from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig
+from harness.config.prompt_file import PromptFileError, read_prompts
 from harness.config.shapes import SHAPES
 from harness.config.slo import Slo
+from harness.config.trace import TraceError, read_trace
 
 DUMMY_PREFIX = "dummy:"
 
@@ -142,6 +144,8 @@ class ExperimentConfig(Strict):
         if not isinstance(limit, int) or is_stored(info):
             return self
         needed = self.workload.longest_request()
+        if needed is None and self.workload.prompts is not None:
+            return self  # real prompts: their lengths are known once tokenized
         if needed is None:
             raise ValueError("workload: a normal or lognormal length needs `max` when "
                              "engine.options.max_model_len is set")
@@ -150,6 +154,19 @@ class ExperimentConfig(Strict):
                              f"{', all turns' if self.workload.conversation else ''}) but "
                              f"engine.options.max_model_len is {limit}")
         return self
+
+    @model_validator(mode="after")
+    def _trace_reads(self, info: ValidationInfo) -> ExperimentConfig:
+        if self.load.trace is not None and not is_stored(info):
+            read_trace(self.load.trace, self.max_model_len)  # fail now, naming file and line
+        if self.workload.prompts is not None and not is_stored(info):
+            read_prompts(self.workload.prompts)
+        return self
+
+    @property
+    def max_model_len(self) -> int | None:
+        limit = self.engine.options.get("max_model_len")
+        return limit if isinstance(limit, int) else None
 
     def hash(self) -> str:
         """Hash of everything that changes what is measured (the cost section does not)."""
@@ -171,7 +188,7 @@ def load_config(path: Path) -> ExperimentConfig:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(f"{path}: {first_error(err)}") from None
-    except LengthsFileError as err:
+    except (LengthsFileError, TraceError, PromptFileError) as err:
         raise ConfigError(f"{path}: {err}") from None
     for where, model in _models(config):
         if not model.startswith(DUMMY_PREFIX) and looks_like_path(model):

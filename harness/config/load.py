@@ -18,6 +18,8 @@ from pydantic import (
 
 from harness.config.base import Strict, as_list
 from harness.config.lengths import LengthDist, fixed_if_number
+from harness.config.prompt_file import PromptFileConfig
+from harness.config.trace import TraceConfig
 
 Arrival = Literal["constant", "poisson", "gamma"]
 
@@ -33,8 +35,15 @@ class Conversation(Strict):
 
 
 class WorkloadConfig(Strict):
-    input_tokens: LengthDist = Field(description="new prompt tokens per request, exact")
+    input_tokens: LengthDist | None = Field(
+        None, description="new prompt tokens per request, exact (unless `prompts` is set)")
     output_tokens: LengthDist = Field(description="output tokens per request, exact")
+    prompt: Literal["text", "token_ids"] = Field(
+        "text", description="send prompts as text (the server tokenizes them, as real clients "
+                            "make it) or as token-id lists (skips the server's tokenizer)")
+    prompts: PromptFileConfig | None = Field(
+        None, description="real prompts from a file (ShareGPT JSON or JSONL) instead of "
+                          "generated ones")
     shared_prefix: SharedPrefix | None = None
     conversation: Conversation | None = None
     prefix_cache: Literal["reset", "keep"] | None = Field(
@@ -44,6 +53,14 @@ class WorkloadConfig(Strict):
     _lengths = field_validator("input_tokens", "output_tokens", mode="before")(
         classmethod(lambda cls, v: fixed_if_number(v)))
 
+    @model_validator(mode="after")
+    def _prompt_source(self) -> WorkloadConfig:
+        if (self.input_tokens is None) == (self.prompts is None):
+            raise ValueError("set exactly one of `input_tokens` and `prompts`")
+        if self.prompts is not None and (self.shared_prefix or self.conversation):
+            raise ValueError("`prompts` from a file take no shared_prefix or conversation")
+        return self
+
     @property
     def studies_caching(self) -> bool:
         if self.prefix_cache is not None:
@@ -52,6 +69,8 @@ class WorkloadConfig(Strict):
 
     def longest_request(self) -> int | None:
         """Most tokens one request can hold (prompt + output), None if unbounded."""
+        if self.input_tokens is None:
+            return None
         prompt, output = self.input_tokens.bound(), self.output_tokens.bound()
         if prompt is None or output is None:
             return None
@@ -97,6 +116,8 @@ class LoadConfig(Strict):
     warmup_requests: NonNegativeInt = 4
     request_timeout_s: PositiveFloat = 600.0
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    trace: TraceConfig | None = Field(
+        None, description="one more open-loop point that replays a production trace")
 
     _as_lists = field_validator("concurrency", "rates", mode="before")(
         classmethod(lambda cls, v: as_list(v)))
@@ -118,8 +139,9 @@ class LoadConfig(Strict):
 
     @model_validator(mode="after")
     def _points(self) -> LoadConfig:
-        if not (self.concurrency or self.rates or self.profiles):
-            raise ValueError("give load points: `concurrency`, `rates` or `profiles`")
+        if not (self.concurrency or self.rates or self.profiles or self.trace):
+            raise ValueError("give load points: `concurrency`, `rates` or `profiles` "
+                             "(or a `trace`)")
         if (self.concurrency or self.rates) and (self.requests is None) == (
                 self.duration_s is None):
             raise ValueError("set exactly one of `requests` and `duration_s` per load point")
