@@ -11,7 +11,7 @@ import aiohttp
 
 from harness.config import ExperimentConfig
 from harness.engines.base import Engine, EngineError
-from harness.load.executor import LoadResult, RequestSource, run_point
+from harness.load.executor import LoadResult, Prebuilt, RequestSource, chains_needed, run_point
 from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.loop import run_fast
 from harness.load.prompts import salt_of
@@ -64,7 +64,10 @@ class PointMeasurer:
         cell, engine = ctx.cell, ctx.engine
         cache = self.prepare_cache(ctx.server)
         started_at = now_iso()
-        requests = ctx.workload_for(point.id)  # built before the windows open
+        salt = salt_of(self.run_name, cell.id, point.id)
+        # every prompt is built before the windows open (Prebuilt says why)
+        requests = Prebuilt(ctx.workload_for(point.id),
+                            chains_needed(point, self.config.seed, salt))
         ctx.energy.begin_window(point.id)
         try:
             load, server_view = run_fast(self._run(ctx, point, requests, on_request))

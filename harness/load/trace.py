@@ -6,8 +6,8 @@ A hash id names one block of `block_tokens` prompt tokens, drawn from a generato
 so the server's prefix cache sees the reuse the trace recorded. Tokens past the hash ids
 (or every token, for a trace without them) are drawn per request, so they are never shared.
 
-The prompts are built when the source is made, before the point's clock starts (up to
-PREBUILT requests), so turning ids into text never delays a send at the trace's instants.
+The point builds the prompts before its clock starts (harness.load.executor.Prebuilt), so
+turning ids into text never delays a send at the trace's instants.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import numpy as np
 
 from harness.config.trace import Trace
 from harness.load.workload import PlannedRequest, Workload
-
-PREBUILT = 10_000  # requests whose prompts are built up front; later ones at their send
 
 
 class TraceRequests:
@@ -28,14 +26,8 @@ class TraceRequests:
 
     def __init__(self, trace: Trace, base: Workload, block_tokens: int):
         self.trace, self.base, self.block_tokens = trace, base, block_tokens
-        self.prebuilt = [self.build(k) for k in range(min(len(trace.requests), PREBUILT))]
 
     def chain(self, index: int) -> list[PlannedRequest]:
-        if index < len(self.prebuilt):
-            return self.prebuilt[index]
-        return self.build(index)
-
-    def build(self, index: int) -> list[PlannedRequest]:
         wanted = self.trace.requests[index % len(self.trace.requests)]
         rng = np.random.default_rng([self.base.seed, self.base.salt, index])
         ids = self.blocks(wanted.hash_ids, wanted.input_tokens)
