@@ -100,14 +100,15 @@ def _decision(answer: Answer) -> pd.DataFrame:
     return frame
 
 
-def _qualifying(caveats: list[Caveat], row: dict) -> list[tuple[str, str]]:
-    """(code, worst severity) of each caveat code the decision row names, worst first."""
+def _qualifying(caveats: list[Caveat], row: dict) -> list[tuple[str, str, str]]:
+    """(code, worst severity, first sentence) of each caveat code the decision row names,
+    as it applies to this variant, worst first."""
     named = [code for code in (row.get("caveats") or "").split("; ") if code]
     found = []
     for code in named:
         matching = [c for c in caveats if c.code == code and c.variant in (None, row["variant"])]
-        found.append((code, worst(matching) or "warning"))
-    return sorted(found, key=lambda pair: -rank(pair[1]))
+        found.append((code, worst(matching) or "warning", matching[0].text if matching else ""))
+    return sorted(found, key=lambda entry: -rank(entry[1]))
 
 
 def _headline(answer: Answer) -> pd.DataFrame:

@@ -56,14 +56,14 @@ def _capacity_html(row: dict, unit: str) -> str:
     return f"{per_unit:,.0f} tok/s per {escape(unit)}<br>{source}{interval}"
 
 
-def _decision_row(row: dict, unit: str, texts: dict[str, str]) -> str:
+def _decision_row(row: dict, unit: str) -> str:
     cheapest = row.get("cheapest") or "no verdict (no traffic given)"
     runner_up, margin = "-", "-"
     if not missing(row.get("runner_up")):
         runner_up = f"{escape(row['runner_up'])}<br>{usd(row['runner_up_usd_per_month'])} a month"
         margin = f"+{usd(row['margin_usd_per_month'])} ({row['runner_up_over_cheapest']:.2f}x)"
-    caveats = " ".join(badge(f"{severity}: {code}", severity, texts.get(code, ""))
-                       for code, severity in row["caveat_list"]) or "none"
+    caveats = " ".join(badge(f"{severity}: {code}", severity, text)
+                       for code, severity, text in row["caveat_list"]) or "none"
     return ("<tr>" + _cell(f"<b>{escape(row['variant'])}</b>")
             + _cell(f"<b>{escape(cheapest)}</b>") + _cell(usd(row.get("usd_per_month")), True)
             + _cell(runner_up) + _cell(escape(margin), True)
@@ -74,11 +74,10 @@ def decision_html(view: CostView) -> str:
     """One row per variant: the cheapest way to serve this traffic and what it rests on."""
     if view.decision.empty:
         return missing_box("no decision: no variant has a verdict")
-    texts = {c.code: c.text for c in reversed(view.caveats)}   # the first sentence per code
     head = "".join(f"<th>{h}</th>" for h in (
         "variant", "the cheapest way", "its bill a month", "runner-up", "margin",
         "capacity at the SLO (source, n)", "the verdict rests on"))
-    rows = "".join(_decision_row(row, view.unit, texts)
+    rows = "".join(_decision_row(row, view.unit)
                    for row in view.decision.to_dict("records"))
     return f"<table class='facts decision'><tr>{head}</tr>{rows}</table>"
 
