@@ -170,3 +170,20 @@ def test_no_capacity_at_the_profiles_slo_is_critical_not_a_figure(tmp_path):
     row = decision_rows(build_report([RunStore(run).load()]).html)[0]
     assert "<b>no capacity at this SLO</b>" in row
     assert "<span class='badge sev-critical'>" in row and "re-run the search" in row
+
+
+def test_an_input_whose_25_percent_move_flips_the_verdict_is_marked():
+    from harness.report.verdict import sensitivity_html
+
+    base = {"variant": "bf16", "side": "rented", "api": "some-api", "unit": "$/h",
+            "base": 2.0, "minus_api_usd_month_at_base": -100.0, "flips_at": 2.4,
+            "flips_at_change": 0.2}
+    frame = pd.DataFrame([
+        {**base, "input": "rented $/h per replica", "minus_api_usd_month_at_low": -300.0,
+         "minus_api_usd_month_at_high": 150.0},                      # +25% makes the API win
+        {**base, "input": "peak-to-average", "minus_api_usd_month_at_low": -150.0,
+         "minus_api_usd_month_at_high": -50.0, "flips_at": None, "flips_at_change": None}])
+    rows = re.findall(r"<tr>(<td>.*?)</tr>", sensitivity_html(frame))
+    assert "<span class='badge sev-warning'>flips</span>" in rows[0] and "+20%" in rows[0]
+    assert rows[1].endswith("<td>holds</td>") and "no flip in 0.1x-10x" in rows[1]
+    assert "-$300.00" in rows[0] and "$150.00" in rows[0]
