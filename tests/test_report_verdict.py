@@ -15,8 +15,11 @@ from harness.config.experiment import CostConfig
 from harness.cost.answer import build_answer
 from harness.cost.prices import load_price_book
 from harness.cost.profile import load_profile
+from harness.cost.tables import capacity_label
+from harness.report.charts import break_even_lanes
 from harness.report.costing import cost_view
 from harness.report.document import build_report
+from harness.report.page import escape
 from harness.store import RunStore
 from tests import factories
 from tests.test_cost_answer import search_record, searched
@@ -57,16 +60,21 @@ def test_the_headline_leads_with_the_decision_per_variant(tmp_path):
         assert decision["runner_up"] in row
         assert (f"+{money(decision['margin_usd_per_month'])} "
                 f"({decision['runner_up_over_cheapest']:.2f}x)") in row
-        # the closed-loop capacity says so, with its n, styled as a warning
-        assert ("<span class='badge sev-warning'>batch 16 conc 16, unverified: closed loop, "
-                f"n={int(decision['capacity_n'])}</span>") in row
+        # the capacity with its source and n ("unverified: closed loop" styled as a warning)
+        facts = {**answer.variants.set_index("variant").loc[decision["variant"]].to_dict(),
+                 "variant": decision["variant"]}
+        style = "info" if facts["capacity_verified"] else "warning"
+        assert f"<span class='badge sev-{style}'>{capacity_label(facts)}</span>" in row
+        assert f"n={int(decision['capacity_n'])}" in capacity_label(facts)
         # every caveat code the decision rests on, the dummy model's as critical
         for code in decision["caveats"].split("; "):
             assert f": {code}</span>" in row
         assert "<span class='badge sev-critical' title='the run served dummy:tiny" in row
         assert ">critical: dummy_model</span>" in row
         # a caveat about one variant is explained in that variant's own words
-        assert f"title='{decision['variant']}: unverified: closed loop" in row
+        own = [c for c in answer.caveats if c.variant == decision["variant"]
+               and c.code in decision["caveats"]]
+        assert own and all(f"title='{escape(c.text)}'" in row for c in own[:1])
     # every caveat listed, worst first, with its severity
     listed = re.findall(r"<li class=sev-(\w+)><span", html)
     assert listed[0] == "critical" and set(listed) == {"critical", "warning", "info"}
@@ -81,12 +89,26 @@ def test_the_bill_chart_marks_the_answers_break_even_ranges(tmp_path):
     lanes = [row for row in spec_rows(report, "monthly-bill") if "from_mtok_month" in row]
     assert sorted((r["variant"], r["side"], r["from_mtok_month"]) for r in lanes) == sorted(
         zip(expected["variant"], expected["side"], expected["from_mtok_month"], strict=True))
-    # fp8-kv wins in two ranges against it (a second replica makes the API cheaper between)
-    fp8 = [r for r in lanes if r["variant"] == "fp8-kv"]
-    assert len(fp8) == 2 and fp8[0]["end"] < fp8[1]["start"]
-    assert fp8[-1]["to_mtok_month"] is None  # open-ended: drawn to the chart's right edge
-    assert fp8[-1]["end"] == max(r["mtok_month"] for r in spec_rows(report, "monthly-bill")
-                                 if "mtok_month" in r)
+    span = [r["mtok_month"] for r in spec_rows(report, "monthly-bill") if "mtok_month" in r]
+    for lane in lanes:   # clipped to the chart; an open-ended range runs to its right edge
+        assert min(span) <= lane["start"] < lane["end"] <= max(span)
+        if lane["to_mtok_month"] is None:
+            assert lane["end"] == max(span)
+
+
+def test_break_even_lanes_keep_separate_ranges_separate():
+    ranges = pd.DataFrame({
+        "variant": ["fp8-kv"] * 3, "side": ["rented"] * 3, "api": ["some-api"] * 3,
+        "range": [1, 2, 3], "from_mtok_month": [50.0, 2655.0, 5309.0],
+        "to_mtok_month": [80.0, 4536.0, None], "contains_this_traffic": [False, False, True],
+        "who": ["fp8-kv rented"] * 3})
+    chart = break_even_lanes(ranges, 100.0, 1_000_000.0, 12_167.0).to_dict()
+    rows = [row for rows in chart["datasets"].values() for row in rows if "start" in row
+            and "who" in row]
+    # the first range lies below the chart's span: not drawn; the others as they are
+    assert [(r["start"], r["end"], r["span"]) for r in rows] == [
+        (2655.0, 4536.0, "2,655-4,536"), (5309.0, 1_000_000.0, "5,309+")]
+    assert "some-api" in str(chart["title"])
 
 
 def test_the_sensitivity_table_shows_each_flip_value(tmp_path):
