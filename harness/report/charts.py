@@ -136,19 +136,21 @@ def point_costs(costs: pd.DataFrame, apis: pd.DataFrame,
     if not apis.empty:
         layers.append(alt.Chart(apis).mark_rule(strokeDash=[5, 3], strokeWidth=1.5).encode(
             y="api_usd_per_mtok:Q", tooltip=["label"],
-            color=alt.Color("label:N", title="hosted API, $/Mtok (price date)",
+            color=alt.Color("label:N", title="hosted API, $/Mtok (date of its price data)",
                             scale=alt.Scale(scheme="tableau20"),
                             sort=alt.EncodingSortField("api_usd_per_mtok", order="descending"))))
     return alt.layer(*layers).resolve_scale(color="independent", shape="independent").properties(
         width=WIDTH, height=HEIGHT,
         title=alt.Title("Cost per point against the APIs",
-                        subtitle="dashed: hosted APIs at this traffic's mix, priced on the "
-                                 "date shown; faded points miss the profile's SLO"))
+                        subtitle="dashed: hosted APIs at this traffic's mix, with the date "
+                                 "of their price data; faded points miss the profile's SLO"))
 
 
 def monthly_bills(bills: pd.DataFrame, ranges: pd.DataFrame,
-                  traffic: float | None) -> alt.LayerChart | None:
-    """The monthly bill against monthly traffic, self-hosted steps against API lines."""
+                  traffic: float | None) -> alt.VConcatChart | alt.LayerChart | None:
+    """The monthly bill against monthly traffic, self-hosted steps against API lines; under
+    it, the Answer's break-even ranges: where each self-hosted option costs less than the
+    cheapest API, one lane per variant and side."""
     if bills.empty:
         return None
     x = alt.X("mtok_month:Q", title="traffic (million tokens a month)",
@@ -160,21 +162,56 @@ def monthly_bills(bills: pd.DataFrame, ranges: pd.DataFrame,
             domain=["self-hosted", "API"], range=[[1, 0], [5, 3]])),
         tooltip=["who", alt.Tooltip("mtok_month:Q", format=",.0f"),
                  alt.Tooltip("usd_month:Q", format="$,.0f")])
-    layers = []
-    if not ranges.empty:
-        layers.append(alt.Chart(ranges).mark_rect(color="#2ecc71", opacity=0.12).encode(
-            x="from_mtok:Q", x2="to_mtok:Q", tooltip=["from_mtok", "to_mtok"]))
-    layers.append(lines)
-    if traffic:
-        marker = pd.DataFrame({"mtok_month": [traffic], "label": ["the profile's traffic"]})
-        layers.append(alt.Chart(marker).mark_rule(color="black").encode(x="mtok_month:Q"))
-        layers.append(alt.Chart(marker).mark_text(align="left", dx=4, y=8).encode(
-            x="mtok_month:Q", text="label:N"))
-    return alt.layer(*layers).properties(
+    layers = [lines, *_traffic_marker(traffic, "mtok_month:Q")]
+    bill = alt.layer(*layers).properties(
         width=WIDTH, height=HEIGHT,
         title=alt.Title("Monthly bill against monthly traffic",
                         subtitle="self-hosted: steps of replicas provisioned for the profile's "
-                                 "peak; green: where self-hosting beats every API"))
+                                 "peak; dashed: hosted APIs"))
+    lanes = break_even_lanes(ranges, bills["mtok_month"].min(), bills["mtok_month"].max(),
+                             traffic)
+    if lanes is None:
+        return bill
+    return alt.vconcat(bill, lanes).resolve_scale(x="shared", color="independent",
+                                                  strokeDash="independent")
+
+
+def _traffic_marker(traffic: float | None, field: str) -> list[alt.Chart]:
+    if not traffic:
+        return []
+    marker = pd.DataFrame({"mtok_month": [traffic], "label": ["the profile's traffic"]})
+    return [alt.Chart(marker).mark_rule(color="black").encode(x=field),
+            alt.Chart(marker).mark_text(align="left", dx=4, y=8).encode(x=field,
+                                                                         text="label:N")]
+
+
+def break_even_lanes(ranges: pd.DataFrame, low: float, high: float,
+                     traffic: float | None) -> alt.LayerChart | None:
+    """Each range of monthly traffic where self-hosting wins, clipped to the chart's span
+    (an open-ended range runs to its right edge)."""
+    if ranges.empty:
+        return None
+    data = ranges.assign(
+        start=ranges["from_mtok_month"].clip(lower=low, upper=high),
+        end=ranges["to_mtok_month"].fillna(high).clip(lower=low, upper=high),
+        span=[f"{a:,.0f}+" if pd.isna(b) else f"{a:,.0f}-{b:,.0f}"
+              for a, b in zip(ranges["from_mtok_month"], ranges["to_mtok_month"], strict=True)])
+    data = data[data["end"] > data["start"]]
+    if data.empty:
+        return None
+    api = data["api"].iloc[0]
+    x = alt.X("start:Q", title="traffic (million tokens a month)",
+              scale=alt.Scale(type="log", nice=False))
+    bars = alt.Chart(data).mark_bar(color="#2ecc71", opacity=0.75, height=14).encode(
+        x=x, x2="end:Q", y=alt.Y("who:N", title=None),
+        tooltip=["who", "api", alt.Tooltip("span:N", title="Mtok a month"),
+                 alt.Tooltip("contains_this_traffic:N", title="this traffic in it")])
+    rule = [alt.Chart(pd.DataFrame({"start": [traffic]})).mark_rule(color="black")
+            .encode(x="start:Q")] if traffic else []
+    return alt.layer(bars, *rule).properties(
+        width=WIDTH, height=28 * data["who"].nunique() + 10,
+        title=alt.Title("Break-even ranges", subtitle=f"green: where self-hosting costs less "
+                        f"than {api} (the cheapest API at this traffic)"))
 
 
 def energy_per_token(points: pd.DataFrame) -> alt.LayerChart | None:

@@ -14,11 +14,13 @@ from rich.console import Console
 
 from harness.cost import model
 from harness.cost.answer import Answer, build_answer, points_frame
+from harness.cost.caveats import Caveat, rank, worst
 from harness.cost.files import CostInputError
 from harness.cost.labels import missing, point_label
 from harness.cost.prices import load_price_book
 from harness.cost.profile import load_profile
-from harness.cost.tables import answer_view
+from harness.cost.tables import capacity_label
+from harness.cost.view import answer_view
 from harness.store import StoredRun
 
 
@@ -27,13 +29,18 @@ class CostView:
     """What the page shows of the answer, or why there is none (`reason`)."""
 
     reason: str | None = None
-    answer_html: str = ""          # the answer as `harness cost` prints it
-    headline: pd.DataFrame = field(default_factory=pd.DataFrame)   # one row per variant
+    answer_html: str = ""          # the whole answer as `harness cost --detail` prints it
+    unit: str = "GPU"              # capacity is per GPU or per machine
+    decision: pd.DataFrame = field(default_factory=pd.DataFrame)   # one row per variant
+    headline: pd.DataFrame = field(default_factory=pd.DataFrame)   # $/Mtok, one row per variant
     points: pd.DataFrame = field(default_factory=pd.DataFrame)     # $/Mtok per point and side
-    apis: pd.DataFrame = field(default_factory=pd.DataFrame)       # $/Mtok per API, dated
+    apis: pd.DataFrame = field(default_factory=pd.DataFrame)       # $/Mtok per API, data dates
     bills: pd.DataFrame = field(default_factory=pd.DataFrame)      # $/month against Mtok/month
+    break_even: pd.DataFrame = field(default_factory=pd.DataFrame)  # ranges, cheapest API
+    sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    prices: pd.DataFrame = field(default_factory=pd.DataFrame)     # each price, its data date
     traffic_mtok_month: float | None = None
-    notes: list[str] = field(default_factory=list)
+    caveats: list[Caveat] = field(default_factory=list)
     prices_used: list[str] = field(default_factory=list)
 
 
@@ -52,22 +59,56 @@ def cost_view(stored: StoredRun) -> CostView:
                                "gives one")
     try:
         profile = load_profile(path)
-        book = load_price_book()
+        book = load_price_book(max_age_days=profile.max_price_age_days)
         answer = build_answer(stored, profile, book, str(path))
         per_point = points_frame(stored, profile, book)
     except (CostInputError, ValueError) as err:
         return CostView(reason=f"no verdict: {str(err).splitlines()[0]}")
-    return CostView(answer_html=_as_html(answer), headline=_headline(answer),
+    return CostView(answer_html=_as_html(answer), unit=answer.unit,
+                    decision=_decision(answer), headline=_headline(answer),
                     points=_point_costs(per_point, answer.variants),
                     apis=_api_prices(answer.apis), bills=_bills(answer),
-                    traffic_mtok_month=answer.demand.traffic_mtok_month, notes=answer.notes,
-                    prices_used=answer.prices_used)
+                    break_even=_cheapest_api_ranges(answer),
+                    sensitivity=answer.sensitivity, prices=answer.prices,
+                    traffic_mtok_month=answer.demand.traffic_mtok_month,
+                    caveats=answer.caveats, prices_used=answer.prices_used)
 
 
 def _as_html(answer: Answer) -> str:
     recorder = Console(record=True, width=220, file=open("/dev/null", "w"))  # noqa: SIM115
-    recorder.print(answer_view(answer))
+    recorder.print(answer_view(answer, detail=True))
     return recorder.export_html(inline_styles=True, code_format="<pre class=answer>{code}</pre>")
+
+
+def _decision(answer: Answer) -> pd.DataFrame:
+    """Per variant: the decision (cheapest way, its bill, runner-up, margin), the capacity it
+    rests on with its source and n, and the caveats (warning and worse) that qualify it."""
+    if answer.decision.empty:
+        return pd.DataFrame()
+    frame = answer.decision.copy()
+    variants = answer.variants.set_index("variant")
+    capacity, per_unit = [], []
+    for row in frame.to_dict("records"):
+        facts = {**variants.loc[row["variant"]].to_dict(), "variant": row["variant"]}
+        found = not missing(facts.get("capacity_tps"))
+        capacity.append(capacity_label(facts) if found else facts.get("slo_note") or "-")
+        per_unit.append(facts.get("capacity_tps_per_unit") if found else None)
+    frame["capacity_from"] = capacity
+    frame["capacity_tps_per_unit"] = per_unit
+    frame["caveat_list"] = [_qualifying(answer.caveats, row) for row in
+                            frame.to_dict("records")]
+    return frame
+
+
+def _qualifying(caveats: list[Caveat], row: dict) -> list[tuple[str, str, str]]:
+    """(code, worst severity, first sentence) of each caveat code the decision row names,
+    as it applies to this variant, worst first."""
+    named = [code for code in (row.get("caveats") or "").split("; ") if code]
+    found = []
+    for code in named:
+        matching = [c for c in caveats if c.code == code and c.variant in (None, row["variant"])]
+        found.append((code, worst(matching) or "warning", matching[0].text if matching else ""))
+    return sorted(found, key=lambda entry: -rank(entry[1]))
 
 
 def _headline(answer: Answer) -> pd.DataFrame:
@@ -78,7 +119,6 @@ def _headline(answer: Answer) -> pd.DataFrame:
     frame = variants[[c for c in wanted if c in variants]].copy()
     frame.insert(1, "best_cell", [point_label(row) if not missing(row.get("capacity_tps"))
                                   else "none at the SLO" for row in variants.to_dict("records")])
-    frame["unit"] = answer.unit
     verdicts = answer.verdicts
     for side in ("rented", "owned"):
         column = f"{side}_cheaper"
@@ -126,9 +166,9 @@ def _owned_over_rented(hourly: pd.DataFrame, variant: str) -> float | None:
 def _api_prices(apis: pd.DataFrame) -> pd.DataFrame:
     if apis.empty:
         return apis
-    frame = apis[["api", "api_usd_per_mtok", "api_prices_as_of"]].copy()
-    frame["label"] = [f"{a} ${p:.4g} ({d})" for a, p, d in
-                      zip(frame["api"], frame["api_usd_per_mtok"], frame["api_prices_as_of"],
+    frame = apis[["api", "api_usd_per_mtok", "api_price_data_date"]].copy()
+    frame["label"] = [f"{a} ${p:.4g} (data of {d})" for a, p, d in
+                      zip(frame["api"], frame["api_usd_per_mtok"], frame["api_price_data_date"],
                           strict=True)]
     return frame
 
@@ -163,21 +203,13 @@ def _bills(answer: Answer) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cheaper_ranges(bills: pd.DataFrame) -> pd.DataFrame:
-    """The traffic ranges where the cheapest self-hosted option beats the cheapest API."""
-    if bills.empty:
+def _cheapest_api_ranges(answer: Answer) -> pd.DataFrame:
+    """The Answer's break-even ranges of each variant and side against the API that is
+    cheapest for this traffic (the one the decision and the sensitivity table weigh)."""
+    ranges, apis = answer.break_even, answer.apis
+    if ranges.empty or apis.empty or apis["api_usd_per_month"].isna().all():
         return pd.DataFrame()
-    best = bills.groupby(["mtok_month", "kind"])["usd_month"].min().unstack()
-    if not {"API", "self-hosted"} <= set(best.columns):
-        return pd.DataFrame()
-    wins = best["self-hosted"] < best["API"]
-    ranges, start = [], None
-    for volume, win in wins.items():
-        if win and start is None:
-            start = volume
-        if not win and start is not None:
-            ranges.append((start, volume))
-            start = None
-    if start is not None:
-        ranges.append((start, wins.index[-1]))
-    return pd.DataFrame(ranges, columns=["from_mtok", "to_mtok"])
+    cheapest = apis.loc[apis["api_usd_per_month"].idxmin(), "api"]
+    found = ranges[ranges["api"] == cheapest].copy()
+    found["who"] = found["variant"] + " " + found["side"]
+    return found.reset_index(drop=True)

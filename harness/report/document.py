@@ -11,10 +11,11 @@ import pandas as pd
 from harness.report import charts, frames
 from harness.report.charts import Figure, figure
 from harness.report.compare import distinct_names
-from harness.report.costing import CostView, cheaper_ranges, cost_view
+from harness.report.costing import CostView, cost_view
 from harness.report.hardware import hardware_frame
 from harness.report.page import figures_html, page
-from harness.report.sections import headline_html, provenance_html, warnings_html
+from harness.report.sections import provenance_html, warnings_html
+from harness.report.verdict import headline_html
 from harness.store import StoredRun
 
 
@@ -60,7 +61,7 @@ def cost_figures(runs: list[StoredRun], views: list[CostView]) -> list[Figure]:
                     reason)]
     for run, view in zip(runs, views, strict=True):
         suffix = f"-{run.name}" if overlay else ""
-        chart = charts.monthly_bills(view.bills, cheaper_ranges(view.bills),
+        chart = charts.monthly_bills(view.bills, view.break_even,
                                      view.traffic_mtok_month)
         found.append(figure(f"monthly-bill{suffix}", f"Monthly bill ({run.name})", chart,
                             view.reason or "no traffic in the profile: no monthly volume"))

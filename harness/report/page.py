@@ -26,7 +26,15 @@ table.facts th { background: #f5f5f5; } td.num { text-align: right; }
            color: #555; }
 pre.answer { font-size: 11px; overflow-x: auto; background: #fcfcfc; border: 1px solid #eee;
              padding: 8px; }
-ul.warnings li { margin: 3px 0; }
+ul.warnings li, ul.caveats li { margin: 3px 0; }
+.badge { display: inline-block; border-radius: 3px; padding: 1px 6px; margin: 1px 2px 1px 0;
+         font-size: 12px; border: 1px solid; }
+.badge.sev-critical { background: #fdecea; color: #b71c1c; border-color: #e57373;
+                      font-weight: bold; }
+.badge.sev-warning { background: #fff4e0; color: #8a5300; border-color: #f0b429; }
+.badge.sev-info { background: #f3f3f3; color: #555; border-color: #ccc; }
+ul.caveats li.sev-critical { color: #b71c1c; } ul.caveats li.sev-info { color: #666; }
+table.decision td { vertical-align: top; }
 """
 
 EMBED = """

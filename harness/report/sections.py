@@ -1,45 +1,13 @@
-"""The report's sections in words: the build-or-buy headline, provenance, and every warning the
-run raised (burst delivery, a client that fell behind, thin p99s, token counts that disagree,
-failed cells, unreadable files)."""
+"""The report's sections in words: provenance (with each price's data date) and every warning
+the run raised (burst delivery, a client that fell behind, thin p99s, token counts that
+disagree, failed cells, unreadable files). The build-or-buy section is harness.report.verdict."""
 
 from __future__ import annotations
 
 from harness.report.costing import CostView
-from harness.report.page import escape, facts_table, frame_table, missing_box
+from harness.report.page import escape, facts_table
 from harness.results import PointResult
 from harness.store import StoredRun
-
-HEADLINE_COLUMNS = {
-    "variant": "variant", "best_cell": "best cell at the SLO",
-    "capacity_tps_per_unit": "capacity tok/s per {unit}",
-    "rented_usd_per_mtok_full_load": "rented $/Mtok full load",
-    "rented_usd_per_mtok_effective": "rented $/Mtok at this traffic",
-    "owned_usd_per_mtok_full_load": "owned $/Mtok full load",
-    "owned_usd_per_mtok_effective": "owned $/Mtok at this traffic",
-    "rented_wins": "rented: verdict", "owned_wins": "owned: verdict", "reason": "why none"}
-MONEY = {c: "$,.4g" for c in HEADLINE_COLUMNS if "usd" in c} | {"capacity_tps_per_unit": ",.0f"}
-
-
-def headline_html(run: StoredRun, view: CostView) -> str:
-    """Per variant: the best cell at the SLO, its capacity, $/Mtok and the verdict, then the
-    answer exactly as `harness cost` prints it, and its notes."""
-    if view.reason:
-        return missing_box(f"{run.name}: {view.reason}")
-    frame = view.headline.copy()
-    unit = frame["unit"].iloc[0] if "unit" in frame and not frame.empty else "GPU"
-    columns = [c for c in HEADLINE_COLUMNS if c in frame]
-    if "reason" in frame and frame["reason"].isna().all():
-        columns.remove("reason")
-    frame = frame[columns].rename(columns={c: HEADLINE_COLUMNS[c].format(unit=unit)
-                                           for c in columns})
-    notes = "".join(f"<li>{escape(note)}</li>" for note in view.notes)
-    formats = {HEADLINE_COLUMNS[c].format(unit=unit): f for c, f in MONEY.items()}
-    return (f"<p><b>{escape(run.name)}</b>: build or buy for the traffic profile "
-            f"{escape(run.manifest.config.cost.profile)}</p>"
-            f"{frame_table(frame, formats)}"
-            f"<p>Caveats:</p><ul>{notes}</ul>"
-            f"<details><summary>The whole answer, as <code>harness cost</code> prints it"
-            f"</summary>{view.answer_html}</details>")
 
 
 def provenance_html(run: StoredRun, view: CostView) -> str:
@@ -63,7 +31,14 @@ def provenance_html(run: StoredRun, view: CostView) -> str:
 
 
 def view_prices(view: CostView) -> list[str]:
-    return view.prices_used if view.reason is None else [view.reason]
+    """Each price with the date of its data (not the day it was looked up) and its age."""
+    if view.reason is not None:
+        return [view.reason]
+    lines = [f"{row['kind']}: {row['name']}, ${row['usd']:,.4g} {row['unit']}, {row['data']}, "
+             f"data of {row['data_date']} ({row['age_days']} days old"
+             + (", STALE)" if row.get("stale") else ")")
+             for row in view.prices.to_dict("records")]
+    return lines + [line for line in view.prices_used if line.startswith("API tiers")]
 
 
 def point_warnings(result: PointResult) -> list[str]:
