@@ -4,8 +4,10 @@ build-or-buy answer where the config names a traffic profile)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +34,10 @@ def run(
 
     Finished points are kept: running the same command again skips them and measures the rest.
     Exit codes: 0 all measured, 1 some cells failed, 2 bad input, 130 interrupted.
+
+    Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run the same way: servers stopped, finished
+    points kept. A SIGINT the harness inherits as ignored (nohup, or `&` in a script) stays
+    ignored, as the parent asked; stop such a run with SIGTERM.
     """
     from harness.plan import build_plan
 
@@ -45,9 +51,27 @@ def run(
     if dry_run:
         console.print(plan_table(config, plan, out))
         return
+    check_out_writable(out)
     check_engine_installed(config)
     check_gpus(config, plan)
     raise typer.Exit(execute(config, config_path, run_name, out, plan))
+
+
+def check_out_writable(out: Path) -> None:
+    """The results directory can be created and written, or one line saying why; what the
+    check itself created is removed again."""
+    created = [parent for parent in (out, *out.parents) if not parent.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise user_error(f"--out {out}: cannot write results there "
+                         f"({err.strerror or err})") from None
+    finally:
+        for parent in created:  # deepest first
+            with contextlib.suppress(OSError):
+                parent.rmdir()
 
 
 def check_engine_installed(config: ExperimentConfig) -> None:
