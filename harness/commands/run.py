@@ -60,6 +60,8 @@ def run(
 def check_out_writable(out: Path) -> None:
     """The results directory can be created and written, or one line saying why; what the
     check itself created is removed again."""
+    if out.exists() and not out.is_dir():
+        raise user_error(f"--out {out}: cannot write results there (a file, not a directory)")
     created = [parent for parent in (out, *out.parents) if not parent.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
