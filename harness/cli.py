@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.commands import cost, dummy_model, report, run, selftest
+from harness.commands import cost, dummy_model, report, run, selftest, validate
 from harness.commands.output import OneLineErrors
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app.command("run")(run.run)
 app.command("report")(report.report)
 app.command("cost")(cost.cost)
 app.command("prices")(cost.prices)
+app.command("validate")(validate.validate)
 app.command("dummy-model")(dummy_model.dummy_model)
 
 selftest_app = typer.Typer(help="The harness measuring itself.", no_args_is_help=True)

@@ -7,15 +7,19 @@
     <run>/cells/<cell>/points/<point>.json         PointResult
     <run>/cells/<cell>/points/<point>.requests.parquet    one row per request attempt
     <run>/cells/<cell>/points/<point>.telemetry.parquet   NVML samples (where measured)
+    <run>/cells/<cell>/points/<point>.sha256       the point's files' SHA-256, as `sha256sum`
     <run>/summary.csv                              one row per (cell, point, phase)
 
 Every file is written under a temporary name and renamed into place, and a point's JSON is
 written after its parquet files: a point counts as finished only when its JSON reads back as a
-valid PointResult. Files of another schema version are refused with one line.
+valid PointResult. Its checksums are written last (`sha256sum -c <point>.sha256` in the points
+folder checks them; so does `harness validate`). Files of another schema version are refused
+with one line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -82,6 +86,31 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(path: Path, files: list[Path]) -> None:
+    """`path` in `sha256sum` format: one `<hex>  <name>` line per file (names relative to
+    the folder `path` is in)."""
+    lines = [f"{sha256_of(file)}  {file.relative_to(path.parent)}\n" for file in files]
+    write_atomic(path, "".join(lines).encode())
+
+
+def read_checksums(path: Path) -> dict[str, str] | None:
+    """name -> SHA-256 from a `sha256sum` file; None when there is none."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    pairs = (line.split(maxsplit=1) for line in text.splitlines() if line.strip())
+    return {name.strip().lstrip("*"): digest for digest, name in pairs}
 
 
 def read_json(path: Path) -> dict | None:
@@ -161,6 +190,9 @@ class RunStore:
     def telemetry_parquet(self, cell: str, point: str) -> Path:
         return self.cell_dir(cell) / "points" / f"{point}.telemetry.parquet"
 
+    def checksums(self, cell: str, point: str) -> Path:
+        return self.cell_dir(cell) / "points" / f"{point}.sha256"
+
     def capacity_json(self, cell: str) -> Path:
         return self.cell_dir(cell) / "capacity.json"
 
@@ -232,10 +264,13 @@ class RunStore:
     def save_point(self, result: PointResult, requests: pd.DataFrame,
                    telemetry: pd.DataFrame | None = None) -> None:
         cell, point = result.cell, result.point
-        write_parquet(self.requests_parquet(cell, point), requests)
+        files = [self.requests_parquet(cell, point)]
+        write_parquet(files[0], requests)
         if telemetry is not None and not telemetry.empty:
-            write_parquet(self.telemetry_parquet(cell, point), telemetry)
-        write_model(self.point_json(cell, point), result)  # last: marks the point finished
+            files.append(self.telemetry_parquet(cell, point))
+            write_parquet(files[-1], telemetry)
+        write_model(self.point_json(cell, point), result)  # marks the point finished
+        write_checksums(self.checksums(cell, point), [self.point_json(cell, point), *files])
 
     def read_capacity(self, cell: str) -> CapacityRecord | None:
         try:
