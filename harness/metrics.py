@@ -18,6 +18,7 @@ failed attempts are counted apart as retry cost.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -145,6 +146,7 @@ def point_metrics(records: Sequence[RequestRecord], start: float, end: float) ->
         errors=len(finals) - len(ok),
         error_rate=(len(finals) - len(ok)) / len(finals) if finals else 0.0,
         failed_attempts=len(failed),
+        errors_by_kind=dict(Counter(r.error_kind or "other" for r in finals if not r.ok)),
         retried_requests=len({r.index for r in records if r.attempt > 1}),
         retry_prompt_tokens=sum(r.input_tokens for r in failed),
         retry_output_tokens=sum(sum(r.chunk_tokens) for r in failed),

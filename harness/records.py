@@ -4,8 +4,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pandas as pd
+
+# What went wrong with a failed attempt, for counting errors by cause:
+#   timeout   no end of the stream within request_timeout_s
+#   http      the server answered with a status other than 200 (http_status says which)
+#   reset     the connection was reset or closed before the response ended
+#   connect   no connection could be made
+#   server    the server reported an error inside a 200 stream
+#   protocol  a stream the client cannot trust: a malformed event, no token, no usage chunk
+#             though one was asked for, or usage that disagrees with the tokens streamed
+ErrorKind = Literal["timeout", "http", "reset", "connect", "server", "protocol"]
 
 
 @dataclass
@@ -21,6 +32,8 @@ class RequestRecord:
     completion_tokens: int | None = None  # server usage
     finish_reason: str | None = None
     error: str | None = None
+    error_kind: ErrorKind | None = None
+    http_status: int | None = None  # of a non-200 answer
     intended_time: float | None = None  # open loop: when the schedule meant it to be sent
     phase: str | None = None  # the traffic phase it belongs to
     attempt: int = 1  # 2+ for retries of the same request
@@ -28,6 +41,11 @@ class RequestRecord:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def fail(self, kind: ErrorKind, error: str) -> None:
+        """Mark the attempt failed (the first cause found stands)."""
+        if self.error is None:
+            self.error, self.error_kind = error, kind
 
     @property
     def first_token_time(self) -> float | None:
@@ -50,11 +68,12 @@ def requests_frame(records: list[RequestRecord], start: float) -> pd.DataFrame:
         "first_token_s": rel(r.first_token_time), "last_token_s": rel(r.last_token_time),
         "done_s": rel(r.done_time),
         "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-        "finish_reason": r.finish_reason, "error": r.error,
+        "finish_reason": r.finish_reason, "error": r.error, "error_kind": r.error_kind,
+        "http_status": r.http_status,
         "chunk_s": [t - start for t in r.chunk_times], "chunk_tokens": list(r.chunk_tokens),
     } for r in records]
     frame = pd.DataFrame(rows)
-    for column in ("prompt_tokens", "completion_tokens"):
+    for column in ("prompt_tokens", "completion_tokens", "http_status"):
         if column in frame:
             frame[column] = frame[column].astype("Int64")
     return frame
