@@ -322,6 +322,9 @@ class Host(Stored):
     cpu_count: int | None
     memory_gib: float | None
     gpus: GpuInventory
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="the allowlisted variables that change what is "
+                                          "measured (harness.provenance.ENVIRONMENT)")
 
 
 class Invocation(Stored):

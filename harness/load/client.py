@@ -86,9 +86,9 @@ def check_stream(record: RequestRecord, events: StreamEvents, usage_asked: bool)
         record.fail("protocol", "stream ended without a token")
     elif usage_asked and record.completion_tokens is None:
         record.fail("protocol", "stream ended without its usage chunk")
-    elif events.continuous and record.completion_tokens != events.seen:
+    elif events.continuous and record.completion_tokens != sum(record.chunk_tokens):
         record.fail("protocol", f"usage says {record.completion_tokens} tokens but the "
-                                f"stream carried {events.seen}")
+                                f"stream carried {sum(record.chunk_tokens)}")
 
 
 async def _post_stream(session: StreamSession, server: ServerHandle, payload: dict,
