@@ -15,6 +15,7 @@ from harness.load.executor import LoadResult, run_point
 from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.loop import run_fast
 from harness.load.prompts import salt_of
+from harness.load.watchdog import ServerHung, unless_hung
 from harness.load.workload import Workload
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
 from harness.plan import Cell, Point
@@ -67,7 +68,7 @@ class PointMeasurer:
         ctx.energy.begin_window(point.id)
         try:
             load, server_view = run_fast(self._run(ctx, point, on_request))
-        except (TimeoutError, aiohttp.ClientError) as err:
+        except (TimeoutError, aiohttp.ClientError, ServerHung) as err:
             raise EngineError(f"server stopped answering during point {point.id}: {err}",
                               engine.log_tail()) from None
         finally:
@@ -110,11 +111,13 @@ class PointMeasurer:
             sampler = (asyncio.create_task(sm.sample_until(session, url, stop, interval))
                        if url else None)
             try:
-                load = await run_point(
+                timeout_s = self.config.load.request_timeout_s
+                load = await unless_hung(run_point(
                     server, point, ctx.workload_for(point.id), seed=self.config.seed,
                     salt=salt_of(self.run_name, ctx.cell.id, point.id),
-                    timeout_s=self.config.load.request_timeout_s, retry=self.config.load.retry,
-                    on_record=(lambda _r: on_request()) if on_request else None)
+                    timeout_s=timeout_s, retry=self.config.load.retry,
+                    on_record=(lambda _r: on_request()) if on_request else None),
+                    session, server.base_url, timeout_s, server.headers)
             finally:
                 stop.set()
                 samples = await sampler if sampler else []

@@ -50,6 +50,11 @@ class ResultsError(Exception):
     and what to do."""
 
 
+class ResultsLost(ResultsError):
+    """The results directory cannot take a finished point any more: removed during the run,
+    or its disk full or failing. What was saved before stays as it was."""
+
+
 class StoreMismatch(ResultsError):
     """The results directory holds a run of a different config."""
 
@@ -166,6 +171,7 @@ class StoredRun:
 class RunStore:
     def __init__(self, root: Path):
         self.root = root
+        self.began = False  # this process began (or resumed) the run in it
 
     @property
     def run_json(self) -> Path:
@@ -220,6 +226,7 @@ class RunStore:
             harness_version=manifest.harness_version, host=manifest.host))
         manifest.ended_at, manifest.status = None, "running"
         write_model(self.run_json, manifest)
+        self.began = True
         return manifest
 
     def end(self, status: str) -> None:
@@ -264,13 +271,21 @@ class RunStore:
     def save_point(self, result: PointResult, requests: pd.DataFrame,
                    telemetry: pd.DataFrame | None = None) -> None:
         cell, point = result.cell, result.point
+        if self.began and not self.run_json.exists():  # never recreate a removed directory
+            raise ResultsLost(f"{self.root}: the results directory (its run.json) was removed "
+                              f"during the run; point {cell}/{point} was not saved")
         files = [self.requests_parquet(cell, point)]
-        write_parquet(files[0], requests)
-        if telemetry is not None and not telemetry.empty:
-            files.append(self.telemetry_parquet(cell, point))
-            write_parquet(files[-1], telemetry)
-        write_model(self.point_json(cell, point), result)  # marks the point finished
-        write_checksums(self.checksums(cell, point), [self.point_json(cell, point), *files])
+        try:
+            write_parquet(files[0], requests)
+            if telemetry is not None and not telemetry.empty:
+                files.append(self.telemetry_parquet(cell, point))
+                write_parquet(files[-1], telemetry)
+            write_model(self.point_json(cell, point), result)  # marks the point finished
+            write_checksums(self.checksums(cell, point), [self.point_json(cell, point), *files])
+        except OSError as err:  # disk full, read-only, gone: earlier points are untouched
+            self.point_json(cell, point).unlink(missing_ok=True)
+            raise ResultsLost(f"{self.root}: cannot save point {cell}/{point} "
+                              f"({err.strerror or err}); earlier points are kept") from None
 
     def read_capacity(self, cell: str) -> CapacityRecord | None:
         try:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from harness.commands.output import (
@@ -113,7 +114,7 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
     from harness.report.summary import write_summary
     from harness.report.table import results_table
     from harness.runner import Runner
-    from harness.store import ResultsError, RunStore
+    from harness.store import ResultsError, ResultsLost, RunStore
 
     store = RunStore(out)
     try:
@@ -122,7 +123,7 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
         raise user_error(str(err)) from None
     restore = _sigterm_as_interrupt()
     began = time.monotonic()
-    status, code = "interrupted", EXIT_INTERRUPTED
+    status, code, outcome = "interrupted", EXIT_INTERRUPTED, None
     searches = config.capacity.steps if config.capacity else 0
     total = sum(len(cell.points) + searches for cell in plan)
     try:
@@ -133,10 +134,17 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
     except KeyboardInterrupt:
         err_console.print(f"[yellow]interrupted:[/yellow] servers stopped; finished points are "
                           f"in {out}. Run the same command to resume.")
+    except ResultsLost as err:
+        status, code = "failed", EXIT_FAILED_CELLS
+        err_console.print(f"[red]stopped:[/red] {escape(str(err))}; servers stopped",
+                          highlight=False, soft_wrap=True)
     finally:
-        store.end(status)
-        frame = write_summary(store)
+        if store.run_json.exists():
+            store.end(status)
+            frame = write_summary(store)
         restore()
+    if status == "failed" and outcome is None:  # stopped by the results directory
+        return code
     if status != "interrupted":
         if not frame.empty:
             console.print(results_table(frame, title=f"{run_name} ({out})"))
