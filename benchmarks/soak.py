@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from harness.config.load import RetryConfig
@@ -100,9 +101,11 @@ def soak(duration_s: float, streams: int, tokens: int, interval_ms: float,
           f"({'equal' if written == len(load.records) else 'LOST RECORDS'}), "
           f"errors {metrics.errors}")
     print(f"tokens streamed {streamed:,} ({streamed / max(load.end - load.start, 1e-9):,.0f}/s)")
-    growth = (peak_rss - start_rss) * 2**20 / max(streamed, 1)
-    print(f"RSS {start_rss:.1f} MB at the start, {peak_rss:.1f} MB at the end of the point "
-          f"({growth:.1f} bytes per streamed token), peak {rss_mb('VmHWM'):.1f} MB")
+    print(f"RSS {start_rss:.1f} MB at the start, {peak_rss:.1f} MB at the end of the point, "
+          f"peak {rss_mb('VmHWM'):.1f} MB (with the point's metrics and parquet built)")
+    if len(rows) >= 2:  # growth while streaming: the slope of RSS against tokens so far
+        slope = np.polyfit([r[3] for r in rows], [r[1] * 2**20 for r in rows], 1)[0]
+        print(f"memory growth while streaming: {slope:.1f} bytes per streamed token")
     print(f"client health: loop lag p99 {ms(lag.p99_ms)}, max {ms(lag.max_ms)}; "
           f"{'kept up' if not problems else '; '.join(problems)}")
 
