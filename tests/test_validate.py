@@ -112,3 +112,8 @@ def test_not_a_results_directory_is_a_user_error(tmp_path):
     result = validate(tmp_path)
     assert result.exit_code == 2
     assert "no run.json here" in result.output
+
+
+def test_validate_has_help():
+    result = runner.invoke(app, ["validate", "--help"])
+    assert result.exit_code == 0 and "checksums" in result.output

@@ -12,9 +12,11 @@ from harness.commands.output import EXIT_FAILED_CELLS, console, err_console, use
 def validate(results: Path = typer.Argument(..., metavar="RESULTS_DIR",
                                             help="A results directory written by `harness run`."),
              ) -> None:
-    """Check a stored run: run.json and every point readable and of this schema, each point's
-    requests parquet with one row per attempt the point counts, and the checksums written when
-    each point was saved matching its files. Offline; changes nothing.
+    """Check that a stored run is whole: schema, points, request rows, checksums.
+
+    run.json and every point file readable and of this schema, each point's requests parquet
+    with one row per attempt the point counts, and the checksums written when each point was
+    saved matching its files. Offline; changes nothing.
 
     Exit codes: 0 intact, 1 something is broken (each problem is printed), 2 not a results
     directory.
