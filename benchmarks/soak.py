@@ -1,5 +1,5 @@
 """Soak: one long load point against the mock server, through the path `harness run` takes
-(run_point, point_metrics, requests_frame, the store's parquet writer), with the client's
+(run_point, point_metrics, requests_table, the store's parquet writer), with the client's
 memory sampled as it runs.
 
     .venv/bin/python benchmarks/soak.py --duration 600 [--streams 64] [--tokens 256]
@@ -30,7 +30,7 @@ from harness.load.loop import run_fast
 from harness.metrics import point_metrics
 from harness.mock import MockServer, Schedule
 from harness.plan import PhaseSpec, Point
-from harness.records import requests_frame
+from harness.records import requests_table
 from harness.selftest import KeyedRequests, cpus_apart
 from harness.server import ServerHandle
 from harness.store import write_parquet
@@ -90,7 +90,7 @@ def soak(duration_s: float, streams: int, tokens: int, interval_ms: float,
         metrics = point_metrics(load.records, load.start, load.end)
         with tempfile.TemporaryDirectory() as tmp:
             parquet = Path(tmp) / f"{point.id}.requests.parquet"
-            write_parquet(parquet, requests_frame(load.records, load.start))
+            write_parquet(parquet, requests_table(load.records, load.start))
             written = pq.ParquetFile(parquet).metadata.num_rows
     streamed = sum(sum(r.chunk_tokens) for r in load.records)
     lag = load.loop_lag

@@ -19,7 +19,7 @@ from harness.load.watchdog import ServerHung, unless_hung
 from harness.load.workload import Workload
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
 from harness.plan import Cell, Point
-from harness.records import RequestRecord, requests_frame
+from harness.records import RequestRecord, requests_table
 from harness.results import (
     ClientHealth,
     CpuEnergy,
@@ -87,7 +87,7 @@ class PointMeasurer:
             energy=energy_result(window, ctx.idle, metrics),
             cpu_energy=CpuEnergy(**window.cpu_summary()),
             started_at=started_at, ended_at=now_iso(), prefix_cache=cache)
-        self.store.save_point(result, requests_frame(load.records, load.start),
+        self.store.save_point(result, requests_table(load.records, load.start),
                               window.samples)
         return result
 

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from harness.config.base import STORED, first_error
@@ -43,6 +45,7 @@ from harness.results import (
 )
 
 Model = TypeVar("Model", bound=BaseModel)
+ROW_GROUP = 1024  # requests per parquet row group: what the writer holds encoded at once
 
 
 class ResultsError(Exception):
@@ -81,12 +84,15 @@ def write_model(path: Path, model: BaseModel) -> None:
     write_atomic(path, (model.model_dump_json(indent=2) + "\n").encode())
 
 
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+def write_parquet(path: Path, frame: pd.DataFrame | pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False)
+        if isinstance(frame, pa.Table):
+            pq.write_table(frame, tmp, row_group_size=ROW_GROUP)  # encoded a group at a time
+        else:
+            frame.to_parquet(tmp, index=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -268,7 +274,7 @@ class RunStore:
     def point_done(self, cell: str, point: str) -> bool:
         return self.read_point(cell, point) is not None
 
-    def save_point(self, result: PointResult, requests: pd.DataFrame,
+    def save_point(self, result: PointResult, requests: pd.DataFrame | pa.Table,
                    telemetry: pd.DataFrame | None = None) -> None:
         cell, point = result.cell, result.point
         if self.began and not self.run_json.exists():  # never recreate a removed directory
