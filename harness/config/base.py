@@ -81,7 +81,8 @@ def first_error(err: ValidationError) -> str:
     """The first validation problem as 'field.path: message (and N more)'."""
     errors = err.errors()
     first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"])
+    # (a union's member tags, such as `function-after[_range(), CapacityConfig]`, are no field)
+    loc = ".".join(str(part) for part in first["loc"] if "[" not in str(part))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
