@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.commands import cost, dummy_model, report, run, selftest, validate
+from harness.commands import compare, cost, dummy_model, report, run, selftest, validate
 from harness.commands.output import OneLineErrors
 
 app = typer.Typer(
@@ -15,6 +15,7 @@ app = typer.Typer(
 
 app.command("run")(run.run)
 app.command("report")(report.report)
+app.command("compare")(compare.compare)
 app.command("cost")(cost.cost)
 app.command("prices")(cost.prices)
 app.command("validate")(validate.validate)
