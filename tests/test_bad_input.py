@@ -1,8 +1,7 @@
 """The bad-input battery: every input a user writes (configs, lengths files, profiles, price
-files, results directories, command-line arguments), each wrong in one way, answered with one
-`error:` line naming the file and the field, exit 2, no traceback, and nothing started.
-
-(There is no trace input yet; tests/test_config.py and tests/test_cost_cli.py hold the
+files, results directories, command-line arguments, traces), each wrong in one way, answered
+with one `error:` line naming the file and the field, exit 2, no traceback, and nothing
+started. (tests/test_config.py, tests/test_cost_cli.py and tests/test_trace.py hold the
 earlier cases, which this file does not repeat.)"""
 
 from __future__ import annotations
@@ -189,6 +188,39 @@ def test_bad_lengths_file(tmp_path, content, expected):
     path.write_text(dump(config))
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
     assert_one_line_error(result, str(path), f"lengths file {lengths}", expected)
+    assert not (tmp_path / "out").exists()
+
+
+# --- traces: `load.trace` ------------------------------------------------------------------
+
+JSONL_ROW = '{{"timestamp": {t}, "input_tokens": {i}, "output_tokens": 2}}\n'
+TRACES = {
+    "time-infinite": (JSONL_ROW.format(t=0, i=8) + JSONL_ROW.format(t="Infinity", i=8), "jsonl",
+                      {}, "line 2: timestamp"),
+    "time-nan": (JSONL_ROW.format(t="NaN", i=8), "jsonl", {}, "line 1: timestamp"),
+    "tokens-infinite": (JSONL_ROW.format(t=0, i="Infinity"), "jsonl", {},
+                        "line 1: input_tokens"),
+    "burstgpt-nan": ("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+                     "0.5,ChatGPT,nan,4,4,Conversation log\n", "burstgpt", {},
+                     "line 2: Request tokens 'nan' is not a positive whole number"),
+    "time-scale-inf": (JSONL_ROW.format(t=0, i=8), "jsonl", {"time_scale": float("inf")},
+                       "load.trace.time_scale: Input should be a finite"),
+    "directory": (None, "jsonl", {}, "Is a directory"),
+}
+
+
+@pytest.mark.parametrize("content, fmt, options, expected", TRACES.values(), ids=TRACES.keys())
+def test_bad_trace(tmp_path, content, fmt, options, expected):
+    trace = tmp_path / "trace.jsonl"
+    if content is None:
+        trace.mkdir()
+    else:
+        trace.write_text(content)
+    config = with_changes(load={"trace": {"file": str(trace), "format": fmt, **options}})
+    path = tmp_path / "exp.yaml"
+    path.write_text(dump(config))
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert_one_line_error(result, str(path), expected)
     assert not (tmp_path / "out").exists()
 
 
