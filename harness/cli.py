@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import typer
 
-from harness.commands import compare, cost, dummy_model, report, run, selftest
+from harness.commands import compare, cost, dummy_model, report, run, selftest, validate
+from harness.commands.output import OneLineErrors
 
 app = typer.Typer(
     help="Benchmark self-hosted LLM serving: sweep vLLM over batch sizes and quantizations, "
          "measure throughput and latency under load, and price it per million tokens.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    cls=OneLineErrors)
 
 app.command("run")(run.run)
 app.command("report")(report.report)
 app.command("compare")(compare.compare)
 app.command("cost")(cost.cost)
 app.command("prices")(cost.prices)
+app.command("validate")(validate.validate)
 app.command("dummy-model")(dummy_model.dummy_model)
 
 selftest_app = typer.Typer(help="The harness measuring itself.", no_args_is_help=True)

@@ -18,6 +18,7 @@ failed attempts are counted apart as retry cost.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -86,6 +87,19 @@ def itls_per_token(record: RequestRecord) -> list[float]:
     return [gap / k for gap, k in zip(gaps, counts, strict=True) for _ in range(k)]
 
 
+def all_gaps(records: Sequence[RequestRecord], per_token: bool = False) -> np.ndarray:
+    """Every record's gaps between chunks (itls), or each spread over its chunk's tokens
+    (itls_per_token), as one array."""
+    parts = [np.empty(0)]
+    for record in records:
+        gaps = np.diff(np.asarray(record.chunk_times, dtype=float))
+        if per_token and gaps.size:
+            counts = np.asarray(record.chunk_tokens[1:], dtype=np.int64)
+            gaps = np.repeat(gaps / counts, counts)
+        parts.append(gaps)
+    return np.concatenate(parts)
+
+
 def burst_tokens(record: RequestRecord) -> tuple[int, int]:
     """(tokens that arrived in a burst, tokens after the first): a chunk's extra tokens came at
     once, and a chunk that follows the previous one within BURST_GAP_S came in a burst."""
@@ -107,8 +121,13 @@ def bootstrap_ci(values: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.percentile(np.concatenate(estimates), [2.5, 97.5], axis=0).T
 
 
-def distribution(values_s: Iterable[float | None]) -> Distribution:
-    values = np.asarray([v for v in values_s if v is not None], dtype=float) * 1000.0
+def distribution(values_s: Iterable[float | None] | np.ndarray) -> Distribution:
+    """Percentiles and their intervals, in ms, of values in seconds (None skipped). A numpy
+    array is taken as it is: the per-token gaps of a long point are never Python floats."""
+    if isinstance(values_s, np.ndarray):
+        values = values_s.astype(float) * 1000.0
+    else:
+        values = np.asarray([v for v in values_s if v is not None], dtype=float) * 1000.0
     if values.size == 0:
         return Distribution(n=0)
     pcts = np.percentile(values, PERCENTILES)  # linear interpolation, as vllm bench serve
@@ -145,6 +164,7 @@ def point_metrics(records: Sequence[RequestRecord], start: float, end: float) ->
         errors=len(finals) - len(ok),
         error_rate=(len(finals) - len(ok)) / len(finals) if finals else 0.0,
         failed_attempts=len(failed),
+        errors_by_kind=dict(Counter(r.error_kind or "other" for r in finals if not r.ok)),
         retried_requests=len({r.index for r in records if r.attempt > 1}),
         retry_prompt_tokens=sum(r.input_tokens for r in failed),
         retry_output_tokens=sum(sum(r.chunk_tokens) for r in failed),
@@ -156,8 +176,8 @@ def point_metrics(records: Sequence[RequestRecord], start: float, end: float) ->
         total_token_throughput=(n_prompt + n_output) / duration,
         ttft_ms=distribution(ttft(r) for r in ok),
         tpot_ms=distribution(tpot(r) for r in ok),
-        itl_ms=distribution(gap for r in ok for gap in itls(r)),
-        itl_per_token_ms=distribution(gap for r in ok for gap in itls_per_token(r)),
+        itl_ms=distribution(all_gaps(ok)),
+        itl_per_token_ms=distribution(all_gaps(ok, per_token=True)),
         e2e_ms=distribution(e2e(r) for r in ok),
         ttft_from_intended_ms=distribution(ttft_from_intended(r) for r in ok),
         e2e_from_intended_ms=distribution(e2e_from_intended(r) for r in ok),

@@ -15,9 +15,10 @@ from harness.load.executor import LoadResult, Prebuilt, RequestSource, chains_ne
 from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.loop import run_fast
 from harness.load.prompts import salt_of
+from harness.load.watchdog import ServerHung, unless_hung
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
 from harness.plan import Cell, Point
-from harness.records import RequestRecord, requests_frame
+from harness.records import RequestRecord, requests_table
 from harness.results import (
     ClientHealth,
     CpuEnergy,
@@ -71,7 +72,7 @@ class PointMeasurer:
         ctx.energy.begin_window(point.id)
         try:
             load, server_view = run_fast(self._run(ctx, point, requests, on_request))
-        except (TimeoutError, aiohttp.ClientError) as err:
+        except (TimeoutError, aiohttp.ClientError, ServerHung) as err:
             raise EngineError(f"server stopped answering during point {point.id}: {err}",
                               engine.log_tail()) from None
         finally:
@@ -92,7 +93,7 @@ class PointMeasurer:
             started_at=started_at, ended_at=now_iso(), prefix_cache=cache,
             steady=steady_window(load.records, load.start, window.gpu_energy_j,
                                  window.samples, (window.start_s, window.end_s)))
-        self.store.save_point(result, requests_frame(load.records, load.start),
+        self.store.save_point(result, requests_table(load.records, load.start),
                               window.samples)
         return result
 
@@ -116,11 +117,13 @@ class PointMeasurer:
             sampler = (asyncio.create_task(sm.sample_until(session, url, stop, interval))
                        if url else None)
             try:
-                load = await run_point(
+                timeout_s = self.config.load.request_timeout_s
+                load = await unless_hung(run_point(
                     server, point, requests, seed=self.config.seed,
                     salt=salt_of(self.run_name, ctx.cell.id, point.id),
-                    timeout_s=self.config.load.request_timeout_s, retry=self.config.load.retry,
-                    on_record=(lambda _r: on_request()) if on_request else None)
+                    timeout_s=timeout_s, retry=self.config.load.retry,
+                    on_record=(lambda _r: on_request()) if on_request else None),
+                    session, server.base_url, timeout_s, server.headers)
             finally:
                 stop.set()
                 samples = await sampler if sampler else []

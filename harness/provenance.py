@@ -15,6 +15,21 @@ from harness.engines.registry import engine_type
 from harness.results import Host, RunManifest
 from harness.store import now_iso
 
+# The environment variables recorded in run.json: an allowlist of those that change what is
+# measured. Never the whole environment: it holds tokens and keys (HF_TOKEN, VLLM_API_KEY...).
+ENVIRONMENT = (
+    "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "NVIDIA_VISIBLE_DEVICES",
+    "PYTORCH_CUDA_ALLOC_CONF", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM",
+    "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "VLLM_ATTENTION_BACKEND", "VLLM_USE_V1",
+    "VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_OMP_THREADS_BIND", "VLLM_TARGET_DEVICE",
+    "VLLM_LOGGING_LEVEL",
+)
+
+
+def environment() -> dict[str, str]:
+    """The allowlisted variables that are set, and nothing else of the environment."""
+    return {name: os.environ[name] for name in ENVIRONMENT if name in os.environ}
+
 
 def git_sha() -> str | None:
     source = Path(harness.__file__).resolve().parent.parent
@@ -83,6 +98,7 @@ def host() -> dict:
         "cpu_count": os.cpu_count(),
         "memory_gib": memory_gib(),
         "gpus": gpus(),
+        "environment": environment(),
     }
 
 

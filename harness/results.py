@@ -66,6 +66,8 @@ class PointMetrics(Stored):
     errors: int  # requests whose last attempt failed
     error_rate: float
     failed_attempts: int
+    errors_by_kind: dict[str, int] = Field(
+        default_factory=dict, description="failed requests by cause (harness.records.ErrorKind)")
     retried_requests: int
     retry_prompt_tokens: int  # prompt tokens sent in attempts that failed
     retry_output_tokens: int  # tokens streamed by attempts that failed
@@ -345,6 +347,9 @@ class Host(Stored):
     cpu_count: int | None
     memory_gib: float | None
     gpus: GpuInventory
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="the allowlisted variables that change what is "
+                                          "measured (harness.provenance.ENVIRONMENT)")
 
 
 class Invocation(Stored):

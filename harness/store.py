@@ -7,15 +7,19 @@
     <run>/cells/<cell>/points/<point>.json         PointResult
     <run>/cells/<cell>/points/<point>.requests.parquet    one row per request attempt
     <run>/cells/<cell>/points/<point>.telemetry.parquet   NVML samples (where measured)
+    <run>/cells/<cell>/points/<point>.sha256       the point's files' SHA-256, as `sha256sum`
     <run>/summary.csv                              one row per (cell, point, phase)
 
 Every file is written under a temporary name and renamed into place, and a point's JSON is
 written after its parquet files: a point counts as finished only when its JSON reads back as a
-valid PointResult. Files of another schema version are refused with one line.
+valid PointResult. Its checksums are written last (`sha256sum -c <point>.sha256` in the points
+folder checks them; so does `harness validate`). Files of another schema version are refused
+with one line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -25,6 +29,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from harness.config.base import STORED, first_error
@@ -39,11 +45,17 @@ from harness.results import (
 )
 
 Model = TypeVar("Model", bound=BaseModel)
+ROW_GROUP = 1024  # requests per parquet row group: what the writer holds encoded at once
 
 
 class ResultsError(Exception):
     """A results directory that cannot be read as asked: the message is one line saying why
     and what to do."""
+
+
+class ResultsLost(ResultsError):
+    """The results directory cannot take a finished point any more: removed during the run,
+    or its disk full or failing. What was saved before stays as it was."""
 
 
 class StoreMismatch(ResultsError):
@@ -72,16 +84,44 @@ def write_model(path: Path, model: BaseModel) -> None:
     write_atomic(path, (model.model_dump_json(indent=2) + "\n").encode())
 
 
-def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+def write_parquet(path: Path, frame: pd.DataFrame | pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        frame.to_parquet(tmp, index=False)
+        if isinstance(frame, pa.Table):
+            pq.write_table(frame, tmp, row_group_size=ROW_GROUP)  # encoded a group at a time
+        else:
+            frame.to_parquet(tmp, index=False)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(path: Path, files: list[Path]) -> None:
+    """`path` in `sha256sum` format: one `<hex>  <name>` line per file (names relative to
+    the folder `path` is in)."""
+    lines = [f"{sha256_of(file)}  {file.relative_to(path.parent)}\n" for file in files]
+    write_atomic(path, "".join(lines).encode())
+
+
+def read_checksums(path: Path) -> dict[str, str] | None:
+    """name -> SHA-256 from a `sha256sum` file; None when there is none."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    pairs = (line.split(maxsplit=1) for line in text.splitlines() if line.strip())
+    return {name.strip().lstrip("*"): digest for digest, name in pairs}
 
 
 def read_json(path: Path) -> dict | None:
@@ -137,6 +177,7 @@ class StoredRun:
 class RunStore:
     def __init__(self, root: Path):
         self.root = root
+        self.began = False  # this process began (or resumed) the run in it
 
     @property
     def run_json(self) -> Path:
@@ -160,6 +201,9 @@ class RunStore:
 
     def telemetry_parquet(self, cell: str, point: str) -> Path:
         return self.cell_dir(cell) / "points" / f"{point}.telemetry.parquet"
+
+    def checksums(self, cell: str, point: str) -> Path:
+        return self.cell_dir(cell) / "points" / f"{point}.sha256"
 
     def capacity_json(self, cell: str) -> Path:
         return self.cell_dir(cell) / "capacity.json"
@@ -188,6 +232,7 @@ class RunStore:
             harness_version=manifest.harness_version, host=manifest.host))
         manifest.ended_at, manifest.status = None, "running"
         write_model(self.run_json, manifest)
+        self.began = True
         return manifest
 
     def end(self, status: str) -> None:
@@ -229,13 +274,24 @@ class RunStore:
     def point_done(self, cell: str, point: str) -> bool:
         return self.read_point(cell, point) is not None
 
-    def save_point(self, result: PointResult, requests: pd.DataFrame,
+    def save_point(self, result: PointResult, requests: pd.DataFrame | pa.Table,
                    telemetry: pd.DataFrame | None = None) -> None:
         cell, point = result.cell, result.point
-        write_parquet(self.requests_parquet(cell, point), requests)
-        if telemetry is not None and not telemetry.empty:
-            write_parquet(self.telemetry_parquet(cell, point), telemetry)
-        write_model(self.point_json(cell, point), result)  # last: marks the point finished
+        if self.began and not self.run_json.exists():  # never recreate a removed directory
+            raise ResultsLost(f"{self.root}: the results directory (its run.json) was removed "
+                              f"during the run; point {cell}/{point} was not saved")
+        files = [self.requests_parquet(cell, point)]
+        try:
+            write_parquet(files[0], requests)
+            if telemetry is not None and not telemetry.empty:
+                files.append(self.telemetry_parquet(cell, point))
+                write_parquet(files[-1], telemetry)
+            write_model(self.point_json(cell, point), result)  # marks the point finished
+            write_checksums(self.checksums(cell, point), [self.point_json(cell, point), *files])
+        except OSError as err:  # disk full, read-only, gone: earlier points are untouched
+            self.point_json(cell, point).unlink(missing_ok=True)
+            raise ResultsLost(f"{self.root}: cannot save point {cell}/{point} "
+                              f"({err.strerror or err}); earlier points are kept") from None
 
     def read_capacity(self, cell: str) -> CapacityRecord | None:
         try:

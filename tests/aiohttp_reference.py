@@ -34,7 +34,8 @@ async def _post(session: aiohttp.ClientSession, server: ServerHandle, payload: d
                             headers=server.headers) as response:
         if response.status != 200:
             body = (await response.text())[:ERROR_TEXT_LIMIT]
-            events.record.error = f"HTTP {response.status}: {body}"
+            events.record.fail("http", f"HTTP {response.status}: {body}")
+            events.record.http_status = response.status
             return
         content = response.content
         while data := await content.readany():  # all that has arrived, not line by line

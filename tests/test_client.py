@@ -33,7 +33,7 @@ def fetch(scenario: str, timeout_s: float = 5.0, extensions=VLLM_EXTENSIONS):
 def test_multi_token_chunks_are_counted_by_usage_growth():
     record, payloads = fetch("multi-token")
     assert record.ok, record.error
-    assert record.chunk_tokens == [1, 3, 2]
+    assert list(record.chunk_tokens) == [1, 3, 2]
     assert record.completion_tokens == 6 and record.prompt_tokens == 4
     assert record.finish_reason == "length"
     assert record.send_time <= record.first_token_time <= record.last_token_time
@@ -93,7 +93,7 @@ def test_extensions_are_sent_only_to_engines_that_accept_them():
 
 def test_without_continuous_usage_each_chunk_counts_one_token():
     record, payloads = fetch("multi-token", extensions={INCLUDE_USAGE})
-    assert record.chunk_tokens == [1, 1, 1]
+    assert list(record.chunk_tokens) == [1, 1, 1]
     assert record.completion_tokens == 6  # the final usage chunk still rules the count
     assert payloads[0]["stream_options"] == {"include_usage": True}
 
@@ -102,7 +102,7 @@ def test_usage_on_the_closing_choices_chunk_is_not_a_token():
     """transformers serve sends usage with an empty-text finish chunk and no [DONE]."""
     record, _ = fetch("usage-on-finish-chunk", extensions=TRANSFORMERS_EXTENSIONS)
     assert record.ok, record.error
-    assert record.chunk_tokens == [1, 1]
+    assert list(record.chunk_tokens) == [1, 1]
     assert (record.prompt_tokens, record.completion_tokens) == (4, 3)
     assert record.finish_reason == "length"
 
@@ -110,7 +110,7 @@ def test_usage_on_the_closing_choices_chunk_is_not_a_token():
 def test_tokens_whose_text_was_held_back_arrive_with_the_usage_chunk():
     record, _ = fetch("text-held-back", extensions=TRANSFORMERS_EXTENSIONS)
     assert record.ok, record.error
-    assert record.chunk_tokens == [5] and record.completion_tokens == 5
+    assert list(record.chunk_tokens) == [5] and record.completion_tokens == 5
 
 
 def test_api_key_never_reaches_an_error_text():

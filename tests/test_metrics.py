@@ -173,3 +173,15 @@ def test_confidence_intervals_bracket_the_percentiles_and_small_samples_are_flag
         low, high = getattr(d, f"{p}_ci")
         assert low <= getattr(d, p) <= high
     assert not distribution(np.linspace(0.01, 1.0, 500)).p99_low_n
+
+
+def test_all_gaps_are_every_records_gaps_in_one_array():
+    from harness.metrics import all_gaps
+
+    a = record(0, 0.0, [0.1, 0.2, 0.4])
+    a.chunk_tokens = [1, 2, 1]
+    b = record(1, 0.0, [0.5])
+    assert all_gaps([a, b]).tolist() == pytest.approx(itls(a) + itls(b))
+    assert all_gaps([a, b], per_token=True).tolist() == pytest.approx(
+        itls_per_token(a) + itls_per_token(b))
+    assert all_gaps([]).size == 0

@@ -54,7 +54,7 @@ def test_the_client_counts_the_schedule_exactly(mock, fast):
     mock.take_stamps()
     record = fetch(mock, 101, 10, fast)
     assert record.ok, record.error
-    assert record.chunk_tokens == [3, 3, 3, 1]  # 10 tokens, 3 a chunk
+    assert list(record.chunk_tokens) == [3, 3, 3, 1]  # 10 tokens, 3 a chunk
     assert (record.prompt_tokens, record.completion_tokens) == (5, 10)
     assert record.finish_reason == "length"
     # one chunk a step, the first a step after the request came: never sooner
@@ -72,7 +72,7 @@ def test_closed_loop_counts_every_token_of_every_request(mock):
     assert [r.index for r in records] == list(range(12))
     for record in records:
         assert record.ok, record.error
-        assert record.chunk_tokens == [3, 3, 1]
+        assert list(record.chunk_tokens) == [3, 3, 1]
         assert (record.prompt_tokens, record.completion_tokens) == (6, 7)
         assert start <= record.send_time <= record.first_token_time <= record.done_time <= end
 
@@ -81,7 +81,7 @@ def test_without_usage_it_streams_like_vllm_does(mock):
     """No stream_options: no usage anywhere; the client counts a token per chunk."""
     record = fetch(mock, 102, 4, extensions=set())
     assert record.ok, record.error
-    assert record.chunk_tokens == [1, 1] and record.completion_tokens is None
+    assert list(record.chunk_tokens) == [1, 1] and record.completion_tokens is None
     body = json.dumps({"model": "tiny", "prompt": "hello there", "max_tokens": 2,
                        "stream": True}).encode()
     with urllib.request.urlopen(urllib.request.Request(

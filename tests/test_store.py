@@ -89,3 +89,42 @@ def test_summary_without_price_has_no_cost(tmp_path):
     root = write_run(tmp_path, [point_result("bf16-b4", "bf16", 4, 2)],
                      manifest(usd_per_hour=None))
     assert summary_frame(RunStore(root).load()).loc[0, "usd_per_mtok_output"] is None
+
+
+def test_a_full_disk_fails_the_point_and_keeps_the_earlier_ones(tmp_path, monkeypatch):
+    import errno
+
+    from harness import store as store_module
+    from harness.store import ResultsLost
+
+    store = RunStore(tmp_path)
+    store.begin(manifest())
+    first = point_result("cell", "bf16", 4, 1)
+    store.save_point(first, pd.DataFrame({"index": [0]}))
+    kept = {p.name: p.read_bytes() for p in store.point_json("cell", "c1").parent.iterdir()}
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module, "write_atomic", full)
+    second = point_result("cell", "bf16", 4, 2)
+    with pytest.raises(ResultsLost, match="cannot save point cell/c2 .No space left on device."):
+        store.save_point(second, pd.DataFrame({"index": [0]}))
+    assert not store.point_done("cell", "c2")
+    points = store.point_json("cell", "c1").parent
+    assert {p.name: p.read_bytes() for p in points.iterdir()
+            if not p.name.startswith("c2")} == kept
+    assert not [p for p in points.iterdir() if p.name.startswith(".")], "no temporary files"
+
+
+def test_a_removed_results_directory_is_not_recreated(tmp_path):
+    import shutil
+
+    from harness.store import ResultsLost
+
+    store = RunStore(tmp_path / "run")
+    store.begin(manifest())
+    shutil.rmtree(tmp_path / "run")
+    with pytest.raises(ResultsLost, match="was removed during the run"):
+        store.save_point(point_result("cell", "bf16", 4, 1), pd.DataFrame({"index": [0]}))
+    assert not (tmp_path / "run").exists()

@@ -4,6 +4,7 @@ interrupted with Ctrl-C, resumed, and resumed again; and a cell whose server can
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+
+from harness.engines.process import STOP_GRACE_S
 
 from .conftest import running, server_pids
 from .trace_samples import write_trace
@@ -32,9 +35,16 @@ SWEEP = {
 }
 
 
+def default_sigint() -> None:
+    """Give the child Ctrl-C's default disposition: a test suite started from a background job
+    inherits SIGINT as ignored, and the harness keeps an inherited ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def harness(*args: str, **popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **popen)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
+                            **popen)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
@@ -212,3 +222,38 @@ def test_open_loop_profile_and_capacity_search(tmp_path):
     found = json.loads((points / f"{capacity['point']}.json").read_text())
     assert found["slo"]["meets"] and found["rate"] == capacity["rate_rps"]
     assert "capacity at SLO" in output
+
+
+def test_a_hung_engine_fails_its_cell_and_its_server_group_is_killed(tmp_path):
+    """SIGSTOP every server process mid-point: within request_timeout_s (plus the stop's grace)
+    the cell is failed with the reason, the run exits 1 and no server process is left."""
+    timeout_s = 10
+    config = {**SWEEP,
+              "matrix": {"max_num_seqs": [2], "variants": {"bf16": {"dtype": "bfloat16"}}},
+              "load": {"concurrency": [2], "requests": 400, "warmup_requests": 0,
+                       "request_timeout_s": timeout_s}}
+    path = tmp_path / "hung.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "results"
+    log = out / "cells" / "bf16-b2" / "server.log"
+    proc = harness("run", str(path), "--out", str(out))
+    deadline = time.monotonic() + 400
+    while not (log.exists() and log.read_text(errors="replace").count("POST /v1/completions")
+               >= 6):  # the readiness probe's, then the point's
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "the point never started"
+        time.sleep(0.2)
+    pids = server_pids(log)
+    assert len(pids) >= 3  # guard, API server, engine core
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    code, output = finish(proc, timeout=180)
+    took = time.monotonic() - stopped
+    assert code == 1, output
+    failure = json.loads((out / "cells" / "bf16-b2" / "failed.json").read_text())
+    assert "server stopped answering during point c2" in failure["reason"], failure["reason"]
+    assert "it is hung" in failure["reason"]
+    assert took < timeout_s + STOP_GRACE_S + 30, f"{took:.0f} s to give up on a hung engine"
+    assert not [pid for pid in pids if running(pid)], "a stopped server process was left"
+    assert "failed: bf16-b2" in output

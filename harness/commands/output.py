@@ -6,7 +6,9 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer.core
 from rich.console import Console
+from rich.markup import escape
 
 EXIT_FAILED_CELLS = 1
 EXIT_USER_ERROR = 2
@@ -24,5 +26,31 @@ err_console = _console(sys.stderr)
 
 def user_error(message: str) -> typer.Exit:
     """Print `error: <message>` on one line and return the exit to raise (code 2)."""
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USER_ERROR)
+
+
+class OneLineErrors(typer.core.TyperGroup):
+    """The command line's own usage errors (an unknown option, a missing argument, a value of
+    the wrong type) as one `error:` line, exit 2, like every other user error."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except typer.TyperException as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # shows the help, as typer does
+                err.show()
+                sys.exit(err.exit_code)
+            ctx = getattr(err, "ctx", None)  # a usage error: unknown option, bad value...
+            where = f"{ctx.command_path}: " if ctx is not None else ""
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            message = err.format_message().replace("Value error, ", "").replace("\n", " ")
+            user_error(f"{where}{message}{hint}")
+            sys.exit(err.exit_code if err.exit_code != 1 else EXIT_USER_ERROR)
+        except typer.Abort:
+            err_console.print("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)

@@ -4,12 +4,15 @@ build-or-buy answer where the config names a traffic profile)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from harness.commands.output import (
@@ -32,6 +35,10 @@ def run(
 
     Finished points are kept: running the same command again skips them and measures the rest.
     Exit codes: 0 all measured, 1 some cells failed, 2 bad input, 130 interrupted.
+
+    Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run the same way: servers stopped, finished
+    points kept. A SIGINT the harness inherits as ignored (nohup, or `&` in a script) stays
+    ignored, as the parent asked; stop such a run with SIGTERM.
     """
     from harness.plan import build_plan
 
@@ -45,9 +52,29 @@ def run(
     if dry_run:
         console.print(plan_table(config, plan, out))
         return
+    check_out_writable(out)
     check_engine_installed(config)
     check_gpus(config, plan)
     raise typer.Exit(execute(config, config_path, run_name, out, plan))
+
+
+def check_out_writable(out: Path) -> None:
+    """The results directory can be created and written, or one line saying why; what the
+    check itself created is removed again."""
+    if out.exists() and not out.is_dir():
+        raise user_error(f"--out {out}: cannot write results there (a file, not a directory)")
+    created = [parent for parent in (out, *out.parents) if not parent.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise user_error(f"--out {out}: cannot write results there "
+                         f"({err.strerror or err})") from None
+    finally:
+        for parent in created:  # deepest first
+            with contextlib.suppress(OSError):
+                parent.rmdir()
 
 
 def check_engine_installed(config: ExperimentConfig) -> None:
@@ -87,7 +114,7 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
     from harness.report.summary import write_summary
     from harness.report.table import results_table
     from harness.runner import Runner
-    from harness.store import ResultsError, RunStore
+    from harness.store import ResultsError, ResultsLost, RunStore
 
     store = RunStore(out)
     try:
@@ -96,7 +123,7 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
         raise user_error(str(err)) from None
     restore = _sigterm_as_interrupt()
     began = time.monotonic()
-    status, code = "interrupted", EXIT_INTERRUPTED
+    status, code, outcome = "interrupted", EXIT_INTERRUPTED, None
     searches = config.capacity_search.steps if config.capacity_search else 0
     total = sum(len(cell.points) + searches for cell in plan)
     try:
@@ -107,10 +134,17 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
     except KeyboardInterrupt:
         err_console.print(f"[yellow]interrupted:[/yellow] servers stopped; finished points are "
                           f"in {out}. Run the same command to resume.")
+    except ResultsLost as err:
+        status, code = "failed", EXIT_FAILED_CELLS
+        err_console.print(f"[red]stopped:[/red] {escape(str(err))}; servers stopped",
+                          highlight=False, soft_wrap=True)
     finally:
-        store.end(status)
-        frame = write_summary(store)
+        if store.run_json.exists():
+            store.end(status)
+            frame = write_summary(store)
         restore()
+    if status == "failed" and outcome is None:  # stopped by the results directory
+        return code
     if status != "interrupted":
         if not frame.empty:
             console.print(results_table(frame, title=f"{run_name} ({out})"))

@@ -48,10 +48,10 @@ def _streams(text: str) -> list[int]:
 
 def client(
     streams: str = typer.Option("1,64,512", "--streams", help="Concurrent streams, per row."),
-    duration_s: float = typer.Option(3.0, "--duration", min=0.1,
+    duration_s: float = typer.Option(3.0, "--duration", min=0.1, max=3600,
                                      help="Seconds of streaming per row."),
     tokens: int = typer.Option(64, "--tokens", min=1, help="Tokens per request."),
-    interval_ms: float = typer.Option(10.0, "--interval-ms", min=0.1,
+    interval_ms: float = typer.Option(10.0, "--interval-ms", min=0.1, max=60_000,
                                       help="Mock server step: one chunk per stream per step."),
     tokens_per_chunk: int = typer.Option(1, "--tokens-per-chunk", min=1),
     processes: int = typer.Option(1, "--processes", min=1,

@@ -14,7 +14,29 @@ class ConfigError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys and non-finite numbers (`.inf`, `.nan`) are refused in every input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key written twice in one mapping (where the plain
+    loader lets the last value silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first_line.get(key)
+            except TypeError:  # an unhashable key: the base loader says so
+                break
+            if earlier is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first set at line {earlier})",
+                    key_node.start_mark)
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 STORED = {"stored": True}  # validation context: a config read back from a results directory
@@ -42,7 +64,7 @@ def read_yaml_mapping(path: Path, what: str, error: type[Exception],
         reason = getattr(err, "strerror", None) or str(err)
         raise error(f"{path}: cannot read the {what} ({reason})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -59,7 +81,8 @@ def first_error(err: ValidationError) -> str:
     """The first validation problem as 'field.path: message (and N more)'."""
     errors = err.errors()
     first = errors[0]
-    loc = ".".join(str(part) for part in first["loc"])
+    # (a union's member tags, such as `function-after[_range(), CapacityConfig]`, are no field)
+    loc = ".".join(str(part) for part in first["loc"] if "[" not in str(part))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"

@@ -196,6 +196,10 @@ def load_config(path: Path) -> ExperimentConfig:
                 raise ConfigError(f"{path}: {where}: model path {model} does not exist")
     if config.cost.profile and not Path(config.cost.profile).expanduser().exists():
         raise ConfigError(f"{path}: cost.profile: {config.cost.profile} does not exist")
+    key_env = getattr(config.engine, "api_key_env", None)
+    if key_env and not os.environ.get(key_env):
+        raise ConfigError(f"{path}: engine.api_key_env: the environment variable {key_env} "
+                          "is not set (export it, or remove api_key_env)")
     return config
 
 

@@ -46,6 +46,8 @@ def completion_ok(base_url: str, body: dict, headers: Mapping[str, str] | None =
     if status != 200:
         return False, f"HTTP {status}: {text[:300]}"
     if "data:" in text:  # a streamed reply: it must carry a chunk with choices
+        if (body.get("stream_options") or {}).get("include_usage") and '"usage"' not in text:
+            return False, "no usage chunk, though include_usage was asked for"
         return ('"choices":[{' in text.replace(" ", "")), text[:300]
     try:
         reply = json.loads(text)

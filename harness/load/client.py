@@ -16,14 +16,15 @@ all of it but the transport: the tests send the same requests over aiohttp throu
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from harness.load.session import StreamSession
 from harness.load.sse import ERROR_TEXT_LIMIT, StreamEvents, completion_payload, encode_json
-from harness.records import RequestRecord
-from harness.server import CONTINUOUS_USAGE, ServerHandle
+from harness.records import ErrorKind, RequestRecord
+from harness.server import CONTINUOUS_USAGE, INCLUDE_USAGE, ServerHandle
 
 SessionT = TypeVar("SessionT")
 
@@ -56,17 +57,38 @@ async def record_completion(
         async with asyncio.timeout(timeout_s):
             await post(session, server, payload, events)
     except TimeoutError:
-        record.error = f"timeout after {timeout_s:g} s"
+        record.fail("timeout", f"timeout after {timeout_s:g} s")
     except transport_errors as err:
-        record.error = f"{type(err).__name__}: {err}"
+        record.fail(transport_kind(err), f"{type(err).__name__}: {err}")
     except (ValueError, KeyError, TypeError) as err:
-        record.error = f"malformed stream: {err}"
+        record.fail("protocol", f"malformed stream: {err}")
     record.done_time = time.perf_counter()
-    if record.error is None and not record.chunk_times:
-        record.error = "stream ended without a token"
+    if record.error is None:
+        check_stream(record, events, INCLUDE_USAGE in server.extensions)
     if record.error is not None:
         record.error = server.redact(record.error)[:ERROR_TEXT_LIMIT]
     return record
+
+
+def transport_kind(err: Exception) -> ErrorKind:
+    """`connect` when no connection was made, else `reset` (it broke during the request)."""
+    if isinstance(err, ConnectionRefusedError | socket.gaierror) or \
+            "Connector" in type(err).__name__:  # aiohttp's ClientConnectorError
+        return "connect"
+    return "reset"
+
+
+def check_stream(record: RequestRecord, events: StreamEvents, usage_asked: bool) -> None:
+    """A stream that ended normally still fails when it cannot be trusted: no token, no
+    usage chunk though one was asked for, or usage that disagrees with the tokens that the
+    stream's own per-chunk counts add up to."""
+    if not record.chunk_times:
+        record.fail("protocol", "stream ended without a token")
+    elif usage_asked and record.completion_tokens is None:
+        record.fail("protocol", "stream ended without its usage chunk")
+    elif events.continuous and record.completion_tokens != sum(record.chunk_tokens):
+        record.fail("protocol", f"usage says {record.completion_tokens} tokens but the "
+                                f"stream carried {sum(record.chunk_tokens)}")
 
 
 async def _post_stream(session: StreamSession, server: ServerHandle, payload: dict,

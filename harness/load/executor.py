@@ -156,8 +156,7 @@ class PointRun:
         return record
 
     def should_retry(self, record: RequestRecord) -> bool:
-        timed_out = (record.error or "").startswith("timeout")
-        return self.retry.on_timeout if timed_out else self.retry.on_error
+        return self.retry.on_timeout if record.error_kind == "timeout" else self.retry.on_error
 
     async def open_phase(self, phase: PhaseSpec, start: float, rng: np.random.Generator
                          ) -> None:

@@ -85,9 +85,10 @@ class _Connection(asyncio.Protocol):
                 self._settle(err)
             return
         self.complete = True
-        self._settle(ServerDisconnected(
-            "the server closed the connection" + (" before replying" if not self.received
-                                                  else " in the middle of a response")))
+        how = ("the connection was reset" if isinstance(exc, ConnectionResetError)
+               else "the server closed the connection")
+        self._settle(ServerDisconnected(how + (" before replying" if not self.received
+                                               else " in the middle of a response")))
 
     # httptools
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -109,7 +110,9 @@ class _Connection(asyncio.Protocol):
         self.complete = True
         if self.status != 200:
             text = b"".join(self.error_body).decode(errors="replace")
-            self.events.record.error = f"HTTP {self.status}: {text[:ERROR_TEXT_LIMIT]}"
+            record = self.events.record
+            record.fail("http", f"HTTP {self.status}: {text[:ERROR_TEXT_LIMIT]}")
+            record.http_status = self.status
         elif self.done is not None and not self.done.done():
             self.events.end()
         self._settle(None)

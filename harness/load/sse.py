@@ -106,7 +106,7 @@ class StreamEvents:
             raise ValueError(f"an event is not a JSON object: {data[:60]!r}")
         record = self.record
         if "error" in message:  # vLLM reports errors inside a 200 stream
-            record.error = f"error in stream: {json.dumps(message['error'])}"
+            record.fail("server", f"error in stream: {json.dumps(message['error'])}")
             return True
         usage = message.get("usage")
         choices = message.get("choices")

@@ -15,6 +15,10 @@ the kernel. On Linux perf_counter is CLOCK_MONOTONIC, one clock for every proces
 machine, so a client's arrival stamps and these write stamps can be subtracted. The stamps stay
 in the server (the stream carries nothing extra) and are fetched afterwards from each worker's
 control port (GET /mock/stamps); a request is known by the first token id of its prompt.
+
+`--faults` (MockServer(faults=...)) injects server faults, one per request in turn: HTTP 500
+and 429, a reset after k chunks, a stall, a malformed event, a missing or wrong usage chunk
+(harness/mock/faults.py).
 """
 
 from harness.mock.launcher import MockServer

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 import harness.mock
+from harness.mock.faults import parse_plan
 from harness.mock.schedule import Schedule
 from harness.mock.supervisor import serve
 
@@ -22,6 +23,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="tokens per request [default: the request's max_tokens]")
     parser.add_argument("--cpus", default=None, metavar="0,1,...",
                         help="run on these CPUs only (Linux)")
+    parser.add_argument("--faults", default=None, metavar="FAULT,...",
+                        help="inject faults, one per request in turn (see harness.mock.faults):"
+                             " ok, http500, http429, reset:K, stall:K, malformed, no-usage, "
+                             "bad-usage")
     parser.add_argument("--watch-stdin", action="store_true",
                         help="exit when stdin closes (used when started from Python)")
     return parser
@@ -34,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers and --tokens-per-chunk must be >= 1, --interval-ms >= 0")
     schedule = Schedule(args.interval_ms / 1000, args.tokens_per_chunk, args.tokens)
     cpus = {int(cpu) for cpu in args.cpus.split(",")} if args.cpus else None
-    return serve(args.port, schedule, args.workers, args.watch_stdin, cpus)
+    try:
+        faults = parse_plan(args.faults)
+    except ValueError as err:
+        parser.error(f"--faults: {err}")
+    return serve(args.port, schedule, args.workers, args.watch_stdin, cpus, faults)
 
 
 if __name__ == "__main__":

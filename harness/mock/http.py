@@ -6,9 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 
 from harness.mock.clock import StepClock, Stream
-from harness.mock.wire import STREAM_HEAD, http_response, json_response, stream_chunks
+from harness.mock.faults import BAD_USAGE_EXTRA, Fault, FaultCycle
+from harness.mock.wire import (
+    MALFORMED_CHUNK,
+    STREAM_HEAD,
+    http_response,
+    json_response,
+    stream_chunks,
+)
+
+ERROR_STATUS = {"http500": "500 Internal Server Error", "http429": "429 Too Many Requests"}
 
 MAX_HEAD_BYTES = 1 << 16
 
@@ -16,8 +26,10 @@ MAX_HEAD_BYTES = 1 << 16
 class Connection(asyncio.Protocol):
     """HTTP/1.1 with keep-alive, one request at a time (the client does not pipeline)."""
 
-    def __init__(self, clock: StepClock):
+    def __init__(self, clock: StepClock, faults: FaultCycle | None = None):
         self.clock = clock
+        self.faults = faults or FaultCycle(())
+        self.fault: Fault | None = None  # the one the current stream ends with
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.closed = False
@@ -96,15 +108,50 @@ class Connection(asyncio.Protocol):
         prompt_tokens = len(prompt) if token_ids else len(str(prompt).split()) + 1
         key = prompt[0] if token_ids and prompt and isinstance(prompt[0], int) else -1
         include = bool(options.get("include_usage"))
+        fault = self.faults.next()
+        if fault.name in ERROR_STATUS:
+            self._refuse(fault)
+            return
+        usage = {"no-usage": -1, "bad-usage": tokens + BAD_USAGE_EXTRA}.get(fault.name)
         chunks = stream_chunks(str(request.get("model", "mock")), prompt_tokens, tokens,
                                self.clock.schedule.tokens_per_chunk, include,
-                               include and bool(options.get("continuous_usage_stats")))
+                               include and bool(options.get("continuous_usage_stats")), usage)
+        if fault.name == "malformed":
+            chunks = (chunks[0], MALFORMED_CHUNK, *chunks[1:])
+        elif fault.name in ("reset", "stall"):
+            chunks, self.fault = chunks[:fault.after], fault
         self.streaming = True
         self.transport.write(STREAM_HEAD + (b"connection: close\r\n\r\n" if self.close_after
                                             else b"\r\n"))
-        self.clock.admit(Stream(self, chunks, key))
+        if chunks:
+            self.clock.admit(Stream(self, chunks, key))
+        else:
+            self.stream_done()
+
+    def _refuse(self, fault: Fault) -> None:
+        status = ERROR_STATUS[fault.name]
+        body = {"error": {"message": f"mock fault: {status}", "type": "mock_fault",
+                          "code": int(status.split()[0])}}
+        retry = "retry-after: 1\r\n" if fault.name == "http429" else ""
+        self._finish(json_response(status, body, self.close_after, retry))
+
+    def _reset(self) -> None:
+        """Abort the connection with a TCP RST, as a crashed server's kernel would."""
+        if self.closed:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+        self.closed = True
 
     def stream_done(self) -> None:
+        fault, self.fault = self.fault, None
+        if fault is not None and fault.name == "stall":
+            return  # streaming forever: nothing more is written, nothing more is read
+        if fault is not None and fault.name == "reset":  # once the last chunk has left
+            self.clock.loop.call_later(0.005, self._reset)
+            return
         self.streaming = False
         if self.close_after:
             self.transport.close()

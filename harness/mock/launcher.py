@@ -25,8 +25,10 @@ class MockServer:
     dies (the server watches its stdin, which only this process holds)."""
 
     def __init__(self, schedule: Schedule = Schedule(), workers: int = 1,
-                 startup_timeout_s: float = 20.0, cpus: set[int] | None = None):
+                 startup_timeout_s: float = 20.0, cpus: set[int] | None = None,
+                 faults: str | None = None):
         self.schedule = schedule
+        self.faults = faults  # a fault plan, as harness.mock.faults parses it
         self.workers = workers
         self.cpus = cpus  # where its processes may run (Linux); None: anywhere
         self.startup_timeout_s = startup_timeout_s
@@ -50,6 +52,8 @@ class MockServer:
                    "--tokens-per-chunk", str(self.schedule.tokens_per_chunk)]
         if self.schedule.tokens is not None:
             command += ["--tokens", str(self.schedule.tokens)]
+        if self.faults:
+            command += ["--faults", self.faults]
         if self.cpus:
             command += ["--cpus", ",".join(map(str, sorted(self.cpus)))]
         return command

@@ -14,20 +14,24 @@ from dataclasses import asdict
 
 from harness.load.loop import new_event_loop
 from harness.mock.clock import StepClock
+from harness.mock.faults import Fault, FaultCycle
 from harness.mock.http import Connection, listener
 from harness.mock.schedule import Schedule
 
 
-def _serve_worker(port: int, schedule: Schedule, report_fd: int) -> None:
+def _serve_worker(port: int, schedule: Schedule, report_fd: int,
+                  faults: tuple[Fault, ...] = ()) -> None:
     """Serve the shared port and a private control port until killed."""
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     clock = StepClock(loop, schedule)
+    cycle = FaultCycle(faults)  # the control port never serves completions
     shared, control = listener(port, True), listener(0, False)
 
     async def start() -> None:
         for sock in (shared, control):
-            await loop.create_server(lambda: Connection(clock), sock=sock, backlog=4096)
+            await loop.create_server(lambda: Connection(clock, cycle), sock=sock,
+                                     backlog=4096)
 
     loop.run_until_complete(start())
     os.write(report_fd, f"{os.getpid()} {control.getsockname()[1]}\n".encode())
@@ -45,8 +49,8 @@ def _die_with_parent() -> None:
         pass
 
 
-def _fork_workers(probe: socket.socket, schedule: Schedule,
-                  workers: int) -> tuple[list[int], int]:
+def _fork_workers(probe: socket.socket, schedule: Schedule, workers: int,
+                  faults: tuple[Fault, ...]) -> tuple[list[int], int]:
     port = probe.getsockname()[1]
     read_fd, write_fd = os.pipe()
     pids = []
@@ -58,7 +62,7 @@ def _fork_workers(probe: socket.socket, schedule: Schedule,
             probe.close()
             _die_with_parent()
             try:
-                _serve_worker(port, schedule, write_fd)
+                _serve_worker(port, schedule, write_fd, faults)
             finally:
                 os._exit(1)
         pids.append(pid)
@@ -86,15 +90,15 @@ def _run_on(cpus: set[int]) -> None:
 
 
 def serve(port: int, schedule: Schedule, workers: int, watch_stdin: bool,
-          cpus: set[int] | None = None) -> int:
-    """Start the workers (on `cpus` only, if given), print one JSON line when they are ready,
-    supervise them."""
+          cpus: set[int] | None = None, faults: tuple[Fault, ...] = ()) -> int:
+    """Start the workers (on `cpus` only, if given; injecting `faults`, harness.mock.faults),
+    print one JSON line when they are ready, supervise them."""
     if cpus:
         _run_on(cpus)
     # Bound, not listening: it holds the port (a free one if 0) while the workers bind it.
     probe = listener(port, True, listen=False)
     port = probe.getsockname()[1]
-    pids, read_fd = _fork_workers(probe, schedule, workers)
+    pids, read_fd = _fork_workers(probe, schedule, workers, faults)
 
     def stop(*_: object) -> None:
         for pid in pids:

@@ -41,9 +41,11 @@ def _token_event(model: str, tokens: int, done: int, prompt_tokens: int, continu
 
 @lru_cache(maxsize=256)
 def stream_chunks(model: str, prompt_tokens: int, tokens: int, tokens_per_chunk: int,
-                  include_usage: bool, continuous: bool) -> tuple[bytes, ...]:
+                  include_usage: bool, continuous: bool,
+                  usage_tokens: int | None = None) -> tuple[bytes, ...]:
     """The HTTP chunks of one stream, built once per shape: one per step; the last one also
-    carries the usage chunk, [DONE] and the end of the chunked body."""
+    carries the usage chunk, [DONE] and the end of the chunked body. `usage_tokens`: what the
+    usage chunk counts, if not `tokens` (-1: no usage chunk at all)."""
     out = []
     done = 0
     while done < tokens:
@@ -52,21 +54,29 @@ def stream_chunks(model: str, prompt_tokens: int, tokens: int, tokens_per_chunk:
         out.append(_http_chunk(_token_event(model, size, done, prompt_tokens, continuous,
                                             done == tokens)))
     tail = b""
-    if include_usage:
+    usage_tokens = tokens if usage_tokens is None else usage_tokens
+    if include_usage and usage_tokens >= 0:
         tail += _event({"id": REQUEST_ID, "object": "text_completion", "created": CREATED,
-                        "model": model, "choices": [], "usage": _usage(prompt_tokens, tokens),
+                        "model": model, "choices": [],
+                        "usage": _usage(prompt_tokens, usage_tokens),
                         "system_fingerprint": FINGERPRINT})
     tail += b"data: [DONE]\n\n"
     out[-1] += _http_chunk(tail) + b"0\r\n\r\n"
     return tuple(out)
 
 
-def http_response(status: str, body: bytes, content_type: str, close: bool) -> bytes:
-    head = (f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n"
+# An event cut off in the middle of its JSON, as a broken proxy or server might send it.
+MALFORMED_CHUNK = _http_chunk(b'data: {"id":"' + REQUEST_ID.encode() + b'","choices":[{"te\n\n')
+
+
+def http_response(status: str, body: bytes, content_type: str, close: bool,
+                  extra_headers: str = "") -> bytes:
+    head = (f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n{extra_headers}"
             f"content-length: {len(body)}\r\n" + ("connection: close\r\n" if close else "")
             + "\r\n")
     return head.encode() + body
 
 
-def json_response(status: str, value: object, close: bool) -> bytes:
-    return http_response(status, json.dumps(value).encode(), "application/json", close)
+def json_response(status: str, value: object, close: bool, extra_headers: str = "") -> bytes:
+    return http_response(status, json.dumps(value).encode(), "application/json", close,
+                         extra_headers)

@@ -1,0 +1,126 @@
+"""Soak: one long load point against the mock server, through the path `harness run` takes
+(run_point, point_metrics, requests_table, the store's parquet writer), with the client's
+memory sampled as it runs.
+
+    .venv/bin/python benchmarks/soak.py --duration 600 [--streams 64] [--tokens 256]
+
+Prints the resident memory (VmRSS) every --every seconds with the requests and tokens so far,
+then the memory per streamed token, records written to the point's parquet against requests
+sent (they must be equal) and the client's health (event-loop lag, dispatch lag). The mock
+server runs on the last CPU and the client on the others (harness.selftest.cpus_apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from harness.config.load import RetryConfig
+from harness.engines.vllm import VLLM_EXTENSIONS
+from harness.load.executor import run_point
+from harness.load.health import client_problems
+from harness.load.loop import run_fast
+from harness.metrics import point_metrics
+from harness.mock import MockServer, Schedule
+from harness.plan import PhaseSpec, Point
+from harness.records import requests_table
+from harness.selftest import KeyedRequests, cpus_apart
+from harness.server import ServerHandle
+from harness.store import write_parquet
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory now (VmRSS) or at its highest so far (VmHWM), MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
+
+
+class Progress:
+    """What the point has done so far, counted as records arrive; sampled from a thread."""
+
+    def __init__(self) -> None:
+        self.requests = self.tokens = 0
+
+    def record(self, record) -> None:
+        self.requests += 1
+        self.tokens += sum(record.chunk_tokens)
+
+
+def sample(progress: Progress, every_s: float, stop: threading.Event, rows: list) -> None:
+    began = time.monotonic()
+    while not stop.wait(every_s):
+        rows.append((time.monotonic() - began, rss_mb(), progress.requests, progress.tokens))
+        t, rss, requests, tokens = rows[-1]
+        print(f"{t:7.0f} s  RSS {rss:7.1f} MB  {requests:9,d} requests  {tokens:12,d} tokens",
+              flush=True)
+
+
+def soak(duration_s: float, streams: int, tokens: int, interval_ms: float,
+         every_s: float) -> None:
+    progress, rows, stop = Progress(), [], threading.Event()
+    with cpus_apart(1) as server_cpus, MockServer(Schedule(interval_ms / 1000),
+                                                  cpus=server_cpus) as mock:
+        server = ServerHandle(mock.base_url, "mock", VLLM_EXTENSIONS)
+        point = Point(f"c{streams}", "closed",
+                      (PhaseSpec("main", duration_s, None, streams, None),))
+        start_rss = rss_mb()
+        sampler = threading.Thread(target=sample, args=(progress, every_s, stop, rows))
+        sampler.start()
+        try:
+            load = run_fast(run_point(server, point, KeyedRequests(tokens), seed=0, salt=0,
+                                      timeout_s=120, retry=RetryConfig(),
+                                      on_record=progress.record))
+        finally:
+            stop.set()
+            sampler.join()
+        peak_rss = rss_mb()
+        metrics = point_metrics(load.records, load.start, load.end)
+        with tempfile.TemporaryDirectory() as tmp:
+            parquet = Path(tmp) / f"{point.id}.requests.parquet"
+            write_parquet(parquet, requests_table(load.records, load.start))
+            written = pq.ParquetFile(parquet).metadata.num_rows
+    streamed = sum(sum(r.chunk_tokens) for r in load.records)
+    lag = load.loop_lag
+    problems = client_problems(lag, metrics.dispatch_lag_ms.p99)
+    print(f"\nmock server: a step every {interval_ms:g} ms, {streams} streams x {tokens} tokens, "
+          f"{duration_s:g} s; {os.cpu_count()} CPUs")
+    print(f"requests sent {len(load.records):,}, records written {written:,} "
+          f"({'equal' if written == len(load.records) else 'LOST RECORDS'}), "
+          f"errors {metrics.errors}")
+    print(f"tokens streamed {streamed:,} ({streamed / max(load.end - load.start, 1e-9):,.0f}/s)")
+    print(f"RSS {start_rss:.1f} MB at the start, {peak_rss:.1f} MB at the end of the point, "
+          f"peak {rss_mb('VmHWM'):.1f} MB (with the point's metrics and parquet built)")
+    if len(rows) >= 2:  # growth while streaming: the slope of RSS against tokens so far
+        slope = np.polyfit([r[3] for r in rows], [r[1] * 2**20 for r in rows], 1)[0]
+        print(f"memory growth while streaming: {slope:.1f} bytes per streamed token")
+    print(f"client health: loop lag p99 {ms(lag.p99_ms)}, max {ms(lag.max_ms)}; "
+          f"{'kept up' if not problems else '; '.join(problems)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=600.0, help="seconds of load")
+    parser.add_argument("--streams", type=int, default=64, help="requests in flight")
+    parser.add_argument("--tokens", type=int, default=256, help="tokens per request")
+    parser.add_argument("--interval-ms", type=float, default=2.0, help="mock server step")
+    parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    args = parser.parse_args()
+    soak(args.duration, args.streams, args.tokens, args.interval_ms, args.every)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""`harness validate RESULTS_DIR`: is every file of a stored run whole and unchanged?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from harness.commands.output import EXIT_FAILED_CELLS, console, err_console, user_error
+
+
+def validate(results: Path = typer.Argument(..., metavar="RESULTS_DIR",
+                                            help="A results directory written by `harness run`."),
+             ) -> None:
+    """Check that a stored run is whole: schema, points, request rows, checksums.
+
+    run.json and every point file readable and of this schema, each point's requests parquet
+    with one row per attempt the point counts, and the checksums written when each point was
+    saved matching its files. Offline; changes nothing.
+
+    Exit codes: 0 intact, 1 something is broken (each problem is printed), 2 not a results
+    directory.
+    """
+    from harness.store import ResultsError
+    from harness.validate import validate_run
+
+    try:
+        found = validate_run(results)
+    except ResultsError as err:
+        raise user_error(str(err)) from None
+    if found.no_checksum:
+        named = ", ".join(str(path.relative_to(results)) for path in found.no_checksum[:3])
+        more = f" and {len(found.no_checksum) - 3} more" if len(found.no_checksum) > 3 else ""
+        found.notes.append(f"no checksum recorded for {len(found.no_checksum)} of "
+                           f"{found.points} points ({named}{more}): saved before checksums "
+                           "were written, so their contents are checked, not their bytes")
+    for note in found.notes:
+        console.print(f"[dim]note:[/dim] {note}", highlight=False, soft_wrap=True)
+    for problem in found.broken:
+        err_console.print(f"[red]broken:[/red] {problem}", highlight=False, soft_wrap=True)
+    if found.ok:
+        console.print(f"{results}: {found.points} points checked, all intact")
+        return
+    err_console.print(f"{results}: {len(found.broken)} problem(s) in {found.points} points")
+    raise typer.Exit(EXIT_FAILED_CELLS)
