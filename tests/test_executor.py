@@ -43,7 +43,10 @@ def test_open_loop_sends_on_schedule():
     intended = [r.intended_time - result.start for r in result.records]
     assert intended == pytest.approx([i * 0.05 for i in range(10)])
     lags = [r.send_time - r.intended_time for r in result.records]
-    assert min(lags) >= 0 and max(lags) < 0.02, "requests go out when the schedule says"
+    # the intended times above are exact; the actual sends follow them (the bounds leave room
+    # for a loaded machine: a late timer there is scheduling, not the executor)
+    assert min(lags) >= 0 and sorted(lags)[5] < 0.005 and max(lags) < 0.1, \
+        "requests go out when the schedule says"
     m = point_metrics(result.records, result.start, result.end)
     assert m.dispatch_lag_ms.n == 10 and m.ttft_from_intended_ms.n == 10
     assert m.ttft_from_intended_ms.p50 >= m.ttft_ms.p50
