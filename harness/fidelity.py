@@ -126,7 +126,7 @@ def misses(record: FidelityRecord, fidelity: FidelityConfig | None) -> list[str]
 
 
 def describe(record: FidelityRecord | None) -> str:
-    """'KL 0.0012/p99 0.01, top-1 98.4%' / 'baseline' / 'not measured: why' / '-'."""
+    """'KL 0.0012/0.01, top-1 98.4%' (mean/p99) / 'baseline' / 'not measured: why' / '-'."""
     if record is None:
         return "-"
     if record.status == "baseline":
@@ -134,7 +134,7 @@ def describe(record: FidelityRecord | None) -> str:
     if record.score is None:
         return f"not measured: {record.reason}"
     s = record.score
-    return f"KL {s.kl_mean:.2g}/p99 {s.kl_p99:.2g}, top-1 {s.top1_agreement:.1%}"
+    return f"KL {s.kl_mean:.2g}/{s.kl_p99:.2g}, top-1 {s.top1_agreement:.1%}"
 
 
 def fidelity_columns(record: FidelityRecord | None, fidelity: FidelityConfig | None) -> dict:
