@@ -187,8 +187,12 @@ def test_a_stored_run_still_hashes_to_its_recorded_hash(tmp_path):
     assert manifest.config.hash() == manifest.config_hash
     plain = load_config(write(tmp_path, GOOD))
     assert plain.fidelity is None
-    assert load_config(write(tmp_path, with_changes(fidelity={}), "b.yaml")).hash() != \
-        plain.hash()
+    measured = load_config(write(tmp_path, with_changes(fidelity={}), "b.yaml"))
+    stricter = load_config(write(tmp_path, with_changes(fidelity={"max_kl": 0.1}), "c.yaml"))
+    longer = load_config(write(tmp_path, with_changes(fidelity={"prompts": 8}), "d.yaml"))
+    assert measured.hash() != plain.hash()
+    assert stricter.hash() == measured.hash()  # limits judge, they do not change what is measured
+    assert longer.hash() != measured.hash()
 
 
 def fidelity_run(tmp_path: Path) -> Path:

@@ -198,8 +198,11 @@ class ExperimentConfig(Strict):
         return limit if isinstance(limit, int) else None
 
     def hash(self) -> str:
-        """Hash of everything that changes what is measured (the cost section does not)."""
-        skip = {"cost"} if self.fidelity is not None else {"cost", "fidelity"}  # runs before it
+        """Hash of everything that changes what is measured (not the cost section, nor the
+        fidelity limits; a config without fidelity hashes as it did before the section)."""
+        skip: dict = {"cost": True, "fidelity": True}
+        if self.fidelity is not None:
+            skip["fidelity"] = {"max_kl": True, "min_top1": True}
         canonical = json.dumps(self.model_dump(exclude=skip), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
