@@ -206,7 +206,8 @@ class PromptSource:
 
     def __init__(self, config: ExperimentConfig, cell: Cell, extensions: frozenset[str],
                  run_name: str):
-        tokenizer = config.tokenizer or resolve_model(cell.model, create=False)[0]
+        # a dummy shape: its config and tokenizer files (written if missing), never weights
+        tokenizer = config.tokenizer or resolve_model(cell.model)[0]
         wants_ids = config.workload.prompt == "token_ids"
         if wants_ids and TOKEN_IDS not in extensions:
             raise EngineError(f"the {config.engine.kind} server takes no token-id prompts: "

@@ -32,6 +32,8 @@ from harness.fidelity_results import FidelityRecord, FidelityScore
 from harness.plan import build_plan
 from harness.report.summary import summary_frame
 from harness.report.table import results_table
+from harness.runner import PromptSource
+from harness.server import TOKEN_IDS
 from harness.store import RunStore
 
 from .factories import manifest, metrics, point_result, write_run
@@ -236,3 +238,15 @@ def test_a_variant_beyond_max_kl_is_marked_in_summary_table_and_cost_answer(tmp_
 def test_a_run_without_fidelity_has_no_fidelity_columns(tmp_path):
     root = write_run(tmp_path / "run", [point_result("a-b8", "a", 8, 8)])
     assert not [c for c in summary_frame(RunStore(root).load()) if c.startswith("fidelity")]
+
+
+def test_prompts_of_a_fidelity_run_find_the_dummy_tokenizer_in_a_fresh_cache(tmp_path,
+                                                                              monkeypatch):
+    """The served checkpoint lives in <shape>-seed<N>; prompts still find the tokenizer."""
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    config = load_config(write(tmp_path, with_changes(
+        model="dummy:tiny", matrix={"max_num_seqs": [2], "variants": TWO}, fidelity={})))
+    cell = build_plan(config)[0]
+    source = PromptSource(config, cell, frozenset({TOKEN_IDS}), "run")
+    assert len(source.vocab) == 256 and source.text is None
+    assert not list((tmp_path / "cache").rglob("*.safetensors")), "no weights for prompts"
