@@ -134,8 +134,9 @@ def write_random_weights(directory: Path, seed: int = 0) -> None:
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     with tempfile.TemporaryDirectory(dir=directory, prefix=".weights-") as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
-        for path in Path(tmp).glob("*.safetensors*"):
-            os.replace(path, directory / path.name)
+        for path in [*Path(tmp).glob("*.safetensors*"), Path(tmp) / "generation_config.json"]:
+            if path.exists():  # config.json stays the harness's own (model_config)
+                os.replace(path, directory / path.name)
 
 
 def dummy_weights_dir(shape: str, seed: int) -> Path:
