@@ -30,6 +30,8 @@ from harness.fidelity import (
 )
 from harness.fidelity_results import FidelityRecord, FidelityScore
 from harness.plan import build_plan
+from harness.report.document import build_report
+from harness.report.fidelity_view import fidelity_figure
 from harness.report.summary import summary_frame
 from harness.report.table import results_table
 from harness.runner import PromptSource
@@ -250,3 +252,13 @@ def test_prompts_of_a_fidelity_run_find_the_dummy_tokenizer_in_a_fresh_cache(tmp
     source = PromptSource(config, cell, frozenset({TOKEN_IDS}), "run")
     assert len(source.vocab) == 256 and source.text is None
     assert not list((tmp_path / "cache").rglob("*.safetensors")), "no weights for prompts"
+
+
+def test_the_report_page_has_a_fidelity_table_and_chart(tmp_path):
+    run = RunStore(fidelity_run(tmp_path)).load()
+    html = build_report([run]).html
+    section = html[html.index("<h2>Fidelity</h2>"):]
+    assert "mean KL 0.02 &gt; max_kl 0.01" in section[:3000]
+    assert "chart-fidelity" in html and fidelity_figure([run]).spec is not None
+    plain = write_run(tmp_path / "plain", [point_result("a-b8", "a", 8, 8)])
+    assert fidelity_figure([RunStore(plain).load()]).reason.startswith("no fidelity pass")
