@@ -125,10 +125,15 @@ def trace_points(config: ExperimentConfig) -> tuple[Point, ...]:
 
 
 def build_plan(config: ExperimentConfig) -> list[Cell]:
-    """Cells in the order they run: variant, then tensor parallelism, then batch size."""
+    """Cells in the order they run: variant (the fidelity baseline first), then tensor
+    parallelism, then batch size."""
     points = load_points(config.load) + trace_points(config)
     cells = []
-    for variant, variant_options in config.matrix.variants.items():
+    variants = dict(config.matrix.variants)
+    baseline = config.fidelity_baseline
+    if baseline is not None:
+        variants = {baseline: variants.pop(baseline), **variants}
+    for variant, variant_options in variants.items():
         options = {**config.engine.options, **variant_options}
         model = options.pop("model", None) or config.model
         for tp in config.matrix.tensor_parallel_size:

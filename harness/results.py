@@ -5,6 +5,7 @@
                                          client health, energy)
     <run>/cells/<cell>/capacity.json     CapacityRecord
     <run>/cells/<cell>/failed.json       CellFailure
+    <run>/fidelity/<variant>.json        FidelityRecord (harness/fidelity_results.py)
 
 `point.py` builds them, `store.py` writes and reads them, and everything that reads results
 (runner, capacity, report, cost) reads these models, never raw dict keys. Stored files carry

@@ -18,6 +18,7 @@ from harness.config.trace import read_trace
 from harness.engines.base import EngineError
 from harness.engines.models import resolve_model
 from harness.engines.registry import make_engine
+from harness.fidelity_pass import FidelityPass
 from harness.load.executor import RequestSource, run_point
 from harness.load.file_prompts import FilePromptRequests
 from harness.load.loop import run_fast
@@ -80,6 +81,7 @@ class Runner:
         self.display = display
         self.outcome = RunOutcome()
         self.measurer = PointMeasurer(config, run_name, store)
+        self.fidelity = FidelityPass(config, run_name, store, display.say)
 
     def run(self, plan: list[Cell]) -> RunOutcome:
         for cell in plan:
@@ -110,6 +112,8 @@ class Runner:
                 self.store.record_telemetry(cell.id, cell_telemetry(energy))
                 prompts = PromptSource(self.config, cell, server.extensions, self.run_name)
                 self.warm_up(cell, server, prompts)
+                if self.fidelity.needed(cell):  # once per variant, on its first cell
+                    self.fidelity.run(cell, server, prompts.vocab)
                 idle = energy.idle_baseline(self.config.telemetry.idle_baseline_s)
                 ctx = CellContext(cell, engine, server, prompts.workload, energy, idle)
                 while remaining:
@@ -202,7 +206,8 @@ class PromptSource:
 
     def __init__(self, config: ExperimentConfig, cell: Cell, extensions: frozenset[str],
                  run_name: str):
-        tokenizer = config.tokenizer or resolve_model(cell.model, create=False)[0]
+        # a dummy shape: its config and tokenizer files (written if missing), never weights
+        tokenizer = config.tokenizer or resolve_model(cell.model)[0]
         wants_ids = config.workload.prompt == "token_ids"
         if wants_ids and TOKEN_IDS not in extensions:
             raise EngineError(f"the {config.engine.kind} server takes no token-id prompts: "

@@ -8,6 +8,8 @@
     <run>/cells/<cell>/points/<point>.requests.parquet    one row per request attempt
     <run>/cells/<cell>/points/<point>.telemetry.parquet   NVML samples (where measured)
     <run>/cells/<cell>/points/<point>.sha256       the point's files' SHA-256, as `sha256sum`
+    <run>/fidelity/<variant>.json                  FidelityRecord (with a `fidelity` section)
+    <run>/fidelity/<variant>.tokens.parquet        its tokens and top-k logprobs per position
     <run>/summary.csv                              one row per (cell, point, phase)
 
 Every file is written under a temporary name and renamed into place, and a point's JSON is
@@ -34,6 +36,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from harness.config.base import STORED, first_error
+from harness.fidelity_results import FidelityRecord
 from harness.results import (
     SCHEMA_VERSION,
     CapacityRecord,
@@ -168,6 +171,7 @@ class StoredRun:
     failures: list[CellFailure]
     capacities: dict[str, CapacityRecord]
     problems: list[str] = field(default_factory=list)  # files that could not be read
+    fidelity: dict[str, FidelityRecord] = field(default_factory=dict)  # by variant
 
     @property
     def name(self) -> str:
@@ -210,6 +214,12 @@ class RunStore:
 
     def failure_json(self, cell: str) -> Path:
         return self.cell_dir(cell) / "failed.json"
+
+    def fidelity_json(self, variant: str) -> Path:
+        return self.root / "fidelity" / f"{variant}.json"
+
+    def fidelity_parquet(self, variant: str) -> Path:
+        return self.root / "fidelity" / f"{variant}.tokens.parquet"
 
     # --- the run -------------------------------------------------------------------------
 
@@ -302,6 +312,23 @@ class RunStore:
     def save_capacity(self, cell: str, record: CapacityRecord) -> None:
         write_model(self.capacity_json(cell), record)
 
+    def read_fidelity(self, variant: str) -> FidelityRecord | None:
+        try:
+            return read_model(self.fidelity_json(variant), FidelityRecord)
+        except ResultsError:
+            return None
+
+    def read_fidelity_tokens(self, variant: str) -> pd.DataFrame | None:
+        try:
+            return pd.read_parquet(self.fidelity_parquet(variant))
+        except (OSError, ValueError):
+            return None
+
+    def save_fidelity(self, record: FidelityRecord, tokens: pd.DataFrame | None) -> None:
+        if tokens is not None:
+            write_parquet(self.fidelity_parquet(record.variant), tokens)
+        write_model(self.fidelity_json(record.variant), record)  # last: marks it finished
+
     def record_failure(self, failure: CellFailure) -> None:
         write_model(self.failure_json(failure.cell), failure)
 
@@ -326,6 +353,8 @@ class RunStore:
         points = self._read_all("cells/*/points/*.json", PointResult, problems)
         failures = self._read_all("cells/*/failed.json", CellFailure, problems)
         capacities = self._read_all("cells/*/capacity.json", CapacityRecord, problems)
+        fidelity = self._read_all("fidelity/*.json", FidelityRecord, problems)
         return StoredRun(self.root, manifest, [point for _, point in points],
                          [failure for _, failure in failures],
-                         {path.parent.name: record for path, record in capacities}, problems)
+                         {path.parent.name: record for path, record in capacities}, problems,
+                         {record.variant: record for _, record in fidelity})

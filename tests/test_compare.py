@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,8 @@ def rerun(tmp_path: Path, name: str = "quickstart-again", **config_changes) -> P
     target = tmp_path / name
     shutil.copytree(QUICKSTART, target)
     data = json.loads((target / "run.json").read_text())
-    data["started_at"] = data["started_at"].replace("2026-12-02", "2026-12-03")
+    started = date.fromisoformat(data["started_at"][:10])
+    data["started_at"] = str(started + timedelta(days=1)) + data["started_at"][10:]
     data["config"].update(config_changes)
     (target / "run.json").write_text(json.dumps(data))
     return target

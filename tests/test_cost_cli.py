@@ -62,7 +62,7 @@ def test_the_answer_leads_with_the_decision_and_fits_a_terminal():
                            env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[3].startswith("bf16: self-hosted (rented), $146.00 a month")
+    assert lines[3].startswith("bf16: self-hosted (rented), $219.00 a month")
     assert lines[4].startswith("  runner-up: API ")
     decision = lines[1:lines.index("Caveats that matter:")]  # the title holds the paths
     assert max(len(line) for line in decision) <= 120, decision

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -52,3 +53,14 @@ def test_cli_rejects_unknown_shape(tmp_path):
     result = CliRunner().invoke(app, ["dummy-model", str(tmp_path / "m"), "--shape", "gpt-9"])
     assert result.exit_code == 2
     assert "unknown shape 'gpt-9'" in result.output
+
+
+def test_seeded_weights_are_the_same_for_the_same_seed(tmp_path):
+    """Every variant of a fidelity run loads one checkpoint; a seed rebuilds it exactly."""
+    def written(name: str, seed: int) -> str:
+        result = CliRunner().invoke(app, ["dummy-model", str(tmp_path / name), "--weights",
+                                          "--seed", str(seed)])
+        assert result.exit_code == 0, result.output
+        return hashlib.sha256((tmp_path / name / "model.safetensors").read_bytes()).hexdigest()
+
+    assert written("a", 0) == written("b", 0) != written("c", 1)

@@ -48,6 +48,7 @@ class _Engine(Strict):
     batch_limit: ClassVar[bool] = True  # matrix.max_num_seqs means something to it
     tensor_parallel: ClassVar[bool] = True  # matrix.tensor_parallel_size > 1 works
     variants: ClassVar[bool] = True  # matrix.variants launch it with other options
+    prompt_logprobs: ClassVar[bool] = False  # returns top-k logprobs of prompt tokens
 
 
 class LaunchedEngine(_Engine):
@@ -73,6 +74,8 @@ class LaunchedEngine(_Engine):
 
 class VllmConfig(LaunchedEngine):
     kind: Literal["vllm"] = "vllm"
+
+    prompt_logprobs: ClassVar[bool] = True
 
 
 class TransformersConfig(LaunchedEngine):

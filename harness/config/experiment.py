@@ -28,6 +28,7 @@ from harness.config.base import (
     read_yaml_mapping,
 )
 from harness.config.engines import EngineConfig, OptionValue, VllmConfig, normalise_options
+from harness.config.fidelity import FidelityConfig
 from harness.config.lengths import LengthsFileError
 from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig
 from harness.config.prompt_file import PromptFileError, read_prompts
@@ -89,6 +90,8 @@ class ExperimentConfig(Strict):
         "when the config has `slo` and cost.profile; false: off")
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
+    fidelity: FidelityConfig | None = Field(
+        None, description="score each variant's token distributions against the baseline's")
 
     @field_validator("name")
     @classmethod
@@ -139,6 +142,32 @@ class ExperimentConfig(Strict):
         return None
 
     @model_validator(mode="after")
+    def _fidelity_fits(self) -> ExperimentConfig:
+        fidelity = self.fidelity
+        if fidelity is None:
+            return self
+        variants = list(self.matrix.variants)
+        if fidelity.baseline is not None and fidelity.baseline not in variants:
+            raise ValueError(f"fidelity.baseline: {fidelity.baseline!r} is not a variant; "
+                             f"the variants are {', '.join(variants)}")
+        if not self.engine.prompt_logprobs:
+            raise ValueError(f"fidelity: the {self.engine.kind} engine does not return the "
+                             "prompt logprobs the fidelity pass needs; remove `fidelity`")
+        limit = self.engine.options.get("max_model_len")
+        if isinstance(limit, int) and fidelity.request_tokens > limit:
+            raise ValueError(f"fidelity: prompt_tokens + output_tokens + 1 is "
+                             f"{fidelity.request_tokens} but engine.options.max_model_len is "
+                             f"{limit}")
+        return self
+
+    @property
+    def fidelity_baseline(self) -> str | None:
+        """The variant fidelity is scored against (None without a fidelity section)."""
+        if self.fidelity is None:
+            return None
+        return self.fidelity.baseline or next(iter(self.matrix.variants))
+
+    @model_validator(mode="after")
     def _lengths_fit(self, info: ValidationInfo) -> ExperimentConfig:
         limit = self.engine.options.get("max_model_len")
         if not isinstance(limit, int) or is_stored(info):
@@ -169,8 +198,12 @@ class ExperimentConfig(Strict):
         return limit if isinstance(limit, int) else None
 
     def hash(self) -> str:
-        """Hash of everything that changes what is measured (the cost section does not)."""
-        canonical = json.dumps(self.model_dump(exclude={"cost"}), sort_keys=True)
+        """Hash of everything that changes what is measured (not the cost section, nor the
+        fidelity limits; a config without fidelity hashes as it did before the section)."""
+        skip: dict = {"cost": True, "fidelity": True}
+        if self.fidelity is not None:
+            skip["fidelity"] = {"max_kl": True, "min_top1": True}
+        canonical = json.dumps(self.model_dump(exclude=skip), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def run_name(self, config_path: Path) -> str:

@@ -15,6 +15,7 @@ from harness.cost.capacity import capacity_caveats, measured_row, variant_capaci
 from harness.cost.caveats import Caveat, codes, row_caveats, worst
 from harness.cost.decision import decision_frame
 from harness.cost.demand import Demand, demand_of
+from harness.cost.fidelity import fidelity_caveats, mark_fidelity
 from harness.cost.files import CostInputError
 from harness.cost.hosting import (
     HourlyPrice,
@@ -228,6 +229,7 @@ def build_answer(stored: StoredRun, profile: Profile, book: PriceBook,
     if "capacity_tps_per_unit" in variants:   # tok/s per GPU (or machine); $/h per replica
         variants["capacity_tps_per_unit_is"] = "per GPU" if per_gpu else "per machine"
         variants["usd_per_hour_is"] = "per replica (a server with gpus_per_replica GPUs)"
+    variants = mark_fidelity(variants, stored)
     prices = book.api_prices(compared_apis(profile, run, book))
     apis = api_rows(prices, demand)
     title = f"{run.manifest.run} ({run.root})"
@@ -236,6 +238,7 @@ def build_answer(stored: StoredRun, profile: Profile, book: PriceBook,
     caveats = notes(run, profile, book, variants, prices, demand)
     caveats += capacity_caveats(run, profile.slo, capacities)
     caveats += price_caveats(rented, prices, book)
+    caveats += fidelity_caveats(stored)
     if profile.own is not None and not owned:
         caveats.append(Caveat(
             "owned_left_out", "owned: left out: the run had no GPU and the profile's `own` "

@@ -98,7 +98,7 @@ def self_hosted_table(answer: Answer, caption: str) -> Table:
         if missing(row.get("capacity_tps")):
             table.add_row(row["variant"], Text("none at this SLO (see caveats)", style="yellow"))
             continue
-        cells = [row["variant"], capacity_label(row), number(row["capacity_tps_per_unit"]),
+        cells = [_variant(row), capacity_label(row), number(row["capacity_tps_per_unit"]),
                  number(row.get("units")), share(row.get("utilization")),
                  rate(row.get("rented_usd_per_replica_hour")),
                  usd(row.get("rented_usd_per_month")),
@@ -114,6 +114,13 @@ def self_hosted_table(answer: Answer, caption: str) -> Table:
                       f"{rate(row.get('owned_usd_per_mtok_effective'))}", power]
         table.add_row(*cells)
     return table
+
+
+def _variant(row: dict) -> str:
+    """The variant's name, marked where it misses the fidelity limits (the caveats say why)."""
+    if missing(row.get("fidelity_miss")):
+        return row["variant"]
+    return f"{row['variant']} [red](misses fidelity)[/red]"
 
 
 def api_table(answer: Answer, caption: str) -> Table:
@@ -182,7 +189,7 @@ def verdict_table(answer: Answer, caption: str) -> Table:
     for row in answer.verdicts.to_dict("records"):
         if missing(row.get("capacity_tps")):
             continue
-        cells = [row["variant"], row["api"], usd(row.get("api_usd_per_month")),
+        cells = [_variant(row), row["api"], usd(row.get("api_usd_per_month")),
                  usd(row.get("rented_usd_per_month")), _cheaper(row, "rented"),
                  _break_even(row, "rented")]
         if owned:

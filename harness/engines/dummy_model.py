@@ -1,7 +1,12 @@
-"""Random-weight model directories: config.json plus tokenizer files, no weights.
+"""Random-weight model directories: config.json plus tokenizer files, and optionally seeded
+random weights.
 
-vLLM serves such a directory with ``--load-format dummy`` (random weights of the real
-shape), which is as good as the real checkpoint for throughput, latency and energy.
+vLLM serves a directory without weights with ``--load-format dummy`` (random weights of the
+real shape), which is as good as the real checkpoint for throughput, latency and energy. Its
+dummy initialisation fills every tensor uniformly in +-1e-3 from one fixed seed: the same on
+every launch, but every next-token distribution comes out uniform, so there is nothing for a
+fidelity comparison to see. Fidelity runs therefore serve `ensure_dummy_weights`: a seeded
+checkpoint with transformers' initialisation, written once and loaded by every variant.
 The tokenizer is byte-level BPE without merges: 256 byte tokens plus three specials,
 deterministic and built without training data.
 """
@@ -111,23 +116,43 @@ def has_weights(directory: Path) -> bool:
     return any(directory.glob("*.safetensors"))
 
 
-def write_random_weights(directory: Path) -> None:
-    """Random weights for the directory's config (engines that cannot use --load-format dummy).
+def write_random_weights(directory: Path, seed: int = 0) -> None:
+    """Seeded random weights (transformers' own initialisation) for the directory's config,
+    as model.safetensors: the same seed on the same kind of device gives the same file.
 
     Built on the GPU when there is one (an 8B model takes seconds there, minutes on a CPU).
     """
+    import tempfile
+
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(directory)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(seed)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-    model.save_pretrained(directory, safe_serialization=True)
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".weights-") as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        for path in [*Path(tmp).glob("*.safetensors*"), Path(tmp) / "generation_config.json"]:
+            if path.exists():  # config.json stays the harness's own (model_config)
+                os.replace(path, directory / path.name)
 
 
-def ensure_dummy_weights(shape: str) -> Path:
-    directory = ensure_dummy_model(shape)
+def dummy_weights_dir(shape: str, seed: int) -> Path:
+    return cache_dir() / "dummy-models" / f"{shape}-seed{seed}"
+
+
+def ensure_dummy_weights(shape: str, seed: int = 0) -> Path:
+    """A model directory of the named shape with seeded random weights, written on first use
+    (every variant of a run loads this same checkpoint)."""
+    directory = dummy_weights_dir(shape, seed)
+    expected = json.dumps(model_config(shape), indent=2)
+    config_file = directory / "config.json"
+    if not (config_file.exists() and config_file.read_text() == expected):
+        for stale in directory.glob("*.safetensors*"):
+            stale.unlink()
+        write_dummy_model(directory, shape)
     if not has_weights(directory):
-        write_random_weights(directory)
+        write_random_weights(directory, seed)
     return directory

@@ -33,7 +33,7 @@ class TransformersEngine(ProcessEngine):
     @classmethod
     def for_cell(cls, config: ExperimentConfig, cell: Cell, log_path: Path,
                  create: bool = True) -> TransformersEngine:
-        model, _ = resolve_model(cell.model, create, weights=True)
+        model, _ = resolve_model(cell.model, create, weights=True, seed=config.seed)
         engine = config.engine
         return cls(model, cell.options, log_path, env=engine.env, python=engine.python,
                    startup_timeout_s=engine.startup_timeout_s, gpus=engine.gpus)

@@ -68,7 +68,10 @@ class VllmEngine(ProcessEngine):
     @classmethod
     def for_cell(cls, config: ExperimentConfig, cell: Cell, log_path: Path,
                  create: bool = True) -> VllmEngine:
-        model, extra = resolve_model(cell.model, create)
+        # Fidelity compares distributions: every variant loads one seeded checkpoint (vLLM's
+        # own dummy initialisation makes every distribution uniform; dummy_model.py).
+        model, extra = resolve_model(cell.model, create, weights=config.fidelity is not None,
+                                     seed=config.seed)
         options = {"generation_config": "vllm", **extra, **cell.options,
                    "max_num_seqs": cell.max_num_seqs,
                    "tensor_parallel_size": cell.tensor_parallel_size, "seed": config.seed}

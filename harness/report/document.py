@@ -12,6 +12,7 @@ from harness.report import charts, frames
 from harness.report.charts import Figure, figure
 from harness.report.compare import distinct_names
 from harness.report.costing import CostView, cost_view
+from harness.report.fidelity_view import fidelity_figure, fidelity_html
 from harness.report.hardware import hardware_frame
 from harness.report.page import figures_html, page
 from harness.report.sections import provenance_html, warnings_html
@@ -89,6 +90,7 @@ def run_figures(runs: list[StoredRun], views: list[CostView]) -> list[Figure]:
                "not measured: the engine's /metrics were not read"),
         figure("phases", "Phases of the traffic profiles", charts.phases(frames.phase_frame(runs)),
                "no traffic-profile point in this run"),
+        fidelity_figure(runs),
     ]
     for run in runs:
         suffix = f"-{run.name}" if overlay else ""
@@ -113,6 +115,7 @@ def build_report(runs: list[StoredRun], extra: list[tuple[str, str]] | None = No
         ("Energy and the engine", figures_html(figures, "energy-per-token", "telemetry",
                                                "engine")),
         ("Phases", figures_html(figures, "phases")),
+        ("Fidelity", fidelity_html(runs) + figures_html(figures, "fidelity")),
         ("How close to the hardware", figures_html(figures, *keys("hardware"))),
         ("Provenance", "".join(provenance_html(r, v) for r, v in zip(runs, views, strict=True))),
         ("Warnings", "".join(warnings_html(r) for r in runs)),

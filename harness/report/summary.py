@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.cost.model import usd_per_mtok
+from harness.fidelity import fidelity_columns
 from harness.results import (
     KIND_ORDER,
     CellFailure,
@@ -112,6 +113,10 @@ def summary_frame(run: StoredRun, with_phases: bool = False) -> pd.DataFrame:
     done = {(row["cell"], row["point"]) for row in rows}
     for failure in run.failures:
         rows += [r for r in failed_rows(failure) if (r["cell"], r["point"]) not in done]
+    if run.fidelity:  # a variant's fidelity on each of its rows
+        for row in rows:
+            row.update(fidelity_columns(run.fidelity.get(row["variant"]),
+                                        run.manifest.config.fidelity))
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame

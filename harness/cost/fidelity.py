@@ -1,0 +1,46 @@
+"""Fidelity in the cost answer: each variant's score against the baseline, and the variants
+that miss the config's `fidelity` limits marked, with the reason, so a cheaper variant that
+answers differently is not read as a saving."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.cost.caveats import Caveat
+from harness.fidelity import describe, misses
+from harness.store import StoredRun
+
+
+def mark_fidelity(variants: pd.DataFrame, stored: StoredRun) -> pd.DataFrame:
+    """`fidelity` (the score in words) and `fidelity_miss` (the limits missed) per variant."""
+    if not stored.fidelity or variants.empty:
+        return variants
+    limits = stored.manifest.config.fidelity
+    marked = variants.copy()
+    marked["fidelity"] = [describe(stored.fidelity.get(v)) for v in marked["variant"]]
+    marked["fidelity_miss"] = [
+        "; ".join(misses(stored.fidelity[v], limits)) or None if v in stored.fidelity else None
+        for v in marked["variant"]]
+    return marked
+
+
+def fidelity_caveats(stored: StoredRun) -> list[Caveat]:
+    """The scores in one line, and a warning on each variant that misses the limits: the
+    decision names it beside that variant's cheapest option."""
+    if not stored.fidelity:
+        return []
+    limits = stored.manifest.config.fidelity
+    records = sorted(stored.fidelity.values(), key=lambda r: r.variant)
+    baseline = records[0].baseline
+    scored = [f"{r.variant} {describe(r)}" for r in records if r.variant != baseline]
+    found = [Caveat("fidelity", f"fidelity against {baseline} "
+                    f"({limits.limits() if limits else 'no limits'}): " + ", ".join(scored))
+             ] if scored else []
+    for record in records:
+        missed = misses(record, limits)
+        if missed:
+            found.append(Caveat(
+                "fidelity_miss", f"{record.variant}: misses fidelity ({'; '.join(missed)} "
+                f"against {baseline}): it answers differently, so its cost is no like-for-like "
+                "saving; leave it out of the cheapest", "warning", variant=record.variant))
+    return found
