@@ -12,7 +12,7 @@ import harness
 from harness.config import ExperimentConfig
 from harness.engines import installed
 from harness.engines.registry import engine_type
-from harness.results import Host, RunManifest
+from harness.manifest import Host, RunManifest
 from harness.store import now_iso
 
 # The environment variables recorded in run.json: an allowlist of those that change what is

@@ -1,6 +1,6 @@
 """The results contract: typed models of everything a run stores, with one schema version.
 
-    <run>/run.json                       RunManifest
+    <run>/run.json                       RunManifest (harness/manifest.py)
     <run>/cells/<cell>/points/<p>.json   PointResult (metrics, SLO verdict, phases, engine view,
                                          client health, energy)
     <run>/cells/<cell>/capacity.json     CapacityRecord
@@ -15,11 +15,10 @@ Metrics are computed in harness/metrics.py; the models here only hold them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.config import ExperimentConfig
 from harness.config.slo import Slo
 
 SCHEMA_VERSION = 2
@@ -318,84 +317,3 @@ class CapacityRecord(Stored):
     request_throughput: float | None = None
     at_upper_bound: bool = False  # met at the top of the range: the capacity is at least it
     reason: str | None = None  # why there is none
-
-
-# --- the run ---------------------------------------------------------------------------------
-
-class EnginePackage(Stored):
-    package: str
-    version: str
-
-
-class GpuDevice(Stored):
-    index: int
-    name: str
-    uuid: str
-
-
-class GpuInventory(Stored):
-    available: bool
-    reason: str | None = None
-    driver: str | None = None
-    devices: list[GpuDevice] = Field(default_factory=list)
-
-
-class Host(Stored):
-    hostname: str
-    platform: str
-    python: str
-    cpu: str
-    cpu_count: int | None
-    memory_gib: float | None
-    gpus: GpuInventory
-    environment: dict[str, str] = Field(
-        default_factory=dict, description="the allowlisted variables that change what is "
-                                          "measured (harness.provenance.ENVIRONMENT)")
-
-
-class Invocation(Stored):
-    started_at: str
-    ended_at: str | None
-    status: str  # running, complete, failed, interrupted
-    harness_version: str
-    host: Host
-
-
-class CellTelemetry(Stored):
-    """What measured a cell's energy (the GPUs' static facts), or why nothing did."""
-
-    gpus: list[dict[str, Any]]
-    gpu_energy: str
-    cpu_energy: str
-
-
-class RunManifest(Stored):
-    schema_version: int = SCHEMA_VERSION
-    run: str
-    config_file: str
-    config: ExperimentConfig
-    config_hash: str
-    harness_version: str
-    harness_git_sha: str | None
-    engine_package: EnginePackage | None
-    host: Host
-    started_at: str
-    ended_at: str | None = None
-    status: str = "running"
-    invocations: list[Invocation] = Field(default_factory=list)
-    telemetry: dict[str, CellTelemetry] = Field(default_factory=dict)
-
-    @property
-    def gpu_names(self) -> list[str]:
-        gpus = self.host.gpus
-        return [device.name for device in gpus.devices] if gpus.available else []
-
-    @property
-    def hardware(self) -> str:
-        """'NVIDIA H100 80GB HBM3' or 'AMD EPYC (no GPU)'."""
-        names = self.gpu_names
-        return ", ".join(sorted(set(names))) if names else f"{self.host.cpu} (no GPU)"
-
-    @property
-    def run_date(self) -> str:
-        return self.started_at[:10]

@@ -25,9 +25,10 @@ from harness.load.loop import run_fast
 from harness.load.prompts import TextCodec, allowed_token_ids, load_tokenizer, salt_of
 from harness.load.trace import TraceRequests
 from harness.load.workload import Workload
+from harness.manifest import CellTelemetry
 from harness.plan import TRACE_POINT, Cell, PhaseSpec, Point, rate_point
 from harness.point import CellContext, PointMeasurer
-from harness.results import CellFailure, CellTelemetry, PointRef, PointResult
+from harness.results import CellFailure, PointRef, PointResult
 from harness.server import TOKEN_IDS
 from harness.store import RunStore, now_iso
 from harness.telemetry.monitor import EnergyMonitor

@@ -37,15 +37,8 @@ from pydantic import BaseModel, ValidationError
 
 from harness.config.base import STORED, first_error
 from harness.fidelity_results import FidelityRecord
-from harness.results import (
-    SCHEMA_VERSION,
-    CapacityRecord,
-    CellFailure,
-    CellTelemetry,
-    Invocation,
-    PointResult,
-    RunManifest,
-)
+from harness.manifest import CellTelemetry, Invocation, RunManifest
+from harness.results import SCHEMA_VERSION, CapacityRecord, CellFailure, PointResult
 
 Model = TypeVar("Model", bound=BaseModel)
 ROW_GROUP = 1024  # requests per parquet row group: what the writer holds encoded at once

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from harness.results import CapacityRecord, CellFailure, PointResult, RunManifest
+from harness.manifest import RunManifest
+from harness.results import CapacityRecord, CellFailure, PointResult
 from harness.store import ResultsError, RunStore, read_checksums, read_model, sha256_of
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.config import ExperimentConfig
+from harness.manifest import GpuDevice, GpuInventory, Host, RunManifest
 from harness.results import (
     CapacityRecord,
     CellFailure,
@@ -16,15 +17,11 @@ from harness.results import (
     CpuEnergy,
     Distribution,
     Energy,
-    GpuDevice,
-    GpuInventory,
-    Host,
     LagStats,
     Planned,
     PointMetrics,
     PointRef,
     PointResult,
-    RunManifest,
     ServerView,
     WindowSummary,
 )

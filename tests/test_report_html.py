@@ -12,8 +12,9 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from harness.cli import app
+from harness.manifest import CellTelemetry
 from harness.report.document import build_report
-from harness.results import CellTelemetry, EngineStats
+from harness.results import EngineStats
 from harness.runner import cell_telemetry
 from harness.store import RunStore, write_model
 from tests import factories

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from harness.config.slo import Slo
 from harness.cost.files import CostInputError
-from harness.results import CapacityRecord, PointResult, RunManifest
+from harness.manifest import RunManifest
+from harness.results import CapacityRecord, PointResult
 from harness.slo import Judgement, judge
 from harness.store import ResultsError, RunStore, StoredRun
 

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from harness.results import EnginePackage
+from harness.manifest import EnginePackage
 
 _PROBE = """
 import importlib.util, json, sys
