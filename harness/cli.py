@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.commands import cost, dummy_model, report, run, selftest
+from harness.commands import cluster, cost, dummy_model, report, run, selftest
 
 app = typer.Typer(
     help="Benchmark self-hosted LLM serving: sweep vLLM over batch sizes and quantizations, "
@@ -16,6 +16,7 @@ app.command("report")(report.report)
 app.command("cost")(cost.cost)
 app.command("prices")(cost.prices)
 app.command("dummy-model")(dummy_model.dummy_model)
+app.command("cluster")(cluster.cluster)
 
 selftest_app = typer.Typer(help="The harness measuring itself.", no_args_is_help=True)
 selftest_app.command("client", help=selftest.HELP)(selftest.client)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.config import ExperimentConfig
 from harness.config.slo import Slo
+from harness.placement import ClusterView, NodeRef
 
 SCHEMA_VERSION = 2
 
@@ -230,6 +231,7 @@ class PointResult(Stored):
     started_at: str
     ended_at: str
     prefix_cache: str
+    node: NodeRef | None = None
 
     @property
     def sort_key(self) -> tuple:
@@ -267,6 +269,7 @@ class CellFailure(Stored):
     log_tail: str
     points: list[PointRef]  # the points left unmeasured
     failed_at: str
+    node: NodeRef | None = None
 
 
 class CapacityStep(Stored):
@@ -325,9 +328,10 @@ class Host(Stored):
 class Invocation(Stored):
     started_at: str
     ended_at: str | None
-    status: str  # running, complete, failed, interrupted
+    status: str  # running, complete, failed, interrupted, refused
     harness_version: str
     host: Host
+    cluster: ClusterView | None = None  # a run on a Ray cluster
 
 
 class CellTelemetry(Stored):

@@ -28,6 +28,7 @@ from harness.config.base import (
     read_yaml_mapping,
 )
 from harness.config.engines import EngineConfig, OptionValue, VllmConfig, normalise_options
+from harness.config.executor import ExecutorConfig, LocalExecutor
 from harness.config.lengths import LengthsFileError
 from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig
 from harness.config.shapes import SHAPES
@@ -85,6 +86,9 @@ class ExperimentConfig(Strict):
     capacity: CapacityConfig | None = None
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
+    executor: ExecutorConfig = Field(
+        default_factory=LocalExecutor,
+        description="where the cells run: here (local) or on a Ray cluster (ray)")
 
     @field_validator("name")
     @classmethod
@@ -117,6 +121,13 @@ class ExperimentConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _executor_fits_engine(self) -> ExperimentConfig:
+        if self.executor.kind == "ray" and not self.engine.local:
+            raise ValueError(f"executor: the {self.engine.kind} server is already running "
+                             "elsewhere; a Ray cluster has nothing to launch (remove executor)")
+        return self
+
+    @model_validator(mode="after")
     def _capacity_needs_slo(self) -> ExperimentConfig:
         if self.capacity is not None and self.slo is None:
             raise ValueError("capacity: the search needs `slo` limits to search against")
@@ -138,8 +149,9 @@ class ExperimentConfig(Strict):
         return self
 
     def hash(self) -> str:
-        """Hash of everything that changes what is measured (the cost section does not)."""
-        canonical = json.dumps(self.model_dump(exclude={"cost"}), sort_keys=True)
+        """Hash of everything that changes what is measured (the cost section and where the
+        cells run do not: a run started here can be resumed on a cluster)."""
+        canonical = json.dumps(self.model_dump(exclude={"cost", "executor"}), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def run_name(self, config_path: Path) -> str:
