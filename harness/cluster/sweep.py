@@ -56,6 +56,7 @@ class ClusterSweep:
         here = self.ray.get_runtime_context().get_node_id()
         self.sink = self.ray.remote(ResultSink).options(
             num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
+            max_restarts=-1, max_task_retries=-1,  # it only writes files: a restart loses none
         ).remote(str(self.store.root.resolve()))
         self.task = self.ray.remote(run_cell)
         waiting = deque(cell for cell in plan if self.has_work(cell))

@@ -51,9 +51,15 @@ class ShippingStore(RunStore):
         super().__init__(root)
         self.sink, self.node = sink, node
 
-    def ship(self, path: Path) -> None:
+    def ship(self, path: Path, wait: bool = False) -> None:
+        """Send the file to the driver; with `wait`, return once it (and everything sent
+        before it) is written there."""
         if path.is_file():
-            self.sink.write.remote(str(path.relative_to(self.root)), path.read_bytes())
+            sent = self.sink.write.remote(str(path.relative_to(self.root)), path.read_bytes())
+            if wait:
+                import ray
+
+                ray.get(sent)
 
     def pull(self, cell: str) -> None:
         import ray
@@ -135,5 +141,5 @@ def run_cell(config: ExperimentConfig, run_name: str, cell: Cell, sink: Any,
         return CellReport(cell.id, node, outcome.measured, outcome.skipped,
                           outcome.failed_cells.get(cell.id))
     finally:
-        store.ship(store.server_log(cell.id))
+        store.ship(store.server_log(cell.id), wait=True)  # all of it is there when this returns
         shutil.rmtree(scratch, ignore_errors=True)

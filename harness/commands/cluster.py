@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from harness.commands.output import console, err_console, user_error
@@ -37,7 +38,7 @@ def cluster(
         raise user_error(str(err)) from None
     console.print(nodes_table(view))
     for line in view.mismatches:
-        err_console.print(f"[yellow]mismatch:[/yellow] {line}")
+        err_console.print(f"[yellow]mismatch:[/yellow] {escape(line)}")
 
 
 def nodes_table(view) -> Table:
@@ -83,7 +84,7 @@ class RaySession:
         store.record_cluster(self.view)
         console.print(nodes_table(self.view))
         for line in self.view.mismatches:
-            err_console.print(f"[yellow]mismatch:[/yellow] {line}")
+            err_console.print(f"[yellow]mismatch:[/yellow] {escape(line)}")
         if self.view.mismatches and not executor.allow_mismatch:
             store.end("refused")
             raise user_error(f"the cluster's nodes differ ({self.view.mismatches[0]}): make "

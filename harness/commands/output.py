@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 EXIT_FAILED_CELLS = 1
 EXIT_USER_ERROR = 2
@@ -24,5 +25,5 @@ err_console = _console(sys.stderr)
 
 def user_error(message: str) -> typer.Exit:
     """Print `error: <message>` on one line and return the exit to raise (code 2)."""
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USER_ERROR)
