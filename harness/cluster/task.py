@@ -141,5 +141,7 @@ def run_cell(config: ExperimentConfig, run_name: str, cell: Cell, sink: Any,
         return CellReport(cell.id, node, outcome.measured, outcome.skipped,
                           outcome.failed_cells.get(cell.id))
     finally:
-        store.ship(store.server_log(cell.id), wait=True)  # all of it is there when this returns
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            store.ship(store.server_log(cell.id), wait=True)  # all there when this returns
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
