@@ -126,7 +126,7 @@ class ClusterSweep:
         except exceptions.RayError as err:  # the worker or its node was lost
             self.replay()
             self.display.cell_stopped(cell.id)
-            why = last_line(err)
+            why = f"{type(err).__name__}: {first_sentence(err)}"
             if attempt < self.executor.max_retries and self.schedulable(cell):
                 self.display.say(f"[yellow]{cell.id}: its task was lost ({why}); retrying "
                                  f"({attempt + 1} of {self.executor.max_retries})[/yellow]")
@@ -199,3 +199,9 @@ class ClusterSweep:
 def last_line(err: BaseException) -> str:
     lines = [line for line in str(err).strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(err).__name__
+
+
+def first_sentence(err: BaseException) -> str:
+    """'Task failed because the node it was running on is dead or unavailable' of Ray's
+    paragraph."""
+    return last_line(err).split(". ")[0].rstrip(".")
