@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from harness.commands import cluster, cost, dummy_model, report, run, selftest
+from harness.commands import cluster, compare, cost, dummy_model, report, run, selftest
 
 app = typer.Typer(
     help="Benchmark self-hosted LLM serving: sweep vLLM over batch sizes and quantizations, "
@@ -13,6 +13,7 @@ app = typer.Typer(
 
 app.command("run")(run.run)
 app.command("report")(report.report)
+app.command("compare")(compare.compare)
 app.command("cost")(cost.cost)
 app.command("prices")(cost.prices)
 app.command("dummy-model")(dummy_model.dummy_model)

@@ -12,6 +12,9 @@ from typing import Any
 
 from harness.config import DUMMY_PREFIX, ExperimentConfig
 from harness.config.load import LoadConfig, Phase
+from harness.config.trace import read_trace
+
+TRACE_POINT = "trace"
 
 
 @dataclass(frozen=True)
@@ -112,9 +115,18 @@ def load_points(load: LoadConfig) -> tuple[Point, ...]:
     return tuple(points)
 
 
+def trace_points(config: ExperimentConfig) -> tuple[Point, ...]:
+    """The trace replay: an open-loop point sending at the trace's own (scaled) times."""
+    if config.load.trace is None:
+        return ()
+    replay = read_trace(config.load.trace, config.max_model_len)
+    return (Point(TRACE_POINT, "trace", (PhaseSpec(
+        "trace", None, len(replay.requests), None, None, offsets=replay.offsets),)),)
+
+
 def build_plan(config: ExperimentConfig) -> list[Cell]:
     """Cells in the order they run: variant, then tensor parallelism, then batch size."""
-    points = load_points(config.load)
+    points = load_points(config.load) + trace_points(config)
     cells = []
     for variant, variant_options in config.matrix.variants.items():
         options = {**config.engine.options, **variant_options}

@@ -11,11 +11,10 @@ import aiohttp
 
 from harness.config import ExperimentConfig
 from harness.engines.base import Engine, EngineError
-from harness.load.executor import LoadResult, run_point
+from harness.load.executor import LoadResult, Prebuilt, RequestSource, chains_needed, run_point
 from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.loop import run_fast
 from harness.load.prompts import salt_of
-from harness.load.workload import Workload
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
 from harness.plan import Cell, Point
 from harness.records import RequestRecord, requests_frame
@@ -34,6 +33,7 @@ from harness.results import (
 )
 from harness.server import ServerHandle
 from harness.slo import verdict
+from harness.steady import steady_window
 from harness.store import RunStore, now_iso
 from harness.telemetry import server_metrics as sm
 from harness.telemetry.energy import energy_metrics
@@ -48,7 +48,7 @@ class CellContext:
     cell: Cell
     engine: Engine
     server: ServerHandle
-    workload_for: Callable[[str], Workload]  # stream name -> its requests
+    workload_for: Callable[[str], RequestSource]  # stream name -> its requests
     energy: EnergyMonitor
     idle: Measurement
 
@@ -64,9 +64,13 @@ class PointMeasurer:
         cell, engine = ctx.cell, ctx.engine
         cache = self.prepare_cache(ctx.server)
         started_at = now_iso()
+        salt = salt_of(self.run_name, cell.id, point.id)
+        # every prompt is built before the windows open (Prebuilt says why)
+        requests = Prebuilt(ctx.workload_for(point.id),
+                            chains_needed(point, self.config.seed, salt))
         ctx.energy.begin_window(point.id)
         try:
-            load, server_view = run_fast(self._run(ctx, point, on_request))
+            load, server_view = run_fast(self._run(ctx, point, requests, on_request))
         except (TimeoutError, aiohttp.ClientError) as err:
             raise EngineError(f"server stopped answering during point {point.id}: {err}",
                               engine.log_tail()) from None
@@ -85,7 +89,9 @@ class PointMeasurer:
             client=client_health(load, metrics),
             energy=energy_result(window, ctx.idle, metrics),
             cpu_energy=CpuEnergy(**window.cpu_summary()),
-            started_at=started_at, ended_at=now_iso(), prefix_cache=cache)
+            started_at=started_at, ended_at=now_iso(), prefix_cache=cache,
+            steady=steady_window(load.records, load.start, window.gpu_energy_j,
+                                 window.samples, (window.start_s, window.end_s)))
         self.store.save_point(result, requests_frame(load.records, load.start),
                               window.samples)
         return result
@@ -100,7 +106,7 @@ class PointMeasurer:
         ok, why = reset_cache(server)
         return "reset" if ok else f"not reset: {why}"
 
-    async def _run(self, ctx: CellContext, point: Point,
+    async def _run(self, ctx: CellContext, point: Point, requests: RequestSource,
                    on_request: Callable[[], None] | None) -> tuple[LoadResult, ServerView]:
         server, url = ctx.server, ctx.server.metrics_url
         async with aiohttp.ClientSession() as session:
@@ -111,7 +117,7 @@ class PointMeasurer:
                        if url else None)
             try:
                 load = await run_point(
-                    server, point, ctx.workload_for(point.id), seed=self.config.seed,
+                    server, point, requests, seed=self.config.seed,
                     salt=salt_of(self.run_name, ctx.cell.id, point.id),
                     timeout_s=self.config.load.request_timeout_s, retry=self.config.load.retry,
                     on_record=(lambda _r: on_request()) if on_request else None)
@@ -126,12 +132,10 @@ class PointMeasurer:
         return load, view
 
     def planned(self, point: Point) -> Planned:
-        workload = self.config.workload
         phases = [PlannedPhase(**{key: value for key, value in vars(phase).items()
                                   if key != "offsets"}) for phase in point.phases]
-        return Planned(phases=phases,
-                       input_tokens=workload.input_tokens.describe(),
-                       output_tokens=workload.output_tokens.describe(),
+        inputs, outputs = planned_lengths(self.config, point)
+        return Planned(phases=phases, input_tokens=inputs, output_tokens=outputs,
                        request_timeout_s=self.config.load.request_timeout_s)
 
     def phases(self, point: Point, load: LoadResult) -> dict[str, PhaseResult]:
@@ -144,6 +148,20 @@ class PointMeasurer:
             found[name] = PhaseResult(metrics=metrics,
                                       slo=verdict(mine, metrics, self.config.slo))
         return found
+
+
+def planned_lengths(config: ExperimentConfig, point: Point) -> tuple[str, str]:
+    """What the point's prompt and output lengths follow, in words."""
+    workload, trace = config.workload, config.load.trace
+    if point.kind == "trace" and trace is not None:
+        source = f"from the {trace.format} trace {trace.file}"
+        return source, source
+    if workload.prompts is not None:
+        outputs = workload.output_tokens.describe()
+        if workload.prompts.output_from_file:
+            outputs = f"from {workload.prompts.file}, else {outputs}"
+        return f"the prompts of {workload.prompts.file}", outputs
+    return workload.input_tokens.describe(), workload.output_tokens.describe()
 
 
 def energy_result(window: Measurement, idle: Measurement, metrics: PointMetrics) -> Energy:

@@ -24,8 +24,9 @@ from harness.placement import ClusterView, NodeRef
 
 SCHEMA_VERSION = 2
 
-PointKind = Literal["closed", "open", "profile", "search"]
-KIND_ORDER = {"closed": 0, "open": 1, "profile": 2, "search": 3}  # how tables list points
+PointKind = Literal["closed", "open", "profile", "search", "trace"]
+# how tables list points
+KIND_ORDER = {"closed": 0, "open": 1, "profile": 2, "search": 3, "trace": 4}
 
 
 class Stored(BaseModel):
@@ -208,6 +209,29 @@ class Energy(Stored):
     idle: WindowSummary
 
 
+class SteadyWindow(Stored):
+    """The point without its ramp-up and drain (harness/steady.py has the rule): None
+    figures and a note where the point never reached it."""
+
+    rule: str
+    start_s: float | None = None  # from the start of the point's window
+    end_s: float | None = None
+    duration_s: float | None = None
+    requests: int = 0  # sent in the window
+    completed: int = 0  # completed in the window
+    output_tokens: int = 0  # arrived in the window
+    request_throughput: float | None = None
+    output_throughput: float | None = None
+    total_token_throughput: float | None = None
+    ttft_ms: Distribution = Field(default_factory=lambda: Distribution(n=0))
+    tpot_ms: Distribution = Field(default_factory=lambda: Distribution(n=0))
+    itl_ms: Distribution = Field(default_factory=lambda: Distribution(n=0))
+    e2e_ms: Distribution = Field(default_factory=lambda: Distribution(n=0))
+    energy_j: float | None = None  # GPU energy in the window
+    j_per_output_token: float | None = None
+    note: str | None = None
+
+
 class PointResult(Stored):
     schema_version: int = SCHEMA_VERSION
     run: str
@@ -231,6 +255,7 @@ class PointResult(Stored):
     started_at: str
     ended_at: str
     prefix_cache: str
+    steady: SteadyWindow | None = None  # absent in runs measured before it existed
     node: NodeRef | None = None
 
     @property

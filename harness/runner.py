@@ -14,14 +14,17 @@ from typing import Protocol
 
 from harness.capacity import SearchStep, capacity_record, search
 from harness.config import ExperimentConfig
+from harness.config.trace import read_trace
 from harness.engines.base import EngineError
 from harness.engines.models import resolve_model
 from harness.engines.registry import make_engine
-from harness.load.executor import run_point
+from harness.load.executor import RequestSource, run_point
+from harness.load.file_prompts import FilePromptRequests
 from harness.load.loop import run_fast
-from harness.load.prompts import TextCodec, allowed_token_ids, salt_of
+from harness.load.prompts import TextCodec, allowed_token_ids, load_tokenizer, salt_of
+from harness.load.trace import TraceRequests
 from harness.load.workload import Workload
-from harness.plan import Cell, PhaseSpec, Point, rate_point
+from harness.plan import TRACE_POINT, Cell, PhaseSpec, Point, rate_point
 from harness.point import CellContext, PointMeasurer
 from harness.results import CellFailure, CellTelemetry, PointRef, PointResult
 from harness.server import TOKEN_IDS
@@ -84,12 +87,12 @@ class Runner:
             skipped = len(cell.points) - len(todo)
             self.outcome.skipped += skipped
             self.display.points_skipped(skipped)
-            searching = self.config.capacity is not None and \
-                self.store.read_capacity(cell.id) is None
+            search = self.config.capacity_search
+            searching = search is not None and self.store.read_capacity(cell.id) is None
             if not todo and not searching:
                 self.display.say(f"[dim]{cell.id}: all {skipped} points already measured[/dim]")
-                if self.config.capacity is not None:
-                    self.display.points_skipped(self.config.capacity.steps)
+                if search is not None:
+                    self.display.points_skipped(search.steps)
                 continue
             self.run_cell(cell, todo)
         return self.outcome
@@ -112,7 +115,7 @@ class Runner:
                 while remaining:
                     self.measure(ctx, remaining[0])
                     remaining.pop(0)
-                if self.config.capacity is not None:
+                if self.config.capacity_search is not None:
                     self.search_capacity(ctx)
             self.store.clear_failure(cell.id)
         except EngineError as err:
@@ -142,8 +145,14 @@ class Runner:
 
     def search_capacity(self, ctx: CellContext) -> None:
         """Bisection on the open-loop rate for the highest load that meets every SLO."""
-        cap, cell = self.config.capacity, ctx.cell
+        cap, cell = self.config.capacity_search, ctx.cell
         results: dict[str, PointResult] = {}
+        rates = cap.rates(self.best_rate(cell))
+        if rates is None:
+            self.display.points_skipped(cap.steps)
+            self.display.say(f"[yellow]{cell.id}: no capacity search: no point measured a rate "
+                             "to derive its range from (set capacity.max_rate)[/yellow]")
+            return
 
         def measure(rate: float) -> SearchStep:
             point = rate_point(rate, self.config.load, kind="search", duration_s=cap.duration_s,
@@ -156,7 +165,7 @@ class Runner:
             results[point.id] = result
             return SearchStep(rate, point.id, result.slo.meets, result.slo.violations)
 
-        found = search(measure, cap.min_rate, cap.max_rate, cap.steps)
+        found = search(measure, *rates, cap.steps)
         self.display.points_skipped(cap.steps - len(found.steps))
         record = capacity_record(found, results, self.config.slo)
         self.store.save_capacity(cell.id, record)
@@ -166,7 +175,13 @@ class Runner:
                              f"{bound}, {record.output_throughput:,.1f} out tok/s[/green]")
         else:
             self.display.say(f"[yellow]{cell.id}: no searched rate meets the SLO "
-                             f"(lowest {cap.min_rate:g} req/s)[/yellow]")
+                             f"(lowest {rates[0]:.3g} req/s)[/yellow]")
+
+    def best_rate(self, cell: Cell) -> float | None:
+        """The highest request rate any of the cell's own points measured (req/s)."""
+        measured = [self.store.read_point(cell.id, p.id) for p in cell.points]
+        rates = [r.metrics.request_throughput for r in measured if r is not None]
+        return max(rates, default=None)
 
     def fail(self, cell: Cell, remaining: list[Point], reason: str, tail: str) -> None:
         self.outcome.failed_cells[cell.id] = reason
@@ -181,22 +196,40 @@ class Runner:
 
 
 class PromptSource:
-    """The cell's tokenizer, read once; a Workload per stream of requests (token ids where
-    the server takes them, else text)."""
+    """The cell's tokenizer, read once; the requests of each stream (a point, the warmup):
+    generated prompts, a prompts file, or the trace replay, as text or as token ids
+    (workload.prompt; text where the server takes no ids)."""
 
     def __init__(self, config: ExperimentConfig, cell: Cell, extensions: frozenset[str],
                  run_name: str):
         tokenizer = config.tokenizer or resolve_model(cell.model, create=False)[0]
+        wants_ids = config.workload.prompt == "token_ids"
+        if wants_ids and TOKEN_IDS not in extensions:
+            raise EngineError(f"the {config.engine.kind} server takes no token-id prompts: "
+                              "set workload.prompt: text")
         try:
             self.vocab = allowed_token_ids(tokenizer)
-            self.text = None if TOKEN_IDS in extensions else TextCodec.load(tokenizer)
+            self.text = None if wants_ids else TextCodec.load(tokenizer)
+            self.tokenizer = load_tokenizer(tokenizer)
         except (OSError, ValueError) as err:
             raise EngineError(f"cannot load tokenizer {tokenizer!r} to build prompts "
                               f"(set `tokenizer:` to an HF id or local path): "
                               f"{str(err).splitlines()[0]}") from None
         self.config, self.cell, self.run_name = config, cell, run_name
 
-    def workload(self, stream: str) -> Workload:
-        return Workload(self.config.workload, self.vocab, self.text, self.config.seed,
-                        salt_of(self.run_name, self.cell.id, stream),
+    def workload(self, stream: str) -> RequestSource:
+        salt = salt_of(self.run_name, self.cell.id, stream)
+        base = Workload(self.config.workload, self.vocab, self.text, self.config.seed, salt,
                         salt_of(self.run_name, self.cell.id, "shared-prefix"))
+        trace = self.config.load.trace
+        if stream == TRACE_POINT and trace is not None:
+            replay = read_trace(trace, self.config.max_model_len)
+            return TraceRequests(replay, base, trace.block_tokens)
+        if self.config.workload.prompts is not None:
+            try:
+                return FilePromptRequests(self.config.workload, self.tokenizer,
+                                          self.text is None, self.config.seed, salt,
+                                          self.config.max_model_len)
+            except ValueError as err:
+                raise EngineError(str(err)) from None
+        return base

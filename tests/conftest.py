@@ -7,9 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from harness.engines.dummy_model import ensure_dummy_model
 from harness.engines.vllm import VllmEngine
+
+# The suite runs on shared, noisy machines: a property's time per example is no oracle.
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}
@@ -54,3 +59,14 @@ def running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium for the report tests, installed with apt-get if missing."""
+    from tests.browser import chromium_path
+
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium is not installed and `apt-get install chromium` failed here")
+    return path

@@ -16,7 +16,7 @@ from harness.cost.prices import load_price_book
 from harness.cost.profile import Profile
 from harness.results import CapacityRecord
 
-from .factories import manifest, metrics, point_result, write_run
+from .factories import dist, manifest, metrics, point_result, write_run
 
 DAY = date(2026, 11, 26)
 
@@ -86,7 +86,12 @@ def test_hand_computed_answer(tmp_path, book):
     row = answer.verdicts.iloc[0]
     assert row["rented_cheaper"] == "API"
     assert row["rented_minus_api_usd_per_month"] == pytest.approx(146)
-    assert row["rented_break_even_traffic_mtok_month"] == pytest.approx(2920)
+    # The bills meet at 2,920 Mtok, but one replica carries 13,140 / 4 = 3,285 Mtok at this
+    # peak: n replicas win on [2920 n, 3285 n] until 2920 n <= 3285 (n - 1), i.e. n = 9.
+    assert pd.isna(row["rented_break_even_traffic_mtok_month"])  # not one number: 8 ranges
+    assert row["rented_break_even_range_count"] == 8
+    assert row["rented_break_even_ranges"].startswith("2,920-3,285; 5,840-6,570; ")
+    assert row["rented_break_even_ranges"].endswith("; 23,360+ Mtok/mo")
     assert row["rented_break_even_utilization"] == pytest.approx(2920 / 13_140)
     assert row["api_prices_as_of"] == "2026-11-02" and row["rented_price_dated"] == \
         "checked 2026-11-01"
@@ -101,32 +106,95 @@ def test_capacity_is_the_best_point_that_meets_the_slo(tmp_path, book):
     answer = build_answer(load_results(root), profile(), book)
     by_variant = answer.variants.set_index("variant")
     assert by_variant.loc["bf16", "capacity_tps"] == pytest.approx(4000)
-    assert by_variant.loc["bf16", "capacity_source"] == "best measured point"
+    assert by_variant.loc["bf16", "capacity_source"] == "closed loop"
+    assert not by_variant.loc["bf16", "capacity_verified"]
+    unverified = [c for c in answer.caveats if c.code == "capacity_unverified"]
+    assert {c.variant for c in unverified} == {"bf16", "fp8"}
+    assert all(c.severity == "warning" and "unverified: closed loop" in c.text
+               for c in unverified)
+    assert "capacity_unverified" in answer.verdicts.iloc[0]["rented_caveats"]
     assert by_variant.loc["fp8", "capacity_tps"] == pytest.approx(7000)
 
 
-def test_capacity_search_wins_when_present(tmp_path, book):
-    search = {"rate_rps": 3.5, "output_throughput": 1500.0, "total_token_throughput": 6000.0,
-              "point": "c64", "slo": {"ttft_p95_ms": 500}, "meets_slo": True, "steps": []}
-    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 9000, 2250, 100)],
-                     capacity={"bf16-b64": search})
+def searched(rate: float, total: float, ttft_p95: float, n: int = 200):
+    """An open-loop point of a capacity search in cell bf16-b64."""
+    return point_result("bf16-b64", "bf16", 64, None,
+                        metrics(total, total / 4, requests=n, ttft_p95=ttft_p95),
+                        point=f"search-r{rate:g}", kind="search", rate=rate)
+
+
+def search_record(slo: dict, steps: list[tuple[float, bool]]) -> dict:
+    met = [rate for rate, meets in steps if meets]
+    best = max(met) if met else None
+    return {"slo": slo, "meets_slo": bool(met), "rate_rps": best,
+            "point": None if best is None else f"search-r{best:g}",
+            "at_upper_bound": bool(met) and best == max(r for r, _ in steps),
+            "steps": [{"rate_rps": r, "point": f"search-r{r:g}", "meets_slo": m,
+                       "violations": []} for r, m in steps]}
+
+
+# A cell whose closed-loop point "meets" the SLO at 9,000 tok/s, and its capacity search at
+# ttft_p95 <= 300: 2 req/s (TTFT p95 50 ms) and 3 req/s (250 ms) meet it, 4 req/s (900 ms)
+# misses. The search found 3 req/s = 6,000 tok/s.
+SEARCH_POINTS = [point("bf16-b64", "bf16", 64, 64, 9000, 2250, 100),
+                 searched(2, 4000, 50), searched(3, 6000, 250), searched(4, 7000, 900)]
+SEARCH = search_record({"ttft_p95_ms": 300}, [(2, True), (4, False), (3, True)])
+
+
+def test_capacity_search_wins_over_the_closed_loop(tmp_path, book):
+    root = write(tmp_path / "run", SEARCH_POINTS, capacity={"bf16-b64": SEARCH})
+    answer = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 300}), book)
+    v = answer.variants.iloc[0]
+    assert v["capacity_tps"] == pytest.approx(6000)        # not the closed loop's 9,000
+    assert v["capacity_source"] == "capacity search" and v["rate_rps"] == 3
+    assert v["capacity_verified"] and not v["capacity_at_least"]
+    # the capacity lies below the next rate tried, 4 req/s: [6,000, 8,000) tok/s
+    assert v["capacity_high_tps"] == pytest.approx(8000)
+    assert not [c for c in answer.caveats if c.code.startswith("search_slo")]
+    assert "capacity_unverified" not in answer.verdicts.iloc[0]["rented_caveats"]
+
+
+def test_a_search_at_a_looser_slo_is_re_judged_at_the_profiles(tmp_path, book):
+    # The profile asks ttft_p95 <= 100: the search's 3 req/s (250 ms) misses it, 2 req/s meets.
+    root = write(tmp_path / "run", SEARCH_POINTS, capacity={"bf16-b64": SEARCH})
+    answer = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 100}), book)
+    v = answer.variants.iloc[0]
+    assert v["rate_rps"] == 2 and v["capacity_tps"] == pytest.approx(4000)
+    assert v["capacity_high_tps"] == pytest.approx(6000)  # 3 req/s missed the profile's SLO
+    looser = [c for c in answer.caveats if c.code == "search_slo_looser"]
+    assert len(looser) == 1 and "re-run the search at the profile's SLO" in looser[0].text
+    assert "search_slo_looser" in answer.verdicts.iloc[0]["rented_caveats"]
+    # stricter than every searched rate: no capacity, and no closed-loop figure either
+    strict = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 20}), book)
+    v = strict.variants.iloc[0]
+    assert pd.isna(v["capacity_tps"]) and "re-run the search" in v["slo_note"]
+    assert strict.decision.iloc[0]["cheapest"] == "no capacity at this SLO"
+
+
+def test_a_search_that_met_the_slo_at_its_top_rate_is_a_lower_bound(tmp_path, book):
+    record = search_record({"ttft_p95_ms": 500}, [(2, True), (3, True)])
+    root = write(tmp_path / "run", SEARCH_POINTS[1:3], capacity={"bf16-b64": record})
     answer = build_answer(load_results(root), profile(), book)
     v = answer.variants.iloc[0]
-    assert v["capacity_tps"] == pytest.approx(6000)
-    assert v["capacity_source"] == "capacity search" and v["rate_rps"] == 3.5
-    assert not any("capacity search at SLO" in note for note in answer.notes)
-    stricter = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 200}), book)
-    assert any("bf16-b64: capacity from its capacity search at SLO" in note
-               for note in stricter.notes)
+    assert v["capacity_at_least"] and pd.isna(v["capacity_high_tps"])
+    assert any(c.code == "capacity_at_least" and "at least" in c.text for c in answer.caveats)
+
+
+def test_few_samples_and_a_confidence_interval_over_the_limit_are_flagged(tmp_path, book):
+    m = metrics(4000, 1000, requests=48, ttft_ms=dist(48, 10.0, p95=400, p95_ci=[300, 620]))
+    root = write(tmp_path / "run", [point_result("bf16-b16", "bf16", 16, 16, m)])
+    answer = build_answer(load_results(root), profile(), book)
+    codes = {c.code for c in answer.caveats}
+    assert {"few_samples", "slo_within_ci", "capacity_unverified"} <= codes
+    assert answer.variants.iloc[0]["capacity_n"] == 48
 
 
 def test_a_capacity_search_that_found_nothing_gives_no_capacity(tmp_path, book):
-    search = {"rate_rps": None, "output_throughput": 0.0, "total_token_throughput": 0.0,
-              "point": None, "slo": {"ttft_p95_ms": 500}, "meets_slo": False, "steps": []}
-    root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 9000, 2250, 100)],
-                     capacity={"bf16-b64": search})
+    record = search_record({"ttft_p95_ms": 500}, [(4, False)])
+    root = write(tmp_path / "run", [SEARCH_POINTS[0], SEARCH_POINTS[3]],
+                 capacity={"bf16-b64": record})
     v = build_answer(load_results(root), profile(), book).variants.iloc[0]
-    assert pd.isna(v["capacity_tps"])  # no capacity invented
+    assert pd.isna(v["capacity_tps"])  # no capacity invented from the closed loop
     assert "capacity search" in v["slo_note"]
 
 

@@ -43,16 +43,32 @@ def test_register_adds_both_commands():
 
 def test_cost_on_the_quickstart_prints_the_answer_with_dated_prices():
     result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--price-date",
-                    "2026-11-26")
+                    "2026-11-26", "--detail")
     assert result.exit_code == 0, result.output
     out = result.output
     for expected in ("Self-hosted", "Hosted APIs", "Build or buy", "machines for peak",
                      "groq:llama-3.1-8b-instant", "openai:gpt-5-mini", "bf16", "fp8-kv",
                      "prices in force on 2026-11-26", "llama-3.1-8b checked 2026-11-26",
                      "cost.usd_per_hour in configs/quickstart.yaml",
-                     f"the price set for the run of {run_date()}", "ASSUMED",
-                     "tiny random-weight model"):
+                     f"the price set for the run of {run_date()}", "unverified: closed loop",
+                     "tiny random-weight model", "What flips the decision",
+                     "owned: left out: the run had no GPU"):
         assert expected in out, expected
+    assert "owned $/mo" not in out  # per-GPU owned inputs are not applied to a CPU machine
+
+
+def test_the_answer_leads_with_the_decision_and_fits_a_terminal():
+    result = runner.invoke(app, ["cost", str(QUICKSTART), "--profile", str(EXAMPLE_PROFILE)],
+                           env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[3].startswith("bf16: self-hosted (rented), $146.00 a month")
+    assert lines[4].startswith("  runner-up: API ")
+    decision = lines[1:lines.index("Caveats that matter:")]  # the title holds the paths
+    assert max(len(line) for line in decision) <= 120, decision
+    assert any("rests on: " in line and "capacity_unverified" in line for line in lines)
+    assert "--detail" in result.output and "Hosted APIs" not in result.output
+    assert len(lines) < 30
 
 
 def test_api_prices_default_to_today():
@@ -71,11 +87,52 @@ def test_machine_readable_answer_carries_the_dates():
     assert (frame["api_prices_as_of"] == "2026-11-26").all()
     assert frame["rented_price_dated"].str.contains(run_date()).all()
     assert frame["api_tier_checked"].notna().all()
-    assert {"rented_usd_per_month", "owned_usd_per_month", "api_usd_per_month",
-            "rented_break_even_utilization", "rented_cheaper"} <= set(frame.columns)
+    assert {"rented_usd_per_month", "api_usd_per_month", "rented_break_even_utilization",
+            "rented_cheaper", "rented_caveats", "rented_break_even_ranges",
+            "capacity_source", "capacity_n"} <= set(frame.columns)
+    assert frame["rented_caveats"].str.contains("capacity_unverified").all()
+    assert (frame["capacity_source"] == "closed loop").all()
+    caveats = pd.read_csv(io.StringIO(invoke(
+        "cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format", "csv", "--table",
+        "caveats").output))
+    assert list(caveats.columns[:3]) == ["code", "text", "severity"]
+    assert {"dummy_model", "capacity_unverified", "few_samples", "no_gpu"} <= set(caveats["code"])
+
+
+def test_json_answer_carries_capacity_caveats_price_dates_ranges_and_sensitivity():
     result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format", "json")
-    rows = json.loads(result.output)
-    assert rows and all("api_prices_as_of" in row for row in rows)
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert all("api_prices_as_of" in row for row in answer["verdicts"])
+    for variant in answer["capacity"]:
+        assert variant["capacity_source"] == "closed loop" and variant["capacity_n"] == 48
+        assert variant["capacity_verified"] is False
+    caveats = {c["code"]: c for c in answer["caveats"]}
+    assert caveats["capacity_unverified"]["severity"] == "warning"
+    assert caveats["dummy_model"]["severity"] == "critical"
+    assert set(caveats["few_samples"]) == {"code", "text", "severity", "variant", "side", "api"}
+    prices = answer["prices"]
+    assert prices and all(p["data_date"] and p["age_days"] is not None for p in prices)
+    assert {p["kind"] for p in prices} == {"rented", "api"}
+    assert answer["break_even_ranges"] and answer["sensitivity"]
+    assert {row["input"] for row in answer["sensitivity"]} >= {
+        "rented $/h per replica", "measured capacity", "peak-to-average", "cached input share"}
+    assert answer["decision"][0]["cheapest"].startswith("self-hosted (rented)")
+
+
+def test_an_old_price_date_warns_in_every_format():
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--price-date",
+                    "2030-01-01", "--format", "json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    stale = [c for c in answer["caveats"] if c["code"] == "price_stale"]
+    assert stale and all(c["severity"] == "warning" for c in stale)
+    assert all(p["in_force_on"] == "2030-01-01" and p["stale"] for p in answer["prices"]
+               if p["kind"] == "api")
+    assert all("price_stale" in row["rented_caveats"] for row in answer["verdicts"])
+    table = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--price-date",
+                   "2030-01-01")
+    assert "price_stale" in table.output and "prices in force on 2030-01-01" in table.output
 
 
 def test_points_list_every_measured_point():
@@ -98,6 +155,10 @@ def test_no_point_meeting_the_slo_is_said(tmp_path):
     assert result.exit_code == 0, result.output
     assert "no point meets the SLO; closest: batch" in result.output
     assert "no measured point meets the SLO" in result.output
+    assert "bf16: no capacity at this SLO" in result.output
+    answer = json.loads(invoke("cost", QUICKSTART, "--profile", path, "--format", "json").output)
+    assert {row["cheapest"] for row in answer["decision"]} == {"no capacity at this SLO"}
+    assert all(row["capacity_tps"] is None for row in answer["capacity"])
 
 
 def write_profile(tmp_path: Path, change) -> Path:
@@ -165,3 +226,66 @@ def test_prices_lists_gpu_and_api_prices_with_dates():
     only_api = invoke("prices", "--api", "llama-3.1-8b", "--format", "csv")
     frame = pd.read_csv(io.StringIO(only_api.output))
     assert set(frame["kind"]) == {"api"} and frame["prices_as_of"].notna().all()
+
+
+def test_a_refresh_that_cannot_reach_the_network_keeps_the_bundled_data():
+    result = CliRunner().invoke(app, ["prices", "--api", "llama-3.1-8b", "--refresh",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    if "could not refresh" in result.stderr:   # no network: a warning, the bundled data used
+        assert result.stderr.startswith("warning: could not refresh the genai-prices data (")
+    apis = json.loads(result.stdout)["apis"]
+    assert apis and all(row["data_date"] for row in apis)
+
+
+def test_points_say_what_was_measured():
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--points", "--format",
+                    "csv")
+    frame = pd.read_csv(io.StringIO(result.output))
+    kinds = dict(zip(frame["point"], frame["measured_at"], strict=False))
+    assert kinds["peak"] == "at offered load"
+    closed = frame[frame["kind"] == "closed"]
+    saturated = closed["concurrency"] >= closed["max_num_seqs"]
+    assert (closed[saturated]["measured_at"] == "at saturation").all()
+    assert (closed[~saturated]["measured_at"].str.startswith("at concurrency")).all()
+    table = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--points")
+    assert "at full load" not in table.output and "at saturation" in table.output
+
+
+def test_owned_machines_need_per_machine_inputs(tmp_path):
+    path = write_profile(tmp_path, lambda p: p["own"].update(per="machine", capex_per_gpu_usd=3000,
+                                                             server_share_per_gpu_usd=0,
+                                                             power_w_per_gpu=150))
+    answer = json.loads(invoke("cost", QUICKSTART, "--profile", path, "--format", "json").output)
+    assert all(row["owned_usd_per_month"] > 0 for row in answer["verdicts"])
+    assert "owned_left_out" not in {c["code"] for c in answer["caveats"]}
+    assert "power_assumed" in answer["verdicts"][0]["owned_caveats"]
+    per_gpu = json.loads(invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format",
+                                "json").output)
+    assert "owned_left_out" in {c["code"] for c in per_gpu["caveats"]}
+    assert "owned_usd_per_month" not in per_gpu["verdicts"][0]
+
+
+def test_bad_prices_are_one_line_and_exit_2(tmp_path):
+    on_h100 = write_profile(tmp_path, lambda p: p.update(gpu="H100"))
+    reserved = tmp_path / "reserved.yaml"
+    reserved.write_text(on_h100.read_text().replace("tier: on-demand", "tier: reserved"))
+    no_price = tmp_path / "prices.yaml"
+    no_price.write_text(yaml.safe_dump({"apis": [{"name": "mine", "input_mtok": 1,
+                                                  "source": "s", "checked": "2026-01-01"}]}))
+    negative = tmp_path / "negative.yaml"
+    negative.write_text(yaml.safe_dump({"gpus": [
+        {"gpu": "H100", "provider": "x", "tier": "on-demand", "usd_per_gpu_hour": -2,
+         "source": "s", "checked": "2026-01-01"}]}))
+    for args, expected in [
+        (("--profile", on_h100, "--price-date", "2020-01-01"),
+         "--price-date 2020-01-01: before any H100 on-demand price"),
+        (("--profile", reserved), "no H100 price at tier 'reserved'"),
+        (("--profile", EXAMPLE_PROFILE, "--prices", no_price),
+         "apis.0.output_mtok: Field required"),
+        (("--profile", EXAMPLE_PROFILE, "--prices", negative), "gpus.0.usd_per_gpu_hour"),
+        (("--profile", EXAMPLE_PROFILE, "--format", "csv", "--table", "nope"), "--table: 'nope'"),
+    ]:
+        result = invoke("cost", QUICKSTART, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert len(error_lines(result)) == 1 and expected in result.output, result.output

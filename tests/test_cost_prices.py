@@ -172,3 +172,39 @@ def test_listings_carry_sources_and_dates(book):
     apis = api_price_frame(book, ["frontier-small"])
     assert (apis["prices_as_of"] == "2026-11-26").all()
     assert apis["tier_checked"].notna().all() and apis["source"].notna().all()
+
+
+def test_expired_gpu_rows_are_not_chosen_unless_their_provider_is_named(book):
+    aws = [r for r in book.gpus if r.provider == "aws"]
+    assert aws and all(r.expired(DAY) for r in aws)
+    with pytest.raises(PriceError, match="every H100 capacity-block price has expired"):
+        book.gpu_price("H100", tier="capacity-block")
+    assert book.gpu_price("H100", provider="aws", tier="capacity-block").provider == "aws"
+
+
+def test_a_price_date_before_any_price_is_one_line():
+    early = load_price_book(price_date=date(2020, 1, 1))
+    with pytest.raises(PriceError) as caught:
+        early.gpu_price("H100")
+    assert str(caught.value) == ("--price-date 2020-01-01: before any H100 on-demand price "
+                                 "(the earliest was checked 2026-11-26)")
+
+
+def test_each_price_carries_the_date_of_its_data_and_its_age(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump({"apis": [
+        {"name": "old-api", "input_mtok": 1, "output_mtok": 2, "source": "a 2025 price list",
+         "checked": "2025-06-01"}]}))
+    book = load_price_book(path, date(2026, 1, 1), max_age_days=90)
+    (old,) = book.api_prices(["old-api"])
+    assert old.data_date == date(2025, 6, 1)
+    assert book.age_days(old.data_date) == (max(date(2026, 1, 1), book.today) - old.data_date).days
+    assert book.stale(old.data_date)
+    (groq,) = book.api_prices(["groq:llama-3.1-8b-instant"])
+    # genai-prices' bundled data has no date of its own: the newest price change in force by
+    # today stands for it (at least that recent); a fetched snapshot is dated by its fetch.
+    assert groq.data_date <= book.today and groq.data == f"genai-prices {genai_prices.__version__}"
+    frame = api_price_frame(book, ["old-api"])
+    assert frame.loc[0, "data_date"] == "2025-06-01" and bool(frame.loc[0, "stale"])
+    with pytest.raises(PriceError, match="before any price of old-api"):
+        load_price_book(path, date(2025, 1, 1)).api_prices(["old-api"])

@@ -9,7 +9,7 @@ import pytest
 
 from harness.config.load import RetryConfig, WorkloadConfig
 from harness.engines.vllm import VLLM_EXTENSIONS
-from harness.load.executor import run_point
+from harness.load.executor import Prebuilt, chains_needed, run_point
 from harness.load.workload import Workload
 from harness.metrics import point_metrics
 from harness.plan import PhaseSpec, Point
@@ -91,3 +91,39 @@ def test_conversation_turns_go_in_order_with_growing_prompts():
     assert [r.index for r in result.records] == [0, 1, 2, 3, 4, 5]
     sizes = [len(p["prompt"]) for p in payloads]
     assert sizes == [8, 8 + 6 + 8, 8 + 6 + 8 + 6 + 8] * 2
+
+
+class CountingSource:
+    """A Workload that counts which chains were built, and when."""
+
+    def __init__(self, workload: Workload):
+        self.workload, self.built = workload, []
+        self.turns, self.think_time_s = workload.turns, workload.think_time_s
+
+    def chain(self, index: int):
+        self.built.append(index)
+        return self.workload.chain(index)
+
+
+def test_prebuilt_prompts_are_every_chain_the_point_sends_and_the_same_ones():
+    point = Point("peak", "profile", (open_phase(40.0, duration=0.5, name="average",
+                                                 arrival="poisson"),
+                                      PhaseSpec("burst", None, 5, 2, None)))
+    config = WorkloadConfig(input_tokens=8, output_tokens=6)
+    source = CountingSource(Workload(config, VOCAB, None, 0, 1, 2))
+    requests = Prebuilt(source, chains_needed(point, seed=0, salt=3))
+    built_up_front = list(source.built)
+
+    async def go():
+        async with running_peer() as (url, payloads):
+            server = ServerHandle(url, "multi-token", VLLM_EXTENSIONS)
+            result = await run_point(server, point, requests, seed=0, salt=3, timeout_s=5,
+                                     retry=RetryConfig())
+            return result, payloads
+    result, payloads = asyncio.run(go())
+    sent = sorted(r.index for r in result.records)
+    assert built_up_front == sent, "exactly the chains sent were built before the start"
+    assert source.built == built_up_front, "none was built while the point ran"
+    fresh = Workload(config, VOCAB, None, 0, 1, 2)
+    assert sorted(tuple(p["prompt"]) for p in payloads) == sorted(
+        tuple(fresh.chain(i)[0].prompt) for i in sent), "prebuilding changes no prompt"

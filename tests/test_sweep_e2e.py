@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from .conftest import running, server_pids
+from .trace_samples import write_trace
 
 pytestmark = pytest.mark.vllm
 
@@ -130,6 +131,8 @@ def test_failed_cell_is_recorded_and_the_run_goes_on(tmp_path):
     summary = pd.read_csv(out / "summary.csv").set_index("cell")
     assert summary.loc["broken-b2", "status"] == "failed"
     assert summary.loc["bf16-b2", "status"] == "ok"
+    report = (out / "report.html").read_text()  # the run's page shows the cell failed
+    assert "broken-b2: FAILED, 1 points not measured" in report and f"Report: {out}" in output
     assert not [pid for pid in all_server_pids(out) if running(pid)]
 
 
@@ -156,10 +159,14 @@ def test_killing_the_harness_leaves_no_server(sweep_config, tmp_path, sig, code)
 
 def test_open_loop_profile_and_capacity_search(tmp_path):
     """Open-loop points record intended and actual send times; a profile reports each phase;
-    the capacity search returns a rate whose point meets the SLO."""
+    a trace replays at its own times; every point has its steady window; the capacity search
+    returns a rate whose point meets the SLO."""
+    trace = write_trace(tmp_path / "trace.jsonl", "jsonl", n=12, rate=8.0,
+                        lengths=(INPUT, INPUT + 40, OUTPUT, OUTPUT))
     config = {**SWEEP,
               "matrix": {"max_num_seqs": [4], "variants": {"bf16": {"dtype": "bfloat16"}}},
               "load": {"rates": [8], "requests": 12, "warmup_requests": 2,
+                       "trace": {"file": str(trace), "format": "jsonl"},
                        "profiles": {"day": [{"name": "average", "rate": 4, "duration_s": 2},
                                             {"name": "peak", "rate": 16, "duration_s": 2}]}},
               "slo": {"ttft_p95_ms": 1500, "max_error_rate": 0},
@@ -187,6 +194,17 @@ def test_open_loop_profile_and_capacity_search(tmp_path):
     assert day["phases"]["peak"]["slo"] is not None
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["phase"].dropna()) == {"average", "peak"}
+
+    replay = json.loads((points / "trace.json").read_text())
+    assert replay["kind"] == "trace" and replay["metrics"]["completed"] == 12
+    assert replay["metrics"]["input_length_mismatches"] == 0  # text prompts, exact lengths
+    sent = pd.read_parquet(points / "trace.requests.parquet").sort_values("intended_s")
+    gaps = sent["intended_s"].diff().dropna().to_numpy()
+    planned = pd.read_json(trace, lines=True)["timestamp"].diff().dropna().to_numpy()
+    assert gaps == pytest.approx(planned, abs=1e-6)
+    for point in ("r8", "day", "trace"):
+        steady = json.loads((points / f"{point}.json").read_text())["steady"]
+        assert steady["rule"] == "first completion to last send", point
 
     capacity = json.loads((out / "cells" / "bf16-b4" / "capacity.json").read_text())
     assert capacity["meets_slo"], capacity

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from harness.commands.output import console, user_error
+from harness.commands.output import console, err_console, user_error
 
 
 class OutputFormat(StrEnum):
@@ -27,6 +27,22 @@ PRICE_DATE_OPTION = typer.Option(
     None, "--price-date", metavar="YYYY-MM-DD",
     help="Evaluate API prices in force on this date [default: today].")
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="table, csv or json.")
+REFRESH_OPTION = typer.Option(
+    False, "--refresh", help="Fetch genai-prices' current API price data first (needs the "
+    "network; on failure its bundled data is used and a warning says so).")
+MAX_AGE_OPTION = typer.Option(
+    None, "--max-price-age", metavar="DAYS", min=1,
+    help="Flag prices whose data is older than this on their price date [default: the "
+         "profile's max_price_age_days, 90].")
+
+
+def _refresh() -> None:
+    from harness.cost.genai_data import refresh_genai_prices
+
+    problem = refresh_genai_prices()
+    if problem is not None:
+        err_console.print(f"[yellow]warning: could not refresh the genai-prices data ({problem}); "
+                      "using the data it ships with[/yellow]", highlight=False)
 
 
 def _price_date(text: str | None) -> date | None:
@@ -57,39 +73,64 @@ def cost(
     output_format: OutputFormat = FORMAT_OPTION,
     points: bool = typer.Option(False, "--points",
                                 help="List every measured point's $/Mtok instead."),
+    detail: bool = typer.Option(False, "--detail",
+                                help="Print the full tables: self-hosted, APIs, every verdict "
+                                     "with its break-even ranges, sensitivity, all caveats."),
+    table: str = typer.Option(
+        "verdicts", "--table", metavar="NAME",
+        help="With --format csv: which table (verdicts, decision, capacity, apis, break-even, "
+             "sensitivity, prices, caveats)."),
+    refresh: bool = REFRESH_OPTION,
+    max_price_age: int = MAX_AGE_OPTION,
 ) -> None:
     """Build or buy: self-hosted cost of a stored run against hosted APIs, for your traffic.
 
-    Per variant: capacity per GPU at the SLO, GPUs for the peak, monthly cost rented and owned,
-    monthly cost on each comparable API, the break-even and which side is cheaper. Offline:
-    reads the results directory and the price data only. Every formula: docs/cost-model.md.
+    Leads with the decision per variant (the cheapest way to serve the traffic, its monthly
+    bill, the runner-up and the caveats it rests on); --detail adds capacity per GPU at the
+    SLO and where it comes from (capacity search or unverified closed loop), GPUs for the
+    peak, monthly cost rented and owned, each API's bill, the traffic ranges where
+    self-hosting wins and what flips the decision. --format json carries all of it. Offline
+    unless --refresh: reads the results directory and the price data only. Every formula:
+    docs/cost-model.md.
     """
     from harness.cost.answer import build_answer, points_frame
+    from harness.cost.export import TABLES, answer_document, frame
     from harness.cost.files import CostInputError
     from harness.cost.measured import load_results
     from harness.cost.prices import load_price_book
     from harness.cost.profile import Profile, load_profile
-    from harness.cost.tables import answer_view, points_table
+    from harness.cost.tables import points_table
+    from harness.cost.view import answer_view
 
     when = _price_date(price_date)
+    if table not in TABLES:
+        raise user_error(f"--table: {table!r} is not one of {', '.join(TABLES)}")
+    if refresh:
+        _refresh()
     try:
         profile = load_profile(profile_path) if profile_path else Profile()
-        book = load_price_book(prices_file, when)
+        book = load_price_book(prices_file, when, max_price_age or profile.max_price_age_days)
         stored = load_results(results)
         if points:
-            frame = points_frame(stored, profile, book)
+            listing = points_frame(stored, profile, book)
         else:
             answer = build_answer(stored, profile, book,
                                   str(profile_path) if profile_path else None)
     except (CostInputError, ValueError) as err:
         raise user_error(str(err).splitlines()[0]) from None
-    if output_format is not OutputFormat.table:
-        _emit(frame if points else answer.verdicts, output_format)
-    elif points:
-        console.print(points_table(frame, f"measured {stored.manifest.hardware}; SLO and prices as "
-                                          "in `harness cost` (rented price of the run or GPU)"))
+    if points:
+        if output_format is not OutputFormat.table:
+            _emit(listing, output_format)
+        else:
+            console.print(points_table(listing, f"measured {stored.manifest.hardware}; SLO and "
+                                       "prices as in `harness cost` (rented price of the run or "
+                                       "GPU)"))
+    elif output_format is OutputFormat.json:
+        typer.echo(json.dumps(answer_document(answer), indent=2, default=str))
+    elif output_format is OutputFormat.csv:
+        _emit(frame(answer, table), output_format)
     else:
-        console.print(answer_view(answer))
+        console.print(answer_view(answer, detail))
 
 
 def prices(
@@ -99,16 +140,22 @@ def prices(
     prices_file: Path = PRICES_OPTION,
     price_date: str = PRICE_DATE_OPTION,
     output_format: OutputFormat = FORMAT_OPTION,
+    refresh: bool = REFRESH_OPTION,
+    max_price_age: int = typer.Option(90, "--max-price-age", metavar="DAYS", min=1,
+                                      help="Flag prices whose data is older than this."),
 ) -> None:
-    """List the known prices with their sources and dates: GPU rental and hosted APIs."""
+    """List the known prices with their sources and dates: GPU rental and hosted APIs, each
+    with the date of its data, its age and whether it is stale."""
     from harness.cost.files import CostInputError
     from harness.cost.prices import api_price_frame, gpu_price_frame, load_price_book
     from harness.cost.tables import api_price_table, gpu_price_table
 
     when = _price_date(price_date)
     show_gpus, show_apis = gpu is not None or not api, bool(api) or gpu is None
+    if refresh:
+        _refresh()
     try:
-        book = load_price_book(prices_file, when)
+        book = load_price_book(prices_file, when, max_price_age)
         gpus = gpu_price_frame(book, gpu) if show_gpus else pd.DataFrame()
         apis = api_price_frame(book, api or None) if show_apis else pd.DataFrame()
     except CostInputError as err:
@@ -131,6 +178,7 @@ def print_answer(results: Path, profile: Path) -> None:
     with the profile or prices is one line: the measured run itself stands)."""
     try:
         cost(results=results, profile_path=profile, prices_file=None, price_date=None,
-             output_format=OutputFormat.table, points=False)
+             output_format=OutputFormat.table, points=False, detail=False, table="verdicts",
+             refresh=False, max_price_age=None)
     except typer.Exit:
         pass

@@ -133,7 +133,7 @@ def sweep(config: ExperimentConfig, run_name: str, out: Path, plan: list, store,
     restore = _sigterm_as_interrupt()
     began = time.monotonic()
     status, code = "interrupted", EXIT_INTERRUPTED
-    searches = config.capacity.steps if config.capacity else 0
+    searches = config.capacity_search.steps if config.capacity_search else 0
     total = sum(len(cell.points) + searches for cell in plan)
     try:
         with display_type(console, total) as display:
@@ -157,10 +157,26 @@ def sweep(config: ExperimentConfig, run_name: str, out: Path, plan: list, store,
                           "rows[/dim]")
         if config.cost.profile and not frame.empty:
             print_answer(out, Path(config.cost.profile))
+        write_run_report(store)
         for cell_id, reason in outcome.failed_cells.items():
             err_console.print(f"[red]failed:[/red] {cell_id}: {reason} "
                               f"(see {store.server_log(cell_id)})")
     return code
+
+
+def write_run_report(store) -> None:
+    """<run>/report.html; a report that cannot be built is a one-line warning: the results are
+    stored already and the exit code stays the run's."""
+    from harness.report.document import build_report
+
+    path = store.root / "report.html"
+    try:
+        path.write_text(build_report([store.load()]).html, encoding="utf-8")
+    except Exception as err:  # noqa: BLE001 - the page must never cost the run its results
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        err_console.print(f"[yellow]warning:[/yellow] no report.html: {first}", highlight=False)
+        return
+    console.print(f"Report: {path} (open it in a browser)")
 
 
 def _sigterm_as_interrupt():
@@ -177,7 +193,7 @@ def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
     from harness.store import RunStore
 
     store = RunStore(out)
-    searches = config.capacity.steps if config.capacity else 0
+    searches = config.capacity_search.steps if config.capacity_search else 0
     table = Table(title=f"Plan: {len(plan)} server launches, "
                         f"{sum(len(c.points) for c in plan)} load points"
                         f"{f' + up to {searches} capacity steps each' if searches else ''}"
@@ -187,10 +203,12 @@ def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
     for cell in plan:
         points = ", ".join(describe_point(p) + (" (done)" if store.point_done(cell.id, p.id)
                                                 else "") for p in cell.points)
-        if config.capacity:
-            cap = config.capacity
-            points += (f", capacity search {cap.min_rate:g}-{cap.max_rate:g} req/s "
-                       f"({cap.steps} steps x {cap.duration_s:g} s)")
+        if config.capacity_search:
+            cap = config.capacity_search
+            span = (f"{cap.min_rate:g}-{cap.max_rate:g} req/s" if cap.max_rate is not None
+                    else "up to 1.25x the best rate measured")
+            points += (f", capacity search {span} ({cap.steps} steps x {cap.duration_s:g} s"
+                       f"{'' if config.capacity else ', on by default with cost.profile'})")
         engine = make_engine(config, cell, store.server_log(cell.id), create=False)
         table.add_row(cell.id, cell.model, engine.describe(), points)
     return table
@@ -202,7 +220,10 @@ def describe_point(point) -> str:
 
     parts = []
     for phase in point.phases:
-        if phase.open_loop:
+        if phase.offsets is not None:
+            span = max(phase.offsets, default=0.0)
+            parts.append(f"replay x {len(phase.offsets)} req over {span:.1f} s")
+        elif phase.open_loop:
             r0, r1 = phase.rate
             load = f"{r0:g}" if r0 == r1 else f"{r0:g}->{r1:g}"
             parts.append(f"{load} req/s {phase.arrival} x {size(phase)}")

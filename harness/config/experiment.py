@@ -7,7 +7,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -31,8 +31,10 @@ from harness.config.engines import EngineConfig, OptionValue, VllmConfig, normal
 from harness.config.executor import ExecutorConfig, LocalExecutor
 from harness.config.lengths import LengthsFileError
 from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig
+from harness.config.prompt_file import PromptFileError, read_prompts
 from harness.config.shapes import SHAPES
 from harness.config.slo import Slo
+from harness.config.trace import TraceError, read_trace
 
 DUMMY_PREFIX = "dummy:"
 
@@ -83,7 +85,9 @@ class ExperimentConfig(Strict):
     load: LoadConfig
     slo: Slo | None = Field(
         None, description="limits a point must meet, e.g. ttft_p95_ms: 500, max_error_rate: 0.01")
-    capacity: CapacityConfig | None = None
+    capacity: CapacityConfig | Literal[False] | None = Field(
+        None, description="the capacity search; default: on (derived range, 5 steps x 10 s) "
+        "when the config has `slo` and cost.profile; false: off")
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     cost: CostConfig = Field(default_factory=CostConfig)
     executor: ExecutorConfig = Field(
@@ -129,9 +133,21 @@ class ExperimentConfig(Strict):
 
     @model_validator(mode="after")
     def _capacity_needs_slo(self) -> ExperimentConfig:
-        if self.capacity is not None and self.slo is None:
+        if self.capacity and self.slo is None:
             raise ValueError("capacity: the search needs `slo` limits to search against")
         return self
+
+    @property
+    def capacity_search(self) -> CapacityConfig | None:
+        """The search to run per cell: as configured; by default (derived range, bounded
+        steps) where the run ends with a cost answer at an SLO; none with `capacity: false`."""
+        if self.capacity is False:
+            return None
+        if self.capacity is not None:
+            return self.capacity
+        if self.slo is not None and self.cost.profile:
+            return CapacityConfig()
+        return None
 
     @model_validator(mode="after")
     def _lengths_fit(self, info: ValidationInfo) -> ExperimentConfig:
@@ -139,6 +155,8 @@ class ExperimentConfig(Strict):
         if not isinstance(limit, int) or is_stored(info):
             return self
         needed = self.workload.longest_request()
+        if needed is None and self.workload.prompts is not None:
+            return self  # real prompts: their lengths are known once tokenized
         if needed is None:
             raise ValueError("workload: a normal or lognormal length needs `max` when "
                              "engine.options.max_model_len is set")
@@ -147,6 +165,19 @@ class ExperimentConfig(Strict):
                              f"{', all turns' if self.workload.conversation else ''}) but "
                              f"engine.options.max_model_len is {limit}")
         return self
+
+    @model_validator(mode="after")
+    def _trace_reads(self, info: ValidationInfo) -> ExperimentConfig:
+        if self.load.trace is not None and not is_stored(info):
+            read_trace(self.load.trace, self.max_model_len)  # fail now, naming file and line
+        if self.workload.prompts is not None and not is_stored(info):
+            read_prompts(self.workload.prompts)
+        return self
+
+    @property
+    def max_model_len(self) -> int | None:
+        limit = self.engine.options.get("max_model_len")
+        return limit if isinstance(limit, int) else None
 
     def hash(self) -> str:
         """Hash of everything that changes what is measured (the cost section and where the
@@ -169,7 +200,7 @@ def load_config(path: Path) -> ExperimentConfig:
         config = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(f"{path}: {first_error(err)}") from None
-    except LengthsFileError as err:
+    except (LengthsFileError, TraceError, PromptFileError) as err:
         raise ConfigError(f"{path}: {err}") from None
     for where, model in _models(config):
         if not model.startswith(DUMMY_PREFIX) and looks_like_path(model):

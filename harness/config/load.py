@@ -18,6 +18,8 @@ from pydantic import (
 
 from harness.config.base import Strict, as_list
 from harness.config.lengths import LengthDist, fixed_if_number
+from harness.config.prompt_file import PromptFileConfig
+from harness.config.trace import TraceConfig
 
 Arrival = Literal["constant", "poisson", "gamma"]
 
@@ -33,8 +35,15 @@ class Conversation(Strict):
 
 
 class WorkloadConfig(Strict):
-    input_tokens: LengthDist = Field(description="new prompt tokens per request, exact")
+    input_tokens: LengthDist | None = Field(
+        None, description="new prompt tokens per request, exact (unless `prompts` is set)")
     output_tokens: LengthDist = Field(description="output tokens per request, exact")
+    prompt: Literal["text", "token_ids"] = Field(
+        "text", description="send prompts as text (the server tokenizes them, as real clients "
+                            "make it) or as token-id lists (skips the server's tokenizer)")
+    prompts: PromptFileConfig | None = Field(
+        None, description="real prompts from a file (ShareGPT JSON or JSONL) instead of "
+                          "generated ones")
     shared_prefix: SharedPrefix | None = None
     conversation: Conversation | None = None
     prefix_cache: Literal["reset", "keep"] | None = Field(
@@ -44,6 +53,14 @@ class WorkloadConfig(Strict):
     _lengths = field_validator("input_tokens", "output_tokens", mode="before")(
         classmethod(lambda cls, v: fixed_if_number(v)))
 
+    @model_validator(mode="after")
+    def _prompt_source(self) -> WorkloadConfig:
+        if (self.input_tokens is None) == (self.prompts is None):
+            raise ValueError("set exactly one of `input_tokens` and `prompts`")
+        if self.prompts is not None and (self.shared_prefix or self.conversation):
+            raise ValueError("`prompts` from a file take no shared_prefix or conversation")
+        return self
+
     @property
     def studies_caching(self) -> bool:
         if self.prefix_cache is not None:
@@ -52,6 +69,8 @@ class WorkloadConfig(Strict):
 
     def longest_request(self) -> int | None:
         """Most tokens one request can hold (prompt + output), None if unbounded."""
+        if self.input_tokens is None:
+            return None
         prompt, output = self.input_tokens.bound(), self.output_tokens.bound()
         if prompt is None or output is None:
             return None
@@ -97,6 +116,8 @@ class LoadConfig(Strict):
     warmup_requests: NonNegativeInt = 4
     request_timeout_s: PositiveFloat = 600.0
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    trace: TraceConfig | None = Field(
+        None, description="one more open-loop point that replays a production trace")
 
     _as_lists = field_validator("concurrency", "rates", mode="before")(
         classmethod(lambda cls, v: as_list(v)))
@@ -118,25 +139,49 @@ class LoadConfig(Strict):
 
     @model_validator(mode="after")
     def _points(self) -> LoadConfig:
-        if not (self.concurrency or self.rates or self.profiles):
-            raise ValueError("give load points: `concurrency`, `rates` or `profiles`")
+        if not (self.concurrency or self.rates or self.profiles or self.trace):
+            raise ValueError("give load points: `concurrency`, `rates` or `profiles` "
+                             "(or a `trace`)")
         if (self.concurrency or self.rates) and (self.requests is None) == (
                 self.duration_s is None):
             raise ValueError("set exactly one of `requests` and `duration_s` per load point")
         return self
 
 
-class CapacityConfig(Strict):
-    """Search per server cell for the highest open-loop rate that meets every SLO."""
+DERIVED_HEADROOM = 1.25   # a derived search tops out 25% above the best rate measured
+DERIVED_SPAN = 8.0        # ... and starts 8x below its top
 
-    min_rate: PositiveFloat
-    max_rate: PositiveFloat
-    steps: int = Field(6, ge=2, le=20, description="measurements in the search, at most")
-    duration_s: PositiveFloat = 30.0
+
+class CapacityConfig(Strict):
+    """Search per server cell for the highest open-loop rate that meets every SLO.
+
+    Without `min_rate`/`max_rate`, the range is derived per cell from the highest request rate
+    its own points measured: max_rate = 1.25 x that, min_rate = max_rate / 8.
+    """
+
+    min_rate: PositiveFloat | None = Field(None, description="req/s; default: max_rate / 8")
+    max_rate: PositiveFloat | None = Field(
+        None, description="req/s; default: 1.25 x the highest rate the cell's points measured")
+    steps: int = Field(5, ge=2, le=20, description="measurements in the search, at most")
+    duration_s: PositiveFloat = Field(10.0, description="seconds of arrivals per step")
     arrival: Arrival = "poisson"
 
     @model_validator(mode="after")
     def _range(self) -> CapacityConfig:
-        if self.min_rate >= self.max_rate:
+        if self.min_rate is not None and self.max_rate is not None and \
+                self.min_rate >= self.max_rate:
             raise ValueError("min_rate must be below max_rate")
         return self
+
+    def rates(self, measured_rps: float | None) -> tuple[float, float] | None:
+        """(min, max) req/s for a cell whose points reached `measured_rps` at best (None: no
+        range can be derived: the cell measured nothing)."""
+        high = self.max_rate
+        if high is None:
+            if not measured_rps:
+                return None
+            high = DERIVED_HEADROOM * measured_rps
+            if self.min_rate is not None:
+                high = max(high, 2 * self.min_rate)
+        low = self.min_rate if self.min_rate is not None else high / DERIVED_SPAN
+        return low, high

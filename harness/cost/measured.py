@@ -30,6 +30,7 @@ class JudgedPoint:
 class MeasuredRun:
     stored: StoredRun
     points: list[JudgedPoint]
+    slo: Slo          # the SLO every point was judged against (the profile's)
 
     @property
     def root(self) -> Path:
@@ -78,4 +79,4 @@ def load_results(root: Path) -> StoredRun:
 def judged(stored: StoredRun, slo: Slo) -> MeasuredRun:
     """The run's points in table order, each judged against `slo`."""
     points = sorted(stored.points, key=lambda p: p.sort_key)
-    return MeasuredRun(stored, [JudgedPoint(p, judge(p.metrics, slo)) for p in points])
+    return MeasuredRun(stored, [JudgedPoint(p, judge(p.metrics, slo)) for p in points], slo)

@@ -187,3 +187,43 @@ def break_even_monthly_mtok(usd_per_replica_hour: float, capacity_tokens_per_s: 
     volume = usd_per_replica_hour * HOURS_PER_MONTH / api_usd_per_mtok
     fits = peak_to_average * volume <= mtok_per_month(capacity_tokens_per_s) * (1 + _FILL_SLACK)
     return volume if fits else None
+
+
+def break_even_ranges(usd_per_replica_hour: float, capacity_tokens_per_s: float,
+                      api_usd_per_mtok: float,
+                      peak_to_average: float,
+                      max_ranges: int = 20) -> list[tuple[float, float | None]]:
+    """Every range of monthly volume (served Mtok) where the self-hosted bill is no more than
+    the API's: [(from, to), ...], the last `to` None when self-hosting wins from there on.
+
+    With n replicas (volumes V in ((n-1) K, n K], K = the monthly volume one replica carries at
+    this peak-to-average) the bill is n x B (B = $/replica-hour x 730) against the API's V x a,
+    so self-hosting wins on [max(n B / a, (n-1) K), n K] wherever n B / a <= n K, i.e. in every
+    step or in none. The ranges are disjoint while n B / a > (n-1) K and merge into one open
+    range from the first n where n B / a <= (n-1) K, i.e. n >= K / (K - B / a). At most
+    `max_ranges` are listed (a list that long whose last range is closed goes on above it).
+    """
+    _require(api_usd_per_mtok > 0, "an API price must be positive")
+    _require(peak_to_average >= 1, "peak-to-average must be at least 1")
+    _require(capacity_tokens_per_s > 0, "capacity must be positive")
+    bill = usd_per_replica_hour * HOURS_PER_MONTH
+    per_replica = mtok_per_month(capacity_tokens_per_s) / peak_to_average
+    even = bill / api_usd_per_mtok           # the volume one replica's bill buys from the API
+    if even > per_replica * (1 + _FILL_SLACK):
+        return []
+    ranges: list[tuple[float, float | None]] = []
+    for n in range(1, max_ranges + 1):
+        if n > 1 and n * even <= (n - 1) * per_replica * (1 + _FILL_SLACK):
+            return [*ranges[:-1], (ranges[-1][0], None)]  # contiguous from here on
+        ranges.append((n * even, n * per_replica))
+    return ranges
+
+
+def monthly_difference(volume_mtok: float, usd_per_replica_hour: float,
+                       capacity_tokens_per_s: float, api_usd_per_mtok: float,
+                       peak_to_average: float) -> float:
+    """Self-hosted minus API bill for a month of `volume_mtok` (served): negative, self wins."""
+    average = tokens_per_s_for(volume_mtok)
+    own = self_hosted_monthly_usd(average, peak_to_average, capacity_tokens_per_s,
+                                  usd_per_replica_hour)
+    return own - volume_mtok * api_usd_per_mtok

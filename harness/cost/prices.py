@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,17 +22,19 @@ import pandas as pd
 from pydantic import Field, PositiveFloat
 
 from harness.config.base import Strict
-from harness.cost.files import CostInputError, load_model
+from harness.cost.files import load_model
+from harness.cost.genai_data import (  # noqa: F401 - PriceError is part of this API
+    PriceError,
+    _genai,
+    genai_data_date,
+    genai_version,
+)
 from harness.cost.model import api_usd_per_request
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 GPU_PRICES_FILE = PACKAGE_DIR / "gpu_prices.yaml"
 API_TIERS_FILE = PACKAGE_DIR / "api_tiers.yaml"
 BATCH = {"processing": "batch"}
-
-
-class PriceError(CostInputError):
-    """A price that cannot be found or used: one line, with the closest known names."""
 
 
 class GpuPrice(Strict):
@@ -44,6 +46,11 @@ class GpuPrice(Strict):
     checked: date
     source_date: str | None = None
     note: str | None = None
+    valid_until: date | None = Field(None, description="the source says the price changes on "
+                                     "this date: not chosen after it unless its provider is named")
+
+    def expired(self, on: date) -> bool:
+        return self.valid_until is not None and on >= self.valid_until
 
 
 class ApiRow(Strict):
@@ -78,19 +85,6 @@ class UserPrices(Strict):
     tiers: dict[str, Tier] = Field(default_factory=dict)
 
 
-def _genai() -> Any:
-    try:
-        import genai_prices
-    except ImportError:
-        raise PriceError("API prices need the genai-prices package (Python 3.11+): "
-                         "pip install genai-prices") from None
-    return genai_prices
-
-
-def genai_version() -> str:
-    return f"genai-prices {_genai().__version__}"
-
-
 def _key(name: str) -> str:
     return re.sub(r"[\s_-]", "", name.lower())
 
@@ -111,6 +105,7 @@ class ApiPrice:
     source: str
     price_date: date
     data: str                # where the numbers come from: "genai-prices 0.2.3" or a user file
+    data_date: date          # the date of those numbers (a user row's `checked`)
     tier: str | None = None
     tier_checked: date | None = None
 
@@ -151,6 +146,15 @@ class PriceBook:
     user_apis: dict[str, ApiRow]
     price_date: date
     user_file: Path | None = None
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())
+    max_age_days: int = 90
+
+    def age_days(self, data_date: date) -> int:
+        """How old a price's data is on the date it is applied for (today or --price-date)."""
+        return (max(self.price_date, self.today) - data_date).days
+
+    def stale(self, data_date: date) -> bool:
+        return self.age_days(data_date) > self.max_age_days
 
     # --- GPU rental --------------------------------------------------------------------
 
@@ -159,7 +163,8 @@ class PriceBook:
 
     def gpu_price(self, gpu: str, provider: str | None = None,
                   tier: str = "on-demand") -> GpuPrice:
-        """The cheapest row for this GPU (and provider, if given) at this tier."""
+        """The cheapest row for this GPU (and provider, if given) at this tier, in force on the
+        price date: checked by then, and not expired unless its provider is named."""
         rows = [r for r in self.gpus if _key(r.gpu) == _key(gpu)]
         if not rows:
             raise PriceError(f"unknown GPU {gpu!r}{did_you_mean(gpu, self.gpu_names())}; "
@@ -175,7 +180,18 @@ class PriceBook:
         if not rows:
             raise PriceError(f"no {gpu} price at tier {tier!r}{did_you_mean(tier, known_tiers)}"
                              f"; known: {', '.join(known_tiers)}")
-        return min(rows, key=lambda r: r.usd_per_gpu_hour)
+        known = [r for r in rows if r.checked <= self.price_date]
+        if not known:
+            earliest = min(r.checked for r in rows).isoformat()
+            raise PriceError(f"--price-date {self.price_date.isoformat()}: before any {gpu} "
+                             f"{tier} price (the earliest was checked {earliest})")
+        current = known if provider is not None else [r for r in known
+                                                      if not r.expired(self.price_date)]
+        if not current:
+            raise PriceError(f"every {gpu} {tier} price has expired by "
+                             f"{self.price_date.isoformat()}: name its provider (rent.provider) "
+                             "to use one anyway, or add a current row with --prices FILE")
+        return min(current, key=lambda r: r.usd_per_gpu_hour)
 
     # --- hosted APIs -------------------------------------------------------------------
 
@@ -217,10 +233,14 @@ class PriceBook:
                 output_mtok=Decimal(str(row.output_mtok * scale)),
                 cache_read_mtok=None if cached is None else Decimal(str(cached * scale)))
 
+        if row.checked > self.price_date:
+            raise PriceError(f"--price-date {self.price_date.isoformat()}: before any price of "
+                             f"{row.name} (its price in {self.user_file} was checked "
+                             f"{row.checked.isoformat()})")
         batch = price(row.batch_discount) if row.batch_discount < 1 else None
         return ApiPrice(name=row.name, standard=price(1.0), batch=batch, source=row.source,
                         price_date=row.checked, data=f"price file {self.user_file}",
-                        tier=tier, tier_checked=tier_checked)
+                        data_date=row.checked, tier=tier, tier_checked=tier_checked)
 
     def _genai_api_price(self, ref: str, tier: str | None,
                          tier_checked: date | None) -> ApiPrice:
@@ -237,7 +257,8 @@ class PriceBook:
             name=f"{provider.id}:{info.id}", standard=standard.model_price,
             batch=batch.model_price if has_batch else None,
             source=urls[0] if urls else provider.name, price_date=self.price_date,
-            data=genai_version(), tier=tier, tier_checked=tier_checked)
+            data=genai_version(), data_date=genai_data_date(self.today), tier=tier,
+            tier_checked=tier_checked)
 
     def _genai_model(self, ref: str) -> tuple[Any, Any]:
         """genai-prices' (provider, model) for `provider:model` (or a bare model name).
@@ -265,8 +286,8 @@ class PriceBook:
         return [*self.tiers, *self.user_apis, *refs]
 
 
-def load_price_book(user_file: Path | None = None,
-                    price_date: date | None = None) -> PriceBook:
+def load_price_book(user_file: Path | None = None, price_date: date | None = None,
+                    max_age_days: int = 90) -> PriceBook:
     """The packaged price data, with a user price file's rows added on top."""
     gpus = load_model(GPU_PRICES_FILE, GpuPriceFile, "GPU price").gpus
     tiers = dict(load_model(API_TIERS_FILE, TierFile, "API tier").tiers)
@@ -278,9 +299,10 @@ def load_price_book(user_file: Path | None = None,
         gpus = [*gpus, *user.gpus]
         tiers.update(user.tiers)
         user_apis = {row.name: row for row in user.apis}
+    today = datetime.now(UTC).date()
     return PriceBook(gpus=gpus, tiers=tiers, user_apis=user_apis,
-                     price_date=price_date or datetime.now(UTC).date(),
-                     user_file=user_file)
+                     price_date=price_date or today, user_file=user_file, today=today,
+                     max_age_days=max_age_days)
 
 
 # --- listings (`harness prices`) ----------------------------------------------------------
@@ -308,6 +330,9 @@ def api_price_frame(book: PriceBook, names: list[str] | None = None) -> pd.DataF
             "batch_output_usd_per_mtok": price.per_mtok("output_mtok", batch=True),
             "tiered_by_prompt_length": price.tiered,
             "prices_as_of": price.price_date.isoformat(), "data": price.data,
+            "data_date": price.data_date.isoformat(),
+            "age_days": book.age_days(price.data_date),
+            "stale": book.stale(price.data_date),
             "tier_checked": price.tier_checked.isoformat() if price.tier_checked else None,
             "source": price.source})
     return pd.DataFrame(rows)

@@ -7,6 +7,7 @@ each key enters the formulas.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     Field,
@@ -51,6 +52,9 @@ class Rent(Strict):
 
 
 class Own(Strict):
+    per: Literal["gpu", "machine"] = Field(
+        "gpu", description="what the inputs below are per: a GPU, or a whole serving machine "
+        "(needed to price owned hardware for results measured without a GPU)")
     capex_per_gpu_usd: PositiveFloat
     server_share_per_gpu_usd: NonNegativeFloat = Field(
         0.0, description="the GPU's share of server, network and installation")
@@ -76,6 +80,8 @@ class Profile(Strict):
                                    "names to compare with; default: the tier of the run's model")
     input_output_cost_ratio: PositiveFloat = Field(
         4.0, description="R: an output token costs R input tokens of GPU time (GKE default 4)")
+    max_price_age_days: PositiveInt = Field(
+        90, description="a price whose data is older than this on its price date is flagged")
 
 
 def load_profile(path: Path) -> Profile:

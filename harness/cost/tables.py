@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from rich.console import Group, RenderableType
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -16,6 +16,8 @@ def usd(value: object) -> str:
     if missing(value):
         return "-"
     x = float(value)
+    if x < 0:
+        return "-" + usd(-x)
     if abs(x) >= 1000:
         return f"${x:,.0f}"
     if abs(x) >= 0.1:
@@ -46,7 +48,7 @@ def share(value: object) -> str:
     return "-" if missing(value) else f"{float(value):.1%}"
 
 
-def _table(title: str, columns: list[str], caption: str | None = None, text_first: int = 2,
+def make_table(title: str, columns: list[str], caption: str | None = None, text_first: int = 2,
            text_last: int = 0) -> Table:
     """Numbers right-aligned; the first `text_first` and last `text_last` columns are text."""
     table = Table(title=title, caption=caption, header_style="bold", caption_justify="left",
@@ -59,13 +61,25 @@ def _table(title: str, columns: list[str], caption: str | None = None, text_firs
 
 # --- harness cost ------------------------------------------------------------------------
 
+def capacity_label(row: dict) -> str:
+    """'batch 16 conc 16, closed loop (unverified), n=48' / 'batch 16 @ 46.1 req/s, capacity
+    search (at least)'."""
+    source = row.get("capacity_source") or ""
+    if source == "closed loop":
+        source = "unverified: closed loop"
+    if row.get("capacity_at_least") is True:
+        source += ", at least"
+    n = row.get("capacity_n")
+    return f"{point_label(row)}, {source}" + ("" if missing(n) else f", n={int(n)}")
+
+
 def demand_line(answer: Answer) -> str:
     d = answer.demand
     shape = (f"{d.input_per_output:g}:1 input:output ({d.input_tokens} + {d.output_tokens} "
              "tokens a request)")
     if d.average_tps is None:
         return f"traffic: none given; prices at the run's mix, {shape}"
-    return (f"traffic: {d.traffic_mtok_month:,.0f} Mtok/month, {shape}; served "
+    return (f"traffic: {d.traffic_mtok_month:,.0f} Mtok/month, {shape};\n  served "
             f"{d.average_tps:,.0f} tok/s on average, {d.peak_tps:,.0f} at peak "
             f"({d.peak_to_average:g}x), retries {d.retry_rate:.0%}, cached input "
             f"{d.cached_input_share:.0%}, batch {d.batch_share:.0%}")
@@ -73,33 +87,39 @@ def demand_line(answer: Answer) -> str:
 
 def self_hosted_table(answer: Answer, caption: str) -> Table:
     unit = answer.unit
-    table = _table("Self-hosted", [
-        "variant", "best cell at SLO", f"tok/s per {unit}", f"{unit}s for peak", "utilization",
-        "rented $/h", "rented $/month", "rented $/Mtok full/eff", "owned $/h", "owned $/month",
-        "owned $/Mtok full/eff", f"power W/{unit}"], caption)
+    owned = "owned_usd_per_replica_hour" in answer.variants
+    columns = ["variant", "capacity at SLO from", f"tok/s per {unit}", f"{unit}s for peak",
+               "utilization", "rented $/h per replica", "rented $/month",
+               "rented $/Mtok full/eff"]
+    columns += ["owned $/h per replica", "owned $/month", "owned $/Mtok full/eff",
+                f"power W/{unit}"] if owned else []
+    table = make_table("Self-hosted", columns, caption)
     for row in answer.variants.to_dict("records"):
         if missing(row.get("capacity_tps")):
-            table.add_row(row["variant"], Text("none (see notes)", style="yellow"))
+            table.add_row(row["variant"], Text("none at this SLO (see caveats)", style="yellow"))
             continue
-        power = "-"
-        if not missing(row.get("owned_power_w_per_unit")):
-            power = f"{row['owned_power_w_per_unit']:,.0f} {row['owned_power_basis']}"
-        table.add_row(
-            row["variant"], point_label(row), number(row["capacity_tps_per_unit"]),
-            number(row.get("units")), share(row.get("utilization")),
-            rate(row.get("rented_usd_per_replica_hour")), usd(row.get("rented_usd_per_month")),
-            f"{rate(row.get('rented_usd_per_mtok_full_load'))}/"
-            f"{rate(row.get('rented_usd_per_mtok_effective'))}",
-            rate(row.get("owned_usd_per_replica_hour")), usd(row.get("owned_usd_per_month")),
-            f"{rate(row.get('owned_usd_per_mtok_full_load'))}/"
-            f"{rate(row.get('owned_usd_per_mtok_effective'))}", power)
+        cells = [row["variant"], capacity_label(row), number(row["capacity_tps_per_unit"]),
+                 number(row.get("units")), share(row.get("utilization")),
+                 rate(row.get("rented_usd_per_replica_hour")),
+                 usd(row.get("rented_usd_per_month")),
+                 f"{rate(row.get('rented_usd_per_mtok_full_load'))}/"
+                 f"{rate(row.get('rented_usd_per_mtok_effective'))}"]
+        if owned:
+            power = "-"
+            if not missing(row.get("owned_power_w_per_unit")):
+                power = f"{row['owned_power_w_per_unit']:,.0f} {row['owned_power_basis']}"
+            cells += [rate(row.get("owned_usd_per_replica_hour")),
+                      usd(row.get("owned_usd_per_month")),
+                      f"{rate(row.get('owned_usd_per_mtok_full_load'))}/"
+                      f"{rate(row.get('owned_usd_per_mtok_effective'))}", power]
+        table.add_row(*cells)
     return table
 
 
 def api_table(answer: Answer, caption: str) -> Table:
-    table = _table("Hosted APIs ($/Mtok listed: input / cached input / output)", [
+    table = make_table("Hosted APIs ($/Mtok listed: input / cached input / output)", [
         "API", "tier", "listed", "batch price", "$/Mtok this traffic", "$/mo",
-        "prices as of", "source"], caption, text_last=2)
+        "prices as of", "data of", "source"], caption, text_last=3)
     for row in answer.apis.to_dict("records"):
         listed = " / ".join(rate(row[k]) for k in ("api_input_usd_per_mtok",
                                                   "api_cached_input_usd_per_mtok",
@@ -107,7 +127,8 @@ def api_table(answer: Answer, caption: str) -> Table:
         table.add_row(row["api"], row["api_tier"] or "", listed,
                       "yes" if row["api_has_batch_price"] else "no",
                       rate(row["api_usd_per_mtok"]), usd(row["api_usd_per_month"]),
-                      row["api_prices_as_of"], row["api_price_source"])
+                      row["api_prices_as_of"], row["api_price_data_date"],
+                      row["api_price_source"])
     return table
 
 
@@ -130,15 +151,15 @@ def _break_even(row: dict, side: str) -> str:
     text = f"U {utilization:.1%}"
     if missing(row.get("api_usd_per_month")):
         return text
-    volume = row.get(f"{side}_break_even_traffic_mtok_month")
-    if missing(volume):
+    ranges = row.get(f"{side}_break_even_ranges")
+    if missing(ranges) or ranges == "none":
         return f"{text}; none at this peak"
-    return f"{text}; {number(volume)} Mtok/mo"
+    return f"{text}; {ranges}"
 
 
 def break_even_table(answer: Answer) -> Table:
     """Without traffic: the full-load cost against each API, and the utilization that evens it."""
-    table = _table("Break-even utilization (no traffic given)", [
+    table = make_table("Break-even utilization (no traffic given)", [
         "variant", "API", "API $/Mtok", "rented $/Mtok full load", "break-even (rented)",
         "owned $/Mtok full load", "break-even (owned)"],
         "U = the utilization at which self-hosting costs what the API does")
@@ -152,50 +173,37 @@ def break_even_table(answer: Answer) -> Table:
 
 
 def verdict_table(answer: Answer, caption: str) -> Table:
-    table = _table("Build or buy (a month of this traffic)", [
-        "variant", "API", "API $/mo", "rented $/mo", "rented vs API", "break-even (rented)",
-        "owned $/mo", "owned vs API", "break-even (owned)"], caption)
+    owned = "owned_usd_per_month" in answer.verdicts
+    columns = ["variant", "API", "API $/mo", "rented $/mo", "rented vs API",
+               "break-even (rented)"]
+    columns += ["owned $/mo", "owned vs API", "break-even (owned)"] if owned else []
+    table = make_table("Build or buy (a month of this traffic)", [*columns, "rests on"], caption,
+                   text_last=1)
     for row in answer.verdicts.to_dict("records"):
         if missing(row.get("capacity_tps")):
             continue
-        table.add_row(row["variant"], row["api"], usd(row.get("api_usd_per_month")),
-                      usd(row.get("rented_usd_per_month")), _cheaper(row, "rented"),
-                      _break_even(row, "rented"), usd(row.get("owned_usd_per_month")),
-                      _cheaper(row, "owned"), _break_even(row, "owned"))
+        cells = [row["variant"], row["api"], usd(row.get("api_usd_per_month")),
+                 usd(row.get("rented_usd_per_month")), _cheaper(row, "rented"),
+                 _break_even(row, "rented")]
+        if owned:
+            cells += [usd(row.get("owned_usd_per_month")), _cheaper(row, "owned"),
+                      _break_even(row, "owned")]
+        rests = sorted({c for side in ("rented", "owned")
+                        for c in str(row.get(f"{side}_caveats") or "").split("; ") if c})
+        table.add_row(*cells, Text(", ".join(rests), style="yellow"))
     return table
 
 
-def answer_view(answer: Answer) -> RenderableType:
-    hosting = "; ".join(line for line in answer.prices_used if not line.startswith("API"))
-    apis = "; ".join(line for line in answer.prices_used if line.startswith("API"))
-    parts: list[RenderableType] = [
-        Text(f"Build or buy: {answer.title}", style="bold"), Text(demand_line(answer)),
-        self_hosted_table(answer, hosting), api_table(answer, apis)]
-    if answer.variants["capacity_tps"].isna().all():
-        pass  # nothing to compare: the notes say why
-    elif answer.demand.average_tps is None:
-        parts.append(break_even_table(answer))
-    else:
-        parts.append(verdict_table(
-            answer, "break-even: U = the utilization at which self-hosting costs what the API "
-                    "does; Mtok/mo = the monthly traffic at which the bills meet, provisioned "
-                    "for this peak"))
-    parts.append(Text("Prices used:", style="bold"))
-    parts += [Text(f"  {line}") for line in answer.prices_used]
-    parts.append(Text("Notes:", style="bold"))
-    parts += [Text(f"  - {line}") for line in answer.notes]
-    return Group(*parts)
-
-
 def points_table(frame: pd.DataFrame, caption: str) -> Table:
-    table = _table("Measured points ($/Mtok at full load, rented)", [
-        "variant", "batch", "conc", "meets SLO", "out tok/s", "total tok/s", "$/Mtok out",
-        "$/Mtok total", "split in/out", "at profile mix"], caption)
+    table = make_table("Measured points ($/Mtok, rented, at each point's throughput)", [
+        "variant", "batch", "load", "measured", "meets SLO", "out tok/s", "total tok/s",
+        "$/Mtok out", "$/Mtok total", "split in/out", "at profile mix"], caption)
     for row in frame.to_dict("records"):
         meets = ("[green]yes[/green]" if row["meets_slo"]
                  else f"[yellow]no[/yellow] {row['slo_miss']}")
         table.add_row(
-            row["variant"], number(row["max_num_seqs"]), number(row["concurrency"]), meets,
+            row["variant"], number(row["max_num_seqs"]), _load(row),
+            row.get("measured_at") or "-", meets,
             number(row.get("output_throughput"), 1), number(row.get("total_token_throughput"), 1),
             rate(row.get("usd_per_mtok_output")), rate(row.get("usd_per_mtok_total")),
             f"{rate(row.get('usd_per_mtok_input_split'))}/"
@@ -204,10 +212,18 @@ def points_table(frame: pd.DataFrame, caption: str) -> Table:
     return table
 
 
+def _load(row: dict) -> str:
+    if not missing(row.get("concurrency")):
+        return f"conc {float(row['concurrency']):g}"
+    if not missing(row.get("rate")):
+        return f"{float(row['rate']):g} req/s"
+    return str(row.get("point", "-"))
+
+
 # --- harness prices ----------------------------------------------------------------------
 
 def gpu_price_table(frame: pd.DataFrame) -> Table:
-    table = _table("GPU rental ($ per GPU-hour)", [
+    table = make_table("GPU rental ($ per GPU-hour)", [
         "GPU", "provider", "tier", "$/GPU-h", "checked", "source"], text_first=3, text_last=2)
     for row in frame.to_dict("records"):
         source = row["source"]
@@ -222,9 +238,9 @@ def gpu_price_table(frame: pd.DataFrame) -> Table:
 
 def api_price_table(frame: pd.DataFrame) -> Table:
     data = ", ".join(sorted(set(frame["data"]))) if not frame.empty else ""
-    table = _table("Hosted APIs ($ per million tokens)", [
+    table = make_table("Hosted APIs ($ per million tokens)", [
         "tier", "API", "input", "cached input", "output", "batch in/out", "prices as of",
-        "tier checked", "source"], f"prices: {data}", text_last=3)
+        "data of", "tier checked", "source"], f"prices: {data}", text_last=4)
     for row in frame.to_dict("records"):
         batch = "-"
         if not missing(row["batch_input_usd_per_mtok"]):
@@ -234,6 +250,14 @@ def api_price_table(frame: pd.DataFrame) -> Table:
         table.add_row("" if missing(row["tier"]) else row["tier"], row["api"] + tiered,
                       rate(row["input_usd_per_mtok"]), rate(row["cached_input_usd_per_mtok"]),
                       rate(row["output_usd_per_mtok"]), batch, row["prices_as_of"],
+                      row["data_date"] + (" STALE" if row["stale"] else ""),
                       "-" if missing(row["tier_checked"]) else row["tier_checked"],
                       row["source"])
     return table
+
+
+def answer_view(answer: Answer, detail: bool = False) -> RenderableType:
+    """The terminal answer, decision first (harness.cost.view, which builds on these tables)."""
+    from harness.cost.view import answer_view as view
+
+    return view(answer, detail)

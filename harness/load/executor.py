@@ -30,6 +30,8 @@ from harness.records import RequestRecord
 from harness.server import ServerHandle
 
 START_LEAD_S = 0.05  # time to set every phase up before the first send
+PREBUILT_CHAINS = 10_000  # chains built before a point starts; later ones when they are sent
+CLOSED_CHAINS_PER_SENDER = 8  # a timed closed phase's chains are unknown: build this many each
 
 
 class RequestSource(Protocol):
@@ -60,6 +62,40 @@ class Shard:
 
 def soon() -> float:
     return time.perf_counter() + START_LEAD_S
+
+
+class Prebuilt:
+    """A RequestSource whose first `count` chains are built now, before the point's clock and
+    energy window open: turning ids into text (0.5 ms at 128 tokens, several ms at a few
+    hundred on this project's CPU VM) then never delays a send. Chains are pure functions of
+    their index, so building them early changes nothing that is sent."""
+
+    def __init__(self, source: RequestSource, count: int):
+        self.source = source
+        self.turns, self.think_time_s = source.turns, source.think_time_s
+        self.built = [source.chain(index) for index in range(min(count, PREBUILT_CHAINS))]
+
+    def chain(self, index: int) -> list[PlannedRequest]:
+        return self.built[index] if index < len(self.built) else self.source.chain(index)
+
+
+def chains_needed(point: Point, seed: int, salt: int) -> int:
+    """How many chains run_point will claim for `point` in one process: exact for open-loop
+    phases (their schedule is drawn from the same generators) and closed phases of a request
+    count; an estimate for closed phases of a duration."""
+    total = 0
+    for number, phase in enumerate(point.phases):
+        if phase.open_loop:
+            total += len(arrival_offsets(phase, _schedule_rng(seed, salt, number)))
+        elif phase.requests is not None:
+            total += phase.requests
+        else:
+            total += phase.concurrency * CLOSED_CHAINS_PER_SENDER
+    return total
+
+
+def _schedule_rng(seed: int, salt: int, phase_number: int) -> np.random.Generator:
+    return np.random.default_rng([seed, salt, 1_000_003 + phase_number])
 
 
 @dataclass
@@ -174,7 +210,7 @@ async def run_point(server: ServerHandle, point: Point, requests: RequestSource,
         tasks = []
         for number, (phase, start) in enumerate(zip(point.phases, starts, strict=True)):
             if phase.open_loop:
-                rng = np.random.default_rng([seed, salt, 1_000_003 + number])
+                rng = _schedule_rng(seed, salt, number)
                 tasks.append(asyncio.create_task(run.open_phase(phase, start, rng)))
             else:
                 tasks.append(asyncio.create_task(run.closed_phase(phase, start)))

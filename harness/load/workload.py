@@ -56,32 +56,34 @@ class Workload:
             new_tokens = self.config.input_tokens.draw(rng)
             output = self.config.output_tokens.draw(rng)
             prompt = context + self._new_tokens(index, turn, new_tokens, rng)
-            chain.append(self._request(prompt, output, turn, rng))
-            context = prompt + self._random(output, rng)  # the answer's stand-in
+            chain.append(self.planned(prompt, output, turn, rng))
+            context = prompt + self.tokens(output, rng)  # the answer's stand-in
         return chain
 
     def _new_tokens(self, index: int, turn: int, count: int, rng: np.random.Generator
                     ) -> list[int]:
         shared = self.config.shared_prefix
         if shared is None or turn > 0:
-            return self._random(count, rng)
+            return self.tokens(count, rng)
         prefix_len = min(count, round(shared.share * count))
         prefix = self.prefix(index % shared.prefixes, prefix_len)
-        return prefix + self._random(count - prefix_len, rng)
+        return prefix + self.tokens(count - prefix_len, rng)
 
     def prefix(self, number: int, length: int) -> list[int]:
         """The first `length` tokens of shared prefix `number` (the same for every request)."""
         blocks = []
         for block in range(-(-length // PREFIX_BLOCK)):
             rng = np.random.default_rng([self.seed, self.prefix_salt, number, block])
-            blocks += self._random(PREFIX_BLOCK, rng)
+            blocks += self.tokens(PREFIX_BLOCK, rng)
         return blocks[:length]
 
-    def _random(self, count: int, rng: np.random.Generator) -> list[int]:
+    def tokens(self, count: int, rng: np.random.Generator) -> list[int]:
+        """`count` random ordinary tokens."""
         return self.vocab[rng.integers(0, len(self.vocab), size=count)].tolist()
 
-    def _request(self, ids: list[int], output: int, turn: int,
-                 rng: np.random.Generator) -> PlannedRequest:
+    def planned(self, ids: list[int], output: int, turn: int,
+                rng: np.random.Generator) -> PlannedRequest:
+        """The request for these ids: the ids themselves, or text of exactly that length."""
         if self.text is None:
             return PlannedRequest(ids, len(ids), output, turn)
         return PlannedRequest(self.text.fit(ids, len(ids), rng), len(ids), output, turn)

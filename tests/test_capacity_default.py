@@ -1,0 +1,68 @@
+"""The capacity search is on by default where a run ends with a cost answer at an SLO, its range
+derived from the cell's own measured rate; `harness cost` then takes its open-loop capacity.
+Against the mock server (an external engine), so it runs in the fast suite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from harness.config import ExperimentConfig
+from harness.config.load import CapacityConfig
+from harness.cost.answer import build_answer
+from harness.cost.measured import load_results
+from harness.cost.prices import load_price_book
+from harness.cost.profile import load_profile
+from harness.mock import MockServer, Schedule
+
+from .factories import CONFIG
+
+PROFILE = {"traffic": {"tokens_per_day": 1_000_000, "peak_to_average": 2},
+           "slo": {"ttft_p95_ms": 2000}, "apis": ["llama-3.1-8b"]}
+
+
+def test_the_search_is_on_by_default_with_a_cost_profile_and_an_slo():
+    base = {**CONFIG, "slo": {"ttft_p95_ms": 500}}
+    with_profile = {**base, "cost": {"profile": "profile.yaml"}}
+    assert ExperimentConfig.model_validate(with_profile).capacity_search == CapacityConfig()
+    assert ExperimentConfig.model_validate(base).capacity_search is None
+    off = ExperimentConfig.model_validate({**with_profile, "capacity": False})
+    assert off.capacity_search is None
+    default = CapacityConfig()
+    assert default.steps == 5 and default.duration_s == 10
+    assert default.rates(40.0) == (6.25, 50.0)          # 1.25 x 40, then / 8
+    assert default.rates(None) is None
+    assert CapacityConfig(max_rate=30).rates(None) == (3.75, 30)
+
+
+def test_a_run_with_a_cost_profile_searches_and_the_answer_uses_the_search(tmp_path,
+                                                                           tiny_model):
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(yaml.safe_dump(PROFILE))
+    out = tmp_path / "results"
+    with MockServer(Schedule(0.002)) as mock:
+        config = {"model": "tiny", "tokenizer": str(tiny_model),
+                  "engine": {"kind": "external", "url": mock.base_url},
+                  "workload": {"input_tokens": 16, "output_tokens": 4},
+                  "load": {"concurrency": [4], "requests": 20, "warmup_requests": 0},
+                  "slo": {"ttft_p95_ms": 2000},
+                  "capacity": {"steps": 3, "duration_s": 1},     # range derived per cell
+                  "cost": {"usd_per_hour": 1.0, "profile": str(profile)}}
+        path = tmp_path / "run.yaml"
+        path.write_text(yaml.safe_dump(config))
+        run = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "--out",
+                              str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (cell,) = out.glob("cells/*/capacity.json")
+    record = json.loads(cell.read_text())
+    closed = json.loads((cell.parent / "points" / "c4.json").read_text())
+    top = 1.25 * closed["metrics"]["request_throughput"]
+    assert len(record["steps"]) <= 3
+    assert max(s["rate_rps"] for s in record["steps"]) == float(f"{top:.3g}")
+    answer = build_answer(load_results(out), load_profile(profile), load_price_book())
+    (variant,) = answer.variants.to_dict("records")
+    assert variant["capacity_source"] == "capacity search" and variant["capacity_verified"]
+    assert variant["rate_rps"] == record["rate_rps"]

@@ -1,0 +1,116 @@
+"""`harness compare`: aligned points, deltas against the noise of the bootstrap intervals, the
+settings that differ, every output format, the overlaid page in Chromium, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.report.compare import noise
+from tests.browser import check_page
+from tests.test_report_html import QUICKSTART, assert_page_clean
+
+runner = CliRunner()
+
+
+def rerun(tmp_path: Path, name: str = "quickstart-again", **config_changes) -> Path:
+    """The committed run under another directory, started a day later (as a re-run would be);
+    `config_changes` edit its stored config."""
+    target = tmp_path / name
+    shutil.copytree(QUICKSTART, target)
+    data = json.loads((target / "run.json").read_text())
+    data["started_at"] = data["started_at"].replace("2026-12-02", "2026-12-03")
+    data["config"].update(config_changes)
+    (target / "run.json").write_text(json.dumps(data))
+    return target
+
+
+def invoke(*args: object):
+    return runner.invoke(app, ["compare", *map(str, args)])
+
+
+def test_the_noise_verdict_is_whether_the_intervals_overlap():
+    assert noise([10, 12], [11, 13]) == "within noise"
+    assert noise([10, 12], [12, 13]) == "within noise"  # touching intervals overlap
+    assert noise([10, 12], [12.5, 13]) == "beyond noise"
+    assert noise(None, [1, 2]) == "no CI stored"
+
+
+def test_a_rerun_differs_only_in_times_and_every_delta_is_within_noise(tmp_path):
+    result = invoke(QUICKSTART, rerun(tmp_path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["runs"] == ["quickstart-cpu-2vcpu", "quickstart-again"]
+    assert data["settings_that_differ"] == {}
+    assert list(data["also_differs"]) == ["started at"]
+    deltas = pd.DataFrame(data["deltas"])
+    assert len(deltas) == 12 * 8  # 4 cells x 3 points, 8 metrics each
+    latency = deltas[deltas["metric"].str.contains("ms")]
+    assert (latency["noise"] == "within noise").all() and (deltas["delta"] == 0).all()
+
+
+def test_the_table_lists_settings_and_marks_deltas(tmp_path):
+    result = invoke(QUICKSTART, rerun(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "Settings that differ:" in result.output and "none: the same model" in result.output
+    assert "72 within noise" in result.output and "0 beyond noise" in result.output
+
+
+def test_a_changed_setting_is_listed_and_a_shifted_point_is_beyond_noise(tmp_path):
+    other = rerun(tmp_path, seed=7)
+    point = other / "cells" / "bf16-b4" / "points" / "c4.json"
+    data = json.loads(point.read_text())
+    ttft = data["metrics"]["ttft_ms"]
+    ttft["p50"], ttft["p50_ci"] = ttft["p50"] * 3, [v * 3 for v in ttft["p50_ci"]]
+    point.write_text(json.dumps(data))
+    shutil.rmtree(other / "cells" / "fp8-kv-b16")
+    result = invoke(QUICKSTART, other, "--format", "md")
+    assert result.exit_code == 0, result.output
+    assert "- seed: 0 | 7" in result.output
+    row = next(line for line in result.output.splitlines()
+               if line.startswith("| bf16 | 4 | c4 | TTFT p50 ms"))
+    assert row.endswith("| beyond noise |")
+    assert "not compared: fp8-kv/16/1/c4 only in quickstart-cpu-2vcpu" in result.output
+
+
+def test_csv_has_one_row_per_delta(tmp_path):
+    result = invoke(QUICKSTART, rerun(tmp_path), "--format", "csv")
+    assert result.exit_code == 0
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("model,variant,max_num_seqs") and len(lines) == 1 + 96
+
+
+def test_runs_with_nothing_in_common_are_exit_2_naming_what_differs(tmp_path):
+    other = rerun(tmp_path, model="dummy:llama-3.2-1b")
+    data = json.loads((other / "run.json").read_text())
+    data["config"]["workload"]["output_tokens"]["value"] = 64
+    (other / "run.json").write_text(json.dumps(data))
+    result = invoke(QUICKSTART, other)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "model (dummy:tiny vs dummy:llama-3.2-1b)" in lines[0]
+    assert "workload.output_tokens.value (32 vs 64)" in lines[0]
+
+
+def test_one_run_or_a_directory_that_is_not_a_run_is_exit_2(tmp_path):
+    assert invoke(QUICKSTART).exit_code == 2
+    result = invoke(QUICKSTART, tmp_path)
+    assert result.exit_code == 2 and "no run.json here" in result.output
+
+
+def test_the_compare_page_overlays_two_runs_in_chromium(chromium, tmp_path):
+    page = tmp_path / "compare.html"
+    result = invoke(QUICKSTART, rerun(tmp_path), "--html", page)
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert "Settings that differ" in html and "quickstart-again" in html
+    check = check_page(chromium, page, tmp_path / "compare.png")
+    drawn = {"pareto", "latency", "cost-per-point", "monthly-bill-quickstart-cpu-2vcpu",
+             "monthly-bill-quickstart-again"}
+    assert_page_clean(check, drawn, {"energy-per-token"})
