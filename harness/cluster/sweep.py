@@ -7,6 +7,7 @@ the directory has the shape of a local run's and resume works the same way."""
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from types import ModuleType
 from typing import Any, Protocol
@@ -100,7 +101,7 @@ class ClusterSweep:
         if self.executor.gpu_type:
             options["accelerator_type"] = self.executor.gpu_type
         return self.task.options(**options, name=f"harness-{cell.id}").remote(
-            self.config, self.run_name, cell, self.sink, attempt)
+            self.config, self.run_name, cell, self.sink, attempt, os.getcwd())
 
     def schedulable(self, cell: Cell) -> bool:
         """A cell no live node can hold is failed as unschedulable; the rest run."""

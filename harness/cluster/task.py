@@ -6,6 +6,7 @@ capacity record, the server log), so the runner skips those points exactly as a 
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import tempfile
@@ -127,11 +128,16 @@ class RemoteProgress:
 
 
 def run_cell(config: ExperimentConfig, run_name: str, cell: Cell, sink: Any,
-             attempt: int) -> CellReport:
-    """The body of a cell's Ray task: start, measure and stop the cell's engine here."""
+             attempt: int, workdir: str) -> CellReport:
+    """The body of a cell's Ray task: start, measure and stop the cell's engine here, in the
+    driver's working directory where the node has it (relative paths of the config: traces,
+    prompts and lengths files, as on a shared filesystem or the same image)."""
     node = this_node()
     scratch = Path(tempfile.mkdtemp(prefix=f"harness-{cell.id}-"))
     store = ShippingStore(scratch, sink, node)
+    here = os.getcwd()
+    if Path(workdir).is_dir():
+        os.chdir(workdir)
     try:
         store.pull(cell.id)
         progress = RemoteProgress(sink, cell.id, attempt)
@@ -145,3 +151,4 @@ def run_cell(config: ExperimentConfig, run_name: str, cell: Cell, sink: Any,
             store.ship(store.server_log(cell.id), wait=True)  # all there when this returns
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            os.chdir(here)
