@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from harness.commands import compare, cost, dummy_model, report, run, selftest, validate
+from harness.commands import (
+    cluster,
+    compare,
+    cost,
+    dummy_model,
+    report,
+    run,
+    selftest,
+    validate,
+)
 from harness.commands.output import OneLineErrors
 
 app = typer.Typer(
@@ -20,6 +29,7 @@ app.command("cost")(cost.cost)
 app.command("prices")(cost.prices)
 app.command("validate")(validate.validate)
 app.command("dummy-model")(dummy_model.dummy_model)
+app.command("cluster")(cluster.cluster)
 
 selftest_app = typer.Typer(help="The harness measuring itself.", no_args_is_help=True)
 selftest_app.command("client", help=selftest.HELP)(selftest.client)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from harness.config import ExperimentConfig
+from harness.placement import ClusterView
 from harness.results import SCHEMA_VERSION, Stored
 
 
@@ -45,9 +46,10 @@ class Host(Stored):
 class Invocation(Stored):
     started_at: str
     ended_at: str | None
-    status: str  # running, complete, failed, interrupted
+    status: str  # running, complete, failed, interrupted, refused
     harness_version: str
     host: Host
+    cluster: ClusterView | None = None  # a run on a Ray cluster
 
 
 class CellTelemetry(Stored):

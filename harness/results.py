@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.config.slo import Slo
+from harness.placement import NodeRef
 
 SCHEMA_VERSION = 2
 
@@ -257,6 +258,7 @@ class PointResult(Stored):
     ended_at: str
     prefix_cache: str
     steady: SteadyWindow | None = None  # absent in runs measured before it existed
+    node: NodeRef | None = None
 
     @property
     def sort_key(self) -> tuple:
@@ -294,6 +296,7 @@ class CellFailure(Stored):
     log_tail: str
     points: list[PointRef]  # the points left unmeasured
     failed_at: str
+    node: NodeRef | None = None
 
 
 class CapacityStep(Stored):

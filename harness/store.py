@@ -38,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 from harness.config.base import STORED, first_error
 from harness.fidelity_results import FidelityRecord
 from harness.manifest import CellTelemetry, Invocation, RunManifest
+from harness.placement import ClusterView
 from harness.results import SCHEMA_VERSION, CapacityRecord, CellFailure, PointResult
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -260,6 +261,12 @@ class RunStore:
         """What measured this cell's energy, or why nothing did, into run.json."""
         manifest = self.read_run()
         manifest.telemetry[cell] = telemetry
+        write_model(self.run_json, manifest)
+
+    def record_cluster(self, cluster: ClusterView) -> None:
+        """The cluster this invocation runs on (its nodes and their mismatches), into run.json."""
+        manifest = self.read_run()
+        manifest.invocations[-1].cluster = cluster
         write_model(self.run_json, manifest)
 
     def save_summary(self, frame: pd.DataFrame) -> None:

@@ -67,3 +67,29 @@ def summary_line(result: PointResult) -> str:
         parts.append("SLO met" if result.slo.meets else
                      f"SLO missed: {'; '.join(result.slo.violations)}")
     return ", ".join(parts)
+
+
+class ClusterDisplay(RunDisplay):
+    """A cluster sweep's display: the same bar over all points, and one bar per cell that has
+    a point in flight (cells run at once on different nodes)."""
+
+    def __init__(self, console: Console, total_points: int):
+        super().__init__(console, total_points)
+        self.in_flight: dict[str, TaskID] = {}
+
+    def cell_point_started(self, cell: str, label: str, total: int | None) -> None:
+        self.cell_stopped(cell)
+        self.in_flight[cell] = self.progress.add_task(label, total=total)
+
+    def cell_requests_done(self, cell: str, count: int) -> None:
+        if cell in self.in_flight:
+            self.progress.advance(self.in_flight[cell], count)
+
+    def cell_point_finished(self, cell: str, result: PointResult) -> None:
+        self.cell_stopped(cell)
+        self.say(summary_line(result))  # the sweep's bar moves with the driver's count
+
+    def cell_stopped(self, cell: str) -> None:
+        task = self.in_flight.pop(cell, None)
+        if task is not None:
+            self.progress.remove_task(task)

@@ -9,6 +9,7 @@ import signal
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -30,10 +31,15 @@ def run(
     out: Path = typer.Option(None, "--out", help="Results directory "
                              "[default: results/<config name>]. Rerunning resumes it."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; start nothing."),
+    ray: str = typer.Option(None, "--ray", metavar="ADDRESS",
+                            help="Run each cell as a task on the Ray cluster whose head is "
+                                 "ADDRESS (host:port, or auto); results come back to --out. "
+                                 "Same as `executor: {kind: ray, address: ADDRESS}`."),
 ) -> None:
     """Run a sweep: one vLLM server per (variant x batch size), every load point on it.
 
-    Finished points are kept: running the same command again skips them and measures the rest.
+    Finished points are kept: running the same command again skips them and measures the rest
+    (here or on a cluster: where the cells run is not part of the config's hash).
     Exit codes: 0 all measured, 1 some cells failed, 2 bad input, 130 interrupted.
 
     Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the run the same way: servers stopped, finished
@@ -44,6 +50,7 @@ def run(
 
     try:
         config = load_config(config_path)
+        config = on_ray(config, ray) if ray else config
     except ConfigError as err:
         raise user_error(str(err)) from None
     run_name = config.run_name(config_path)
@@ -53,8 +60,9 @@ def run(
         console.print(plan_table(config, plan, out))
         return
     check_out_writable(out)
-    check_engine_installed(config)
-    check_gpus(config, plan)
+    if config.executor.kind == "local":  # on a cluster, each node is listed and checked
+        check_engine_installed(config)
+        check_gpus(config, plan)
     raise typer.Exit(execute(config, config_path, run_name, out, plan))
 
 
@@ -75,6 +83,18 @@ def check_out_writable(out: Path) -> None:
         for parent in created:  # deepest first
             with contextlib.suppress(OSError):
                 parent.rmdir()
+
+
+def on_ray(config: ExperimentConfig, address: str) -> ExperimentConfig:
+    """The config with its cells sent to the Ray cluster at `address`."""
+    if not config.engine.local:
+        raise ConfigError(f"--ray: the {config.engine.kind} server is already running "
+                          "elsewhere; a Ray cluster has nothing to launch")
+    from harness.config.executor import RayExecutor
+
+    settings = config.executor.model_dump() if config.executor.kind == "ray" else {}
+    executor = RayExecutor.model_validate({**settings, "kind": "ray", "address": address})
+    return config.model_copy(update={"executor": executor})
 
 
 def check_engine_installed(config: ExperimentConfig) -> None:
@@ -108,27 +128,44 @@ def check_gpus(config: ExperimentConfig, plan: list) -> None:
 
 def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Path,
             plan: list) -> int:
-    from harness.commands.cost import print_answer
-    from harness.commands.progress import RunDisplay
+    from harness.commands.progress import ClusterDisplay, RunDisplay
     from harness.provenance import run_manifest
+    from harness.runner import Runner
+    from harness.store import ResultsError, RunStore
+
+    with ExitStack() as stack:
+        session = None
+        if config.executor.kind == "ray":
+            from harness.commands.cluster import ray_session
+
+            session = stack.enter_context(ray_session(config))  # exit 2 if unreachable
+        store = RunStore(out)
+        try:
+            store.begin(run_manifest(config, run_name, config_path))
+        except ResultsError as err:
+            raise user_error(str(err)) from None
+        if session is not None:
+            session.admit(store)  # lists the nodes into run.json; refuses mismatched ones
+        return sweep(config, run_name, out, plan, store,
+                     session.runner if session else Runner,
+                     ClusterDisplay if session else RunDisplay)
+
+
+def sweep(config: ExperimentConfig, run_name: str, out: Path, plan: list, store,
+          runner, display_type) -> int:
+    from harness.commands.cost import print_answer
     from harness.report.summary import write_summary
     from harness.report.table import results_table
-    from harness.runner import Runner
-    from harness.store import ResultsError, ResultsLost, RunStore
+    from harness.store import ResultsLost
 
-    store = RunStore(out)
-    try:
-        store.begin(run_manifest(config, run_name, config_path))
-    except ResultsError as err:
-        raise user_error(str(err)) from None
     restore = _sigterm_as_interrupt()
     began = time.monotonic()
     status, code, outcome = "interrupted", EXIT_INTERRUPTED, None
     searches = config.capacity_search.steps if config.capacity_search else 0
     total = sum(len(cell.points) + searches for cell in plan)
     try:
-        with RunDisplay(console, total) as display:
-            outcome = Runner(config, run_name, store, display).run(plan)
+        with display_type(console, total) as display:
+            outcome = runner(config, run_name, store, display).run(plan)
         status = "failed" if outcome.failed_cells else "complete"
         code = EXIT_FAILED_CELLS if outcome.failed_cells else 0
     except KeyboardInterrupt:

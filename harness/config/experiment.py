@@ -28,6 +28,7 @@ from harness.config.base import (
     read_yaml_mapping,
 )
 from harness.config.engines import EngineConfig, OptionValue, VllmConfig, normalise_options
+from harness.config.executor import ExecutorConfig, LocalExecutor
 from harness.config.fidelity import FidelityConfig
 from harness.config.lengths import LengthsFileError
 from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig
@@ -92,6 +93,9 @@ class ExperimentConfig(Strict):
     cost: CostConfig = Field(default_factory=CostConfig)
     fidelity: FidelityConfig | None = Field(
         None, description="score each variant's token distributions against the baseline's")
+    executor: ExecutorConfig = Field(
+        default_factory=LocalExecutor,
+        description="where the cells run: here (local) or on a Ray cluster (ray)")
 
     @field_validator("name")
     @classmethod
@@ -121,6 +125,13 @@ class ExperimentConfig(Strict):
         if not engine.variants and list(matrix.variants) != ["default"]:
             raise ValueError(f"matrix.variants: the {engine.kind} server is measured as it "
                              "runs; remove the variants")
+        return self
+
+    @model_validator(mode="after")
+    def _executor_fits_engine(self) -> ExperimentConfig:
+        if self.executor.kind == "ray" and not self.engine.local:
+            raise ValueError(f"executor: the {self.engine.kind} server is already running "
+                             "elsewhere; a Ray cluster has nothing to launch (remove executor)")
         return self
 
     @model_validator(mode="after")
@@ -198,9 +209,10 @@ class ExperimentConfig(Strict):
         return limit if isinstance(limit, int) else None
 
     def hash(self) -> str:
-        """Hash of everything that changes what is measured (not the cost section, nor the
-        fidelity limits; a config without fidelity hashes as it did before the section)."""
-        skip: dict = {"cost": True, "fidelity": True}
+        """Hash of everything that changes what is measured: not the cost section, nor where
+        the cells run (a run started here can be resumed on a cluster), nor the fidelity
+        limits (a config without fidelity hashes as it did before the section)."""
+        skip: dict = {"cost": True, "fidelity": True, "executor": True}
         if self.fidelity is not None:
             skip["fidelity"] = {"max_kl": True, "min_top1": True}
         canonical = json.dumps(self.model_dump(exclude=skip), sort_keys=True)

@@ -4,7 +4,8 @@ Run as ``python -m harness.engines.guard LIFELINE_FD command...`` as the leader 
 group: it starts the command in that group and holds the read end of a pipe whose write end
 only the harness has. When the harness exits for any reason (even SIGKILL), the pipe reads EOF and
 the guard terminates the group: SIGTERM, then SIGKILL after a grace period. vLLM's engine-core
-processes do not die with their API server, so the parent-death signal alone is not enough.
+processes do not die with their API server, so the parent-death signal alone is not enough; it
+is the fallback for a guard killed outright (the server then gets SIGTERM and stops its cores).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 import time
 
 GRACE_S = 20.0
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def _group_has_others(pgid: int, me: int) -> bool:
@@ -43,6 +45,18 @@ def terminate_group(grace_s: float = GRACE_S) -> None:
     os.killpg(pgid, signal.SIGKILL)
 
 
+def _terminate_with_guard() -> None:
+    """In the server, before exec: SIGTERM when the guard dies, so a guard killed outright
+    (SIGKILL: a Ray worker's exit kills its children so) still has the server shut itself
+    down, engine cores included, as it does on SIGTERM. Linux only; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: list[str]) -> int:
     lifeline, command = int(argv[0]), argv[1:]
     # A Python handler (not SIG_IGN, which exec would pass on to the server) so that a
@@ -50,7 +64,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: None)
     signal.signal(signal.SIGINT, lambda *_: None)
     print(f"=== harness guard pid={os.getpid()}", flush=True)
-    server = subprocess.Popen(command)
+    server = subprocess.Popen(command, preexec_fn=_terminate_with_guard)
     shutting_down = threading.Event()
 
     def watch() -> None:
