@@ -14,7 +14,7 @@ from harness.cost.files import CostInputError
 from harness.cost.measured import load_results
 from harness.cost.prices import load_price_book
 from harness.cost.profile import Profile
-from harness.results import CapacityRecord
+from harness.results import CapacityRecord, SteadyWindow
 
 from .factories import dist, manifest, metrics, point_result, write_run
 
@@ -114,6 +114,23 @@ def test_capacity_is_the_best_point_that_meets_the_slo(tmp_path, book):
                for c in unverified)
     assert "capacity_unverified" in answer.verdicts.iloc[0]["rented_caveats"]
     assert by_variant.loc["fp8", "capacity_tps"] == pytest.approx(7000)
+
+
+def test_a_closed_loop_capacity_is_its_steady_window_without_ramp_up_and_drain(tmp_path, book):
+    # c16 averaged 4,000 tok/s over its whole window, ramp-up and drain included; from its
+    # first completion to its last send it held 5,000 (1,250 out). The open-loop point's
+    # steady window is not used: an open-loop rate is what was offered.
+    steady = SteadyWindow(rule="first completion to last send", output_throughput=1250.0,
+                          total_token_throughput=5000.0)
+    closed = point("bf16-b16", "bf16", 16, 16, 4000, 1000, 300).model_copy(
+        update={"steady": steady})
+    rooted = write(tmp_path / "run", [closed])
+    row = build_answer(load_results(rooted), profile(), book).variants.iloc[0]
+    assert row["capacity_tps"] == pytest.approx(5000) and row["output_tps"] == 1250
+    assert row["capacity_window"] == "steady"
+    whole = write(tmp_path / "whole", [point("bf16-b16", "bf16", 16, 16, 4000, 1000, 300)])
+    row = build_answer(load_results(whole), profile(), book).variants.iloc[0]
+    assert row["capacity_tps"] == pytest.approx(4000) and row["capacity_window"] == "whole"
 
 
 def searched(rate: float, total: float, ttft_p95: float, n: int = 200):

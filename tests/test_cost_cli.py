@@ -50,7 +50,7 @@ def test_cost_on_the_quickstart_prints_the_answer_with_dated_prices():
                      "groq:llama-3.1-8b-instant", "openai:gpt-5-mini", "bf16", "fp8-kv",
                      "prices in force on 2026-11-26", "llama-3.1-8b checked 2026-11-26",
                      "cost.usd_per_hour in configs/quickstart.yaml",
-                     f"the price set for the run of {run_date()}", "unverified: closed loop",
+                     f"the price set for the run of {run_date()}", "capacity search, n=",
                      "tiny random-weight model", "What flips the decision",
                      "owned: left out: the run had no GPU"):
         assert expected in out, expected
@@ -66,7 +66,9 @@ def test_the_answer_leads_with_the_decision_and_fits_a_terminal():
     assert lines[4].startswith("  runner-up: API ")
     decision = lines[1:lines.index("Caveats that matter:")]  # the title holds the paths
     assert max(len(line) for line in decision) <= 120, decision
-    assert any("rests on: " in line and "capacity_unverified" in line for line in lines)
+    assert any("rests on: " in line and "dummy_model" in line for line in lines)
+    # the committed run searched every cell: its capacity is verified under open-loop arrivals
+    assert any(", capacity search, n=" in line for line in lines)
     assert "--detail" in result.output and "Hosted APIs" not in result.output
     assert len(lines) < 30
 
@@ -90,13 +92,13 @@ def test_machine_readable_answer_carries_the_dates():
     assert {"rented_usd_per_month", "api_usd_per_month", "rented_break_even_utilization",
             "rented_cheaper", "rented_caveats", "rented_break_even_ranges",
             "capacity_source", "capacity_n"} <= set(frame.columns)
-    assert frame["rented_caveats"].str.contains("capacity_unverified").all()
-    assert (frame["capacity_source"] == "closed loop").all()
+    assert frame["rented_caveats"].str.contains("dummy_model").all()
+    assert (frame["capacity_source"] == "capacity search").all()
     caveats = pd.read_csv(io.StringIO(invoke(
         "cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format", "csv", "--table",
         "caveats").output))
     assert list(caveats.columns[:3]) == ["code", "text", "severity"]
-    assert {"dummy_model", "capacity_unverified", "few_samples", "no_gpu"} <= set(caveats["code"])
+    assert {"dummy_model", "no_gpu"} <= set(caveats["code"])
 
 
 def test_json_answer_carries_capacity_caveats_price_dates_ranges_and_sensitivity():
@@ -105,12 +107,12 @@ def test_json_answer_carries_capacity_caveats_price_dates_ranges_and_sensitivity
     answer = json.loads(result.output)
     assert all("api_prices_as_of" in row for row in answer["verdicts"])
     for variant in answer["capacity"]:
-        assert variant["capacity_source"] == "closed loop" and variant["capacity_n"] == 48
-        assert variant["capacity_verified"] is False
+        assert variant["capacity_source"] == "capacity search" and variant["capacity_n"] >= 100
+        assert variant["capacity_verified"] is True
     caveats = {c["code"]: c for c in answer["caveats"]}
-    assert caveats["capacity_unverified"]["severity"] == "warning"
+    assert caveats["no_gpu"]["severity"] == "warning"
     assert caveats["dummy_model"]["severity"] == "critical"
-    assert set(caveats["few_samples"]) == {"code", "text", "severity", "variant", "side", "api"}
+    assert set(caveats["no_gpu"]) == {"code", "text", "severity", "variant", "side", "api"}
     prices = answer["prices"]
     assert prices and all(p["data_date"] and p["age_days"] is not None for p in prices)
     assert {p["kind"] for p in prices} == {"rented", "api"}

@@ -45,11 +45,24 @@ def resave(root: Path, point: str = "c4") -> None:
     store.save_point(result, pd.read_parquet(store.requests_parquet("bf16-b4", point)))
 
 
-def test_the_committed_run_is_intact_without_checksums(run):
+def points_in(run: Path) -> int:
+    return len(list(run.glob("cells/*/points/*.json")))
+
+
+def test_the_committed_run_is_intact(run):
     result = validate(run)
     assert result.exit_code == 0, result.output
-    assert "12 points checked, all intact" in result.output
-    assert "no checksum recorded for 12 of 12 points" in result.output
+    assert f"{points_in(run)} points checked, all intact" in result.output
+    assert "no checksum recorded" not in result.output  # saved with its checksums
+
+
+def test_points_saved_without_checksums_are_said_to_have_none(run):
+    for sums in run.glob("cells/*/points/*.sha256"):
+        sums.unlink()
+    result = validate(run)
+    assert result.exit_code == 0, result.output
+    total = points_in(run)
+    assert f"no checksum recorded for {total} of {total} points" in result.output
 
 
 def test_a_truncated_parquet_is_caught(run):
@@ -58,7 +71,7 @@ def test_a_truncated_parquet_is_caught(run):
     result = validate(run)
     assert result.exit_code == 1
     assert f"{parquet}: not readable" in result.output
-    assert "1 problem(s) in 12 points" in result.output
+    assert f"2 problem(s) in {points_in(run)} points" in result.output  # and its checksum
 
 
 def test_a_hand_edited_count_is_caught_without_a_checksum(run):
@@ -80,7 +93,7 @@ def test_a_hand_edited_point_is_caught_by_its_checksum(run):
     result = validate(run)
     assert result.exit_code == 1
     assert "c4.json: changed since it was saved" in result.output.replace("\n", "")
-    assert "no checksum recorded for 11 of 12 points" in result.output
+    assert f"1 problem(s) in {points_in(run)} points" in result.output
 
 
 def test_a_replaced_parquet_is_caught_by_its_checksum(run):

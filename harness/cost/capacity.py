@@ -6,7 +6,8 @@ Every candidate point is judged against the profile's SLO (harness.slo.judge, in
   profile's SLO (whatever SLO the search ran at), bracketed by the next rate tried above it; at
   the top of the searched range it is a lower bound ("at least").
 - A cell without one: its best point at the SLO, marked unverified where it is closed loop
-  (no queueing in its latencies, nothing showed the server holding that rate under arrivals).
+  (no queueing in its latencies, nothing showed the server holding that rate under arrivals);
+  a closed-loop point's throughput is its steady window's, without ramp-up and drain.
 """
 
 from __future__ import annotations
@@ -27,17 +28,31 @@ SEARCH, CLOSED, OPEN = "capacity search", "closed loop", "open loop"
 MIN_TAIL_SAMPLES = 100   # p95/p99 from fewer requests are flagged
 
 
+def _throughputs(point: JudgedPoint, basis: str) -> tuple[float, float, str]:
+    """(total, output) tokens/s and the window they are over: a closed-loop point's steady
+    window where it has one (its ramp-up and drain are no part of a rate it could hold;
+    harness/steady.py), else the whole window."""
+    result, m = point.result, point.result.metrics
+    steady = result.steady
+    if (basis == CLOSED and steady is not None and steady.output_throughput
+            and steady.total_token_throughput):
+        return steady.total_token_throughput, steady.output_throughput, "steady"
+    return m.total_token_throughput, m.output_throughput, "whole"
+
+
 def _row(point: JudgedPoint, ratio: float, cost_ratio: float, basis: str) -> dict:
     """A capacity candidate: the point and what its throughput is worth at the profile's mix."""
     result, m = point.result, point.result.metrics
-    input_tps = m.total_token_throughput - m.output_throughput
-    capacity = model.throughput_at_mix(input_tps, m.output_throughput, ratio, cost_ratio)
+    total_tps, output_tps, window = _throughputs(point, basis)
+    input_tps = total_tps - output_tps
+    capacity = model.throughput_at_mix(input_tps, output_tps, ratio, cost_ratio)
     return {
         "variant": result.variant, "cell": result.cell, "point": result.point,
         "max_num_seqs": result.max_num_seqs, "tensor_parallel_size": result.tensor_parallel_size,
         "concurrency": result.concurrency, "rate_rps": result.rate,
         "gpus_per_replica": point.gpus_per_replica,
-        "input_tps": input_tps, "output_tps": m.output_throughput, "capacity_tps": capacity,
+        "input_tps": input_tps, "output_tps": output_tps, "capacity_tps": capacity,
+        "capacity_window": window,
         "capacity_low_tps": capacity, "capacity_high_tps": None,
         "mean_power_w": result.energy.mean_power_w, "capacity_source": basis,
         "capacity_verified": basis != CLOSED, "capacity_at_least": basis == OPEN,
