@@ -64,8 +64,10 @@ def pareto(points: pd.DataFrame, overlay: bool = False) -> alt.Chart | None:
                 scale=alt.Scale(zero=False)),
         y=alt.Y("output_tps_per_gpu:Q", title=f"throughput: output tok/s {unit}"),
         order=alt.Order("load:Q"), **_series(data, overlay))
+    # a line joins a cell's closed-loop points (its concurrency sweep); rates, searches and
+    # trace replays are offered loads on another axis of load, so they stay dots
     line = base.mark_line(strokeWidth=2, opacity=0.7).encode(
-        detail=alt.Detail("run:N"))
+        detail=alt.Detail("run:N")).transform_filter(alt.datum.kind == "closed")
     dots = base.mark_point(size=90, filled=True).encode(
         opacity=SLO_OPACITY,
         tooltip=["run", "series", "point", "load", "slo",
@@ -74,8 +76,8 @@ def pareto(points: pd.DataFrame, overlay: bool = False) -> alt.Chart | None:
     return (line + dots).properties(
         width=WIDTH, height=HEIGHT,
         title=alt.Title("Throughput against interactivity",
-                        subtitle="each line runs over its load points; faded points miss "
-                                 "the run's SLO"))
+                        subtitle="lines join each cell's closed-loop points by concurrency; "
+                                 "open-loop points are dots; faded points miss the run's SLO"))
 
 
 def latency(lat: pd.DataFrame, slo_limits: dict[str, float],
