@@ -51,14 +51,7 @@ def answer(tmp_path):
     # The traffic: 172.8 M tokens a day = 2,000 tok/s = 5,256 Mtok a month, in the gap:
     # peak 5,800 tok/s needs 2 replicas, $2,920, against the API's 5256 x 0.5 = $2,628.
     point = point_result("gpu-b64", "bf16", 64, 64, metrics(5000, 1250, ttft_p95=100))
-    root = write_run(tmp_path / "run", [point], manifest(gpus=["Test GPU"]))
-    path = tmp_path / "prices.yaml"
-    path.write_text(yaml.safe_dump(PRICES))
-    profile = Profile.model_validate({
-        "traffic": {"tokens_per_day": 172_800_000, "input_output_ratio": 3,
-                    "peak_to_average": 2.9},
-        "slo": {"ttft_p95_ms": 500}, "gpu": "TestGPU", "apis": ["test-api"]})
-    return build_answer(load_results(root), profile, load_price_book(path, date(2026, 11, 26)))
+    return gap_answer(tmp_path, [point])
 
 
 def test_a_step_function_break_even_has_two_ranges(answer):
@@ -105,15 +98,7 @@ def test_a_verdict_that_flips_inside_the_capacity_interval_is_flagged(tmp_path):
         "slo": {"ttft_p95_ms": 500}, "meets_slo": True, "rate_rps": 2, "point": "search-r2",
         "steps": [{"rate_rps": r, "point": f"search-r{r}", "meets_slo": r == 2, "violations": []}
                   for r in (2, 4)]})
-    root = write_run(tmp_path / "run", points, manifest(gpus=["Test GPU"]),
-                     capacities={"gpu-b64": record})
-    path = tmp_path / "prices.yaml"
-    path.write_text(yaml.safe_dump(PRICES))
-    profile = Profile.model_validate({
-        "traffic": {"tokens_per_day": 172_800_000, "input_output_ratio": 3,
-                    "peak_to_average": 2.9},
-        "slo": {"ttft_p95_ms": 500}, "gpu": "TestGPU", "apis": ["test-api"]})
-    answer = build_answer(load_results(root), profile, load_price_book(path, date(2026, 11, 26)))
+    answer = gap_answer(tmp_path, points, {"gpu-b64": record})
     capacity = answer.sensitivity.set_index("input").loc["measured capacity"]
     assert capacity["flips_at"] == pytest.approx(5800, rel=1e-6)
     assert capacity["flips_within_interval"]
@@ -121,3 +106,17 @@ def test_a_verdict_that_flips_inside_the_capacity_interval_is_flagged(tmp_path):
     (flag,) = [c for c in answer.caveats if c.code == "flip_within_capacity_interval"]
     assert flag.severity == "warning" and "5,800 tok/s" in flag.text
     assert "flip_within_capacity_interval" in answer.verdicts.iloc[0]["rented_caveats"]
+
+
+def gap_answer(tmp_path, points, capacities=None):
+    """The answer for the traffic in the replica gap (5,256 Mtok a month at peak-to-average
+    2.9) on the test GPU and API."""
+    root = write_run(tmp_path / "run", points, manifest(gpus=["Test GPU"]),
+                     capacities=capacities or {})
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(PRICES))
+    profile = Profile.model_validate({
+        "traffic": {"tokens_per_day": 172_800_000, "input_output_ratio": 3,
+                    "peak_to_average": 2.9},
+        "slo": {"ttft_p95_ms": 500}, "gpu": "TestGPU", "apis": ["test-api"]})
+    return build_answer(load_results(root), profile, load_price_book(path, date(2026, 11, 26)))
