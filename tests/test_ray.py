@@ -36,9 +36,15 @@ TINY = {
 }
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def harness(*args: str, **popen) -> subprocess.Popen:
+    # the default SIGINT: a suite started from a background job inherits it ignored
     return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **popen)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
+                            **popen)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
