@@ -214,13 +214,11 @@ def test_a_sweep_on_two_nodes_survives_losing_one_mid_cell(cluster, tmp_path):
     assert f"{first['cell']}: its task was lost" in said and "retrying (1 of 2)" in said, out
 
     stored = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
-    assert stored == ["cells/bf16-b2/points/c2.json", "cells/bf16-b2/points/c2.requests.parquet",
-                      "cells/bf16-b2/points/steady.json",
-                      "cells/bf16-b2/points/steady.requests.parquet", "cells/bf16-b2/server.log",
-                      "cells/bf16-b4/points/c2.json", "cells/bf16-b4/points/c2.requests.parquet",
-                      "cells/bf16-b4/points/steady.json",
-                      "cells/bf16-b4/points/steady.requests.parquet", "cells/bf16-b4/server.log",
-                      "run.json", "summary.csv"]  # the layout of a local run
+    layout = [f"cells/{cell}/points/{point}{ext}" for cell in ("bf16-b2", "bf16-b4")
+              for point in ("c2", "steady") for ext in (".json", ".requests.parquet", ".sha256")]
+    layout += [f"cells/{cell}/server.log" for cell in ("bf16-b2", "bf16-b4")]
+    assert stored == sorted([*layout, "report.html", "run.json", "summary.csv"]), stored
+    # (the layout of a local run)
     kept = json.loads((out_dir / "cells" / first["cell"] / "points" / "c2.json").read_text())
     assert kept == first  # measured before the loss, not measured again
     retried = json.loads((out_dir / "cells" / first["cell"] / "points" / "steady.json")

@@ -76,8 +76,10 @@ class ShippingStore(RunStore):
         super().save_point(result, requests, telemetry)
         cell, point = result.cell, result.point
         for path in (self.requests_parquet(cell, point), self.telemetry_parquet(cell, point),
-                     self.point_json(cell, point), self.server_log(cell)):
-            self.ship(path)  # the JSON after the parquet files: it marks the point finished
+                     self.point_json(cell, point), self.checksums(cell, point),
+                     self.server_log(cell)):
+            self.ship(path)  # the JSON after the parquet files: it marks the point finished;
+            # its checksums after it, as a local save writes them last
 
     def save_capacity(self, cell: str, record: CapacityRecord) -> None:
         super().save_capacity(cell, record)
