@@ -39,7 +39,9 @@ def chromium_path() -> str | None:
     if shutil.which("apt-get") is None:
         return None
     for step in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        if subprocess.run(step, capture_output=True, timeout=900).returncode != 0:
+        if subprocess.run(step, capture_output=True, timeout=900,
+                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+                          ).returncode != 0:
             return None
     return shutil.which("chromium")
 
