@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -261,10 +260,3 @@ def api_price_table(frame: pd.DataFrame) -> Table:
                       "-" if missing(row["tier_checked"]) else row["tier_checked"],
                       row["source"])
     return table
-
-
-def answer_view(answer: Answer, detail: bool = False) -> RenderableType:
-    """The terminal answer, decision first (harness.cost.view, which builds on these tables)."""
-    from harness.cost.view import answer_view as view
-
-    return view(answer, detail)
