@@ -21,6 +21,8 @@ import yaml
 from harness.config import ConfigError, load_config
 from harness.placement import ClusterNode
 
+from .children import finish as run_to_end
+from .children import harness
 from .conftest import running, server_pids
 
 TINY = {
@@ -36,20 +38,8 @@ TINY = {
 }
 
 
-def default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def harness(*args: str, **popen) -> subprocess.Popen:
-    # the default SIGINT: a suite started from a background job inherits it ignored
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
-                            **popen)
-
-
-def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, out
+def finish(proc, timeout: float = 120) -> tuple[int, str]:
+    return run_to_end(proc, timeout)
 
 
 def write_config(tmp_path: Path, **changes) -> Path:

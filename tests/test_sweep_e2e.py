@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import yaml
 
 from harness.engines.process import STOP_GRACE_S
 
+from .children import finish, harness
 from .conftest import running, server_pids
 from .trace_samples import write_trace
 
@@ -35,21 +34,6 @@ SWEEP = {
 }
 
 
-def default_sigint() -> None:
-    """Give the child Ctrl-C's default disposition: a test suite started from a background job
-    inherits SIGINT as ignored, and the harness keeps an inherited ignored SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def harness(*args: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
-                            **popen)
-
-
-def finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, out
 
 
 def all_server_pids(out: Path) -> set[int]:
