@@ -25,6 +25,11 @@ from harness.engines.http import completion_ok, get_status
 from harness.server import ServerHandle
 
 STOP_GRACE_S = 20.0
+FIRST_REQUEST_RESTARTS = 1  # a server that dies on its very first request is started once more
+
+
+class DiedOnFirstRequest(EngineError):
+    """The server answered /health, then its process died serving the first completion."""
 
 
 def free_port() -> int:
@@ -75,17 +80,33 @@ class ProcessEngine(Engine):
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> ServerHandle:
-        for _attempt in range(3):
+        """Start the server; a port taken meanwhile is retried on another, and a server that
+        dies on its first request is started once more (transformers serve now and then
+        does, while its continuous batching sets up): the cell fails only if it dies again."""
+        port_tries, restarts = 3, 0
+        while True:
             self.port = free_port()
             self._spawn(self.command(self.port))
             try:
                 self._wait_ready()
                 return self.handle()
+            except DiedOnFirstRequest as err:
+                self.stop()
+                if restarts >= FIRST_REQUEST_RESTARTS:
+                    raise
+                restarts += 1
+                self._log_line(f"{err.reason}; starting it again")
             except EngineError as err:
                 self.stop()
+                port_tries -= 1
                 if "Address already in use" not in err.log_tail:
                     raise
-        raise EngineError("could not bind a free port", self.log_tail())
+                if port_tries == 0:
+                    raise EngineError("could not bind a free port", self.log_tail()) from None
+
+    def _log_line(self, text: str) -> None:
+        with open(self.log_path, "a") as log:
+            log.write(f"\n=== harness: {text}\n")
 
     def _spawn(self, command: list[str]) -> None:
         """Start the server under the guard, in a new process group led by the guard."""
@@ -145,7 +166,11 @@ class ProcessEngine(Engine):
             time.sleep(1.0)  # let a dying server write its last lines
             # A dropped connection from a live server is retried (transformers serve can drop
             # the first request while it sets up batching); an HTTP error or a death is not.
-            if why.startswith("HTTP") or not self.alive() or time.monotonic() > deadline:
+            if not self.alive():
+                code = self._proc.returncode if self._proc else None
+                raise DiedOnFirstRequest(f"first completion failed: {why} (the server exited "
+                                         f"with code {code})", self.log_tail())
+            if why.startswith("HTTP") or time.monotonic() > deadline:
                 raise EngineError(f"first completion failed: {why}", self.log_tail())
 
 
