@@ -19,10 +19,12 @@ failed attempts are counted apart as retry cost.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from harness import quantiles
+from harness.chunks import ChunkSource, Selection, select
 from harness.records import RequestRecord
 from harness.results import Distribution, PointMetrics
 
@@ -65,7 +67,7 @@ def output_tokens(record: RequestRecord) -> int:
     """Server usage when reported, else the streamed token count."""
     if record.completion_tokens is not None:
         return record.completion_tokens
-    return sum(record.chunk_tokens)
+    return record.streamed_tokens
 
 
 def prompt_tokens(record: RequestRecord) -> int:
@@ -87,22 +89,32 @@ def itls_per_token(record: RequestRecord) -> list[float]:
     return [gap / k for gap, k in zip(gaps, counts, strict=True) for _ in range(k)]
 
 
-def all_gaps(records: Sequence[RequestRecord], per_token: bool = False) -> np.ndarray:
-    """Every record's gaps between chunks (itls), or each spread over its chunk's tokens
-    (itls_per_token), as one array."""
-    parts = [np.empty(0)]
-    for record in records:
-        gaps = np.diff(np.asarray(record.chunk_times, dtype=float))
-        if per_token and gaps.size:
-            counts = np.asarray(record.chunk_tokens[1:], dtype=np.int64)
-            gaps = np.repeat(gaps / counts, counts)
-        parts.append(gaps)
-    return np.concatenate(parts)
+def pooled_gaps(selection: Selection, per_token: bool = False) -> Iterator[np.ndarray]:
+    """Every selected record's gaps between chunks (itls), or each spread over its chunk's
+    tokens (itls_per_token), a batch of records at a time."""
+    for chunks in selection.read():
+        gaps, tokens = chunks.gaps()
+        yield np.repeat(gaps / tokens, tokens) if per_token else gaps
+
+
+def burst_share(selection: Selection) -> float | None:
+    """Share of the tokens after each request's first that arrived in a burst: a chunk's extra
+    tokens came at once, and a chunk that follows the previous one within BURST_GAP_S came in
+    a burst (burst_tokens, pooled)."""
+    burst = after_first = 0
+    for chunks in selection.read():
+        gaps, _ = chunks.gaps()
+        burst += int(np.sum(chunks.tokens - 1)) + int(np.sum(gaps < BURST_GAP_S))
+        starts = np.concatenate([[0], np.cumsum(chunks.lengths)[:-1]])
+        per_row = np.add.reduceat(chunks.tokens, starts[chunks.lengths > 0]) \
+            if chunks.tokens.size else np.empty(0, dtype=np.int64)
+        after_first += int(np.sum(np.maximum(per_row - 1, 0)))
+    return burst / after_first if after_first else None
 
 
 def burst_tokens(record: RequestRecord) -> tuple[int, int]:
-    """(tokens that arrived in a burst, tokens after the first): a chunk's extra tokens came at
-    once, and a chunk that follows the previous one within BURST_GAP_S came in a burst."""
+    """(tokens that arrived in a burst, tokens after the first) of one record that still
+    holds its chunks."""
     burst = sum(k - 1 for k in record.chunk_tokens)
     burst += int(np.sum(np.diff(record.chunk_times) < BURST_GAP_S))
     return burst, max(sum(record.chunk_tokens) - 1, 0)
@@ -130,6 +142,7 @@ def distribution(values_s: Iterable[float | None] | np.ndarray) -> Distribution:
         values = np.asarray([v for v in values_s if v is not None], dtype=float) * 1000.0
     if values.size == 0:
         return Distribution(n=0)
+    values = np.sort(values)  # the intervals then do not depend on the order values came in
     pcts = np.percentile(values, PERCENTILES)  # linear interpolation, as vllm bench serve
     cis = bootstrap_ci(values)
     fields = {f"p{p}": float(v) for p, v in zip(PERCENTILES, pcts, strict=True)}
@@ -137,6 +150,30 @@ def distribution(values_s: Iterable[float | None] | np.ndarray) -> Distribution:
                for p, (lo, hi) in zip(PERCENTILES, cis, strict=True)}
     return Distribution(n=int(values.size), mean=float(values.mean()),
                         p99_low_n=values.size < RELIABLE_P99_N, **fields)
+
+
+def pooled_distribution(selection: Selection, per_token: bool = False) -> Distribution:
+    """distribution() of the pooled gaps, exact however many: held in memory up to
+    quantiles.IN_MEMORY_VALUES, read in passes beyond (intervals then from order statistics,
+    harness/quantiles.py)."""
+    held, size = [np.empty(0)], 0
+    for gaps in pooled_gaps(selection, per_token):
+        held.append(gaps)
+        size += gaps.size
+        if size > quantiles.IN_MEMORY_VALUES:
+            break
+    else:
+        return distribution(np.concatenate(held))
+    del held
+
+    def read() -> Iterator[np.ndarray]:
+        return (gaps * 1000.0 for gaps in pooled_gaps(selection, per_token))
+
+    summary = quantiles.summarize(read)
+    pcts, cis = quantiles.streamed_percentiles(read, PERCENTILES, summary)
+    fields = {f"p{p}": pcts[p] for p in PERCENTILES}
+    fields |= {f"p{p}_ci": list(cis[p]) for p in PERCENTILES}
+    return Distribution(n=summary.n, mean=summary.total / summary.n, p99_low_n=False, **fields)
 
 
 def final_attempts(records: Sequence[RequestRecord]) -> list[RequestRecord]:
@@ -147,16 +184,18 @@ def final_attempts(records: Sequence[RequestRecord]) -> list[RequestRecord]:
     return list(last.values())
 
 
-def point_metrics(records: Sequence[RequestRecord], start: float, end: float) -> PointMetrics:
+def point_metrics(records: Sequence[RequestRecord], start: float, end: float,
+                  chunks: ChunkSource | None = None) -> PointMetrics:
+    """The point's metrics; the per-chunk ones read `chunks` (the point's requests file) at
+    the records' rows, or the records' own chunks without it."""
     finals = final_attempts(records)
     ok = [r for r in finals if r.ok]
     failed = [r for r in records if not r.ok]
     duration = max(end - start, 1e-9)
     n_prompt = sum(prompt_tokens(r) for r in ok)
     n_output = sum(output_tokens(r) for r in ok)
-    bursts = [burst_tokens(r) for r in ok]
-    after_first = sum(total for _, total in bursts)
-    burst_share = sum(b for b, _ in bursts) / after_first if after_first else None
+    ok_chunks = select(ok, chunks, start)
+    share = burst_share(ok_chunks)
     return PointMetrics(
         requests=len(finals),
         attempts=len(records),
@@ -167,7 +206,7 @@ def point_metrics(records: Sequence[RequestRecord], start: float, end: float) ->
         errors_by_kind=dict(Counter(r.error_kind or "other" for r in finals if not r.ok)),
         retried_requests=len({r.index for r in records if r.attempt > 1}),
         retry_prompt_tokens=sum(r.input_tokens for r in failed),
-        retry_output_tokens=sum(sum(r.chunk_tokens) for r in failed),
+        retry_output_tokens=sum(r.streamed_tokens for r in failed),
         duration_s=duration,
         prompt_tokens=n_prompt,
         output_tokens=n_output,
@@ -176,24 +215,25 @@ def point_metrics(records: Sequence[RequestRecord], start: float, end: float) ->
         total_token_throughput=(n_prompt + n_output) / duration,
         ttft_ms=distribution(ttft(r) for r in ok),
         tpot_ms=distribution(tpot(r) for r in ok),
-        itl_ms=distribution(all_gaps(ok)),
-        itl_per_token_ms=distribution(all_gaps(ok, per_token=True)),
+        itl_ms=pooled_distribution(ok_chunks),
+        itl_per_token_ms=pooled_distribution(ok_chunks, per_token=True),
         e2e_ms=distribution(e2e(r) for r in ok),
         ttft_from_intended_ms=distribution(ttft_from_intended(r) for r in ok),
         e2e_from_intended_ms=distribution(e2e_from_intended(r) for r in ok),
         dispatch_lag_ms=distribution(dispatch_lag(r) for r in records),
         output_length_mismatches=sum(output_tokens(r) != r.max_tokens for r in ok),
         input_length_mismatches=sum(prompt_tokens(r) != r.input_tokens for r in ok),
-        burst_share=burst_share,
-        burst_delivery=burst_share is not None and burst_share >= BURST_SHARE_FLAG,
+        burst_share=share,
+        burst_delivery=share is not None and share >= BURST_SHARE_FLAG,
     )
 
 
-def phase_metrics(records: Sequence[RequestRecord], windows: Sequence) -> dict[str, PointMetrics]:
+def phase_metrics(records: Sequence[RequestRecord], windows: Sequence,
+                  chunks: ChunkSource | None = None) -> dict[str, PointMetrics]:
     """Metrics of each phase of a profile: its requests over its own window (plus its drain)."""
     result = {}
     for window in windows:
         mine = [r for r in records if r.phase == window.name]
         end = max([window.end, *(r.done_time for r in mine)])
-        result[window.name] = point_metrics(mine, window.start, end)
+        result[window.name] = point_metrics(mine, window.start, end, chunks)
     return result

@@ -9,16 +9,24 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from harness.chunks import ChunkSource, ParquetChunks
 from harness.config import ExperimentConfig
 from harness.engines.base import Engine, EngineError
-from harness.load.executor import LoadResult, Prebuilt, RequestSource, chains_needed, run_point
+from harness.load.executor import (
+    LoadResult,
+    Prebuilt,
+    RequestSource,
+    chains_needed,
+    run_point,
+    soon,
+)
 from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.loop import run_fast
 from harness.load.prompts import salt_of
 from harness.load.watchdog import ServerHung, unless_hung
 from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
 from harness.plan import Cell, Point
-from harness.records import RequestRecord, requests_table
+from harness.records import RequestRecord
 from harness.results import (
     ClientHealth,
     CpuEnergy,
@@ -34,8 +42,9 @@ from harness.results import (
 )
 from harness.server import ServerHandle
 from harness.slo import verdict
+from harness.spool import RequestSpool, spool_path
 from harness.steady import steady_window
-from harness.store import RunStore, now_iso
+from harness.store import ResultsLost, RunStore, now_iso
 from harness.telemetry import server_metrics as sm
 from harness.telemetry.energy import energy_metrics
 from harness.telemetry.measurement import Measurement
@@ -62,16 +71,29 @@ class PointMeasurer:
 
     def measure(self, ctx: CellContext, point: Point,
                 on_request: Callable[[], None] | None = None) -> PointResult:
-        cell, engine = ctx.cell, ctx.engine
+        cell = ctx.cell
         cache = self.prepare_cache(ctx.server)
         started_at = now_iso()
         salt = salt_of(self.run_name, cell.id, point.id)
         # every prompt is built before the windows open (Prebuilt says why)
         requests = Prebuilt(ctx.workload_for(point.id),
                             chains_needed(point, self.config.seed, salt))
+        spool = RequestSpool(spool_path(self.store.requests_parquet(cell.id, point.id)))
+        self.store.check_present(cell.id, point.id)  # (a removed folder is not made again)
+        spool.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            result = self._measure(ctx, point, requests, spool, started_at, cache, on_request)
+        finally:
+            spool.discard()  # (already moved into place when the point was saved)
+        return result
+
+    def _measure(self, ctx: CellContext, point: Point, requests: RequestSource,
+                 spool: RequestSpool, started_at: str, cache: str,
+                 on_request: Callable[[], None] | None) -> PointResult:
+        cell, engine = ctx.cell, ctx.engine
         ctx.energy.begin_window(point.id)
         try:
-            load, server_view = run_fast(self._run(ctx, point, requests, on_request))
+            load, server_view = run_fast(self._run(ctx, point, requests, spool, on_request))
         except (TimeoutError, aiohttp.ClientError, ServerHung) as err:
             raise EngineError(f"server stopped answering during point {point.id}: {err}",
                               engine.log_tail()) from None
@@ -79,22 +101,29 @@ class PointMeasurer:
             window = ctx.energy.end_window(point.id)
         if not engine.alive():
             raise EngineError(f"server died during point {point.id}", engine.log_tail())
-        metrics = point_metrics(load.records, load.start, load.end)
+        try:
+            requests_file = spool.close()
+        except OSError as err:
+            self.store.check_present(cell.id, point.id)
+            raise ResultsLost(f"{self.store.root}: cannot write the requests of point "
+                              f"{cell.id}/{point.id} ({err.strerror or err}); earlier points "
+                              f"are kept") from None
+        chunks = ParquetChunks(requests_file)
+        metrics = point_metrics(load.records, load.start, load.end, chunks)
         result = PointResult(
             run=self.run_name, cell=cell.id, point=point.id, kind=point.kind,
             engine=engine.kind, variant=cell.variant, max_num_seqs=cell.max_num_seqs,
             tensor_parallel_size=cell.tensor_parallel_size, concurrency=point.concurrency,
             rate=point.rate, planned=self.planned(point), metrics=metrics,
             slo=verdict(load.records, metrics, self.config.slo),
-            phases=self.phases(point, load), server=server_view,
+            phases=self.phases(point, load, chunks), server=server_view,
             client=client_health(load, metrics),
             energy=energy_result(window, ctx.idle, metrics),
             cpu_energy=CpuEnergy(**window.cpu_summary()),
             started_at=started_at, ended_at=now_iso(), prefix_cache=cache,
             steady=steady_window(load.records, load.start, window.gpu_energy_j,
-                                 window.samples, (window.start_s, window.end_s)))
-        self.store.save_point(result, requests_table(load.records, load.start),
-                              window.samples)
+                                 window.samples, (window.start_s, window.end_s), chunks))
+        self.store.save_point(result, requests_file, window.samples)
         return result
 
     def prepare_cache(self, server: ServerHandle) -> str:
@@ -108,7 +137,8 @@ class PointMeasurer:
         return "reset" if ok else f"not reset: {why}"
 
     async def _run(self, ctx: CellContext, point: Point, requests: RequestSource,
-                   on_request: Callable[[], None] | None) -> tuple[LoadResult, ServerView]:
+                   spool: RequestSpool, on_request: Callable[[], None] | None
+                   ) -> tuple[LoadResult, ServerView]:
         server, url = ctx.server, ctx.server.metrics_url
         async with aiohttp.ClientSession() as session:
             before = await sm.scrape(session, url, server.headers) if url else None
@@ -122,7 +152,8 @@ class PointMeasurer:
                     server, point, requests, seed=self.config.seed,
                     salt=salt_of(self.run_name, ctx.cell.id, point.id),
                     timeout_s=timeout_s, retry=self.config.load.retry,
-                    on_record=(lambda _r: on_request()) if on_request else None),
+                    on_record=_recorder(spool, on_request),
+                    start=lambda: spool.begin(soon())),
                     session, server.base_url, timeout_s, server.headers)
             finally:
                 stop.set()
@@ -141,16 +172,27 @@ class PointMeasurer:
         return Planned(phases=phases, input_tokens=inputs, output_tokens=outputs,
                        request_timeout_s=self.config.load.request_timeout_s)
 
-    def phases(self, point: Point, load: LoadResult) -> dict[str, PhaseResult]:
+    def phases(self, point: Point, load: LoadResult, chunks: ChunkSource
+               ) -> dict[str, PhaseResult]:
         """Each phase of a profile: its requests over its own window, with its verdict."""
         if len(point.phases) < 2:
             return {}
         found = {}
-        for name, metrics in phase_metrics(load.records, load.phases).items():
+        for name, metrics in phase_metrics(load.records, load.phases, chunks).items():
             mine = [r for r in load.records if r.phase == name]
             found[name] = PhaseResult(metrics=metrics,
                                       slo=verdict(mine, metrics, self.config.slo))
         return found
+
+
+def _recorder(spool: RequestSpool, on_request: Callable[[], None] | None
+              ) -> Callable[[RequestRecord], None]:
+    """Each finished attempt goes to the spool (and ticks the progress bar)."""
+    def record(finished: RequestRecord) -> None:
+        spool.add(finished)
+        if on_request is not None:
+            on_request()
+    return record
 
 
 def planned_lengths(config: ExperimentConfig, point: Point) -> tuple[str, str]:

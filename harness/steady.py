@@ -23,11 +23,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from harness.chunks import ChunkSource, Selection, select
 from harness.metrics import (
     distribution,
     e2e,
     final_attempts,
-    itls,
+    pooled_distribution,
     prompt_tokens,
     tpot,
     ttft,
@@ -50,9 +51,11 @@ def steady_bounds(records: Sequence[RequestRecord]) -> tuple[float, float] | Non
 
 def steady_window(records: Sequence[RequestRecord], point_start: float,
                   energy_j: float | None = None, samples: pd.DataFrame | None = None,
-                  window: tuple[float, float] | None = None) -> SteadyWindow:
+                  window: tuple[float, float] | None = None,
+                  chunks: ChunkSource | None = None) -> SteadyWindow:
     """The steady window's metrics; `energy_j` over `window` (the point's energy window on
-    the records' clock) is apportioned by the GPU power `samples` (t_s, power_avg_w)."""
+    the records' clock) is apportioned by the GPU power `samples` (t_s, power_avg_w). The
+    per-chunk figures read `chunks` (times from `point_start`), or the records' own."""
     bounds = steady_bounds(records)
     if bounds is None:
         return SteadyWindow(rule=RULE, note="no steady window: the last request was sent "
@@ -62,8 +65,8 @@ def steady_window(records: Sequence[RequestRecord], point_start: float,
     in_window = [r for r in finals if start <= r.send_time <= end]
     completions = sum(start <= r.last_token_time <= end for r in finals)
     duration = end - start
-    out = sum(k for r in finals for t, k in zip(r.chunk_times, r.chunk_tokens, strict=True)
-              if start <= t <= end)
+    out = tokens_between(select(finals, chunks, point_start), start - point_start,
+                         end - point_start)
     prefilled = sum(prompt_tokens(r) for r in finals if start <= r.first_token_time <= end)
     note = None
     if completions < MIN_COMPLETIONS:
@@ -76,10 +79,19 @@ def steady_window(records: Sequence[RequestRecord], point_start: float,
         total_token_throughput=(prefilled + out) / duration,
         ttft_ms=distribution(ttft(r) for r in in_window),
         tpot_ms=distribution(tpot(r) for r in in_window),
-        itl_ms=distribution(gap for r in in_window for gap in itls(r)),
+        itl_ms=pooled_distribution(select(in_window, chunks, point_start)),
         e2e_ms=distribution(e2e(r) for r in in_window),
         energy_j=steady_j, j_per_output_token=steady_j / out if steady_j and out else None,
         note=note)
+
+
+def tokens_between(selection: Selection, start_s: float, end_s: float) -> int:
+    """Tokens of the chunks that arrived in [start_s, end_s] (seconds from the point's start)."""
+    total = 0
+    for batch in selection.read():
+        inside = (batch.times >= start_s) & (batch.times <= end_s)
+        total += int(batch.tokens[inside].sum())
+    return total
 
 
 def apportion(energy_j: float | None, samples: pd.DataFrame | None,

@@ -284,15 +284,24 @@ class RunStore:
     def point_done(self, cell: str, point: str) -> bool:
         return self.read_point(cell, point) is not None
 
-    def save_point(self, result: PointResult, requests: pd.DataFrame | pa.Table,
-                   telemetry: pd.DataFrame | None = None) -> None:
-        cell, point = result.cell, result.point
-        if self.began and not self.run_json.exists():  # never recreate a removed directory
+    def check_present(self, cell: str, point: str) -> None:
+        """Refuse to save into a results directory removed during the run (never made again)."""
+        if self.began and not self.run_json.exists():
             raise ResultsLost(f"{self.root}: the results directory (its run.json) was removed "
                               f"during the run; point {cell}/{point} was not saved")
+
+    def save_point(self, result: PointResult, requests: pd.DataFrame | pa.Table | Path,
+                   telemetry: pd.DataFrame | None = None) -> None:
+        """Write the point's files, its JSON last (it marks the point finished). `requests`
+        may be a requests file written already (harness/spool.py): it is moved into place."""
+        cell, point = result.cell, result.point
+        self.check_present(cell, point)
         files = [self.requests_parquet(cell, point)]
         try:
-            write_parquet(files[0], requests)
+            if isinstance(requests, Path):
+                os.replace(requests, files[0])
+            else:
+                write_parquet(files[0], requests)
             if telemetry is not None and not telemetry.empty:
                 files.append(self.telemetry_parquet(cell, point))
                 write_parquet(files[-1], telemetry)

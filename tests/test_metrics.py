@@ -175,13 +175,18 @@ def test_confidence_intervals_bracket_the_percentiles_and_small_samples_are_flag
     assert not distribution(np.linspace(0.01, 1.0, 500)).p99_low_n
 
 
-def test_all_gaps_are_every_records_gaps_in_one_array():
-    from harness.metrics import all_gaps
+def test_pooled_gaps_are_every_records_gaps_and_never_cross_records():
+    from harness.chunks import select
+    from harness.metrics import pooled_gaps
+
+    def pooled(records, per_token=False):
+        return np.concatenate([np.empty(0), *pooled_gaps(select(records, None), per_token)])
 
     a = record(0, 0.0, [0.1, 0.2, 0.4])
     a.chunk_tokens = [1, 2, 1]
     b = record(1, 0.0, [0.5])
-    assert all_gaps([a, b]).tolist() == pytest.approx(itls(a) + itls(b))
-    assert all_gaps([a, b], per_token=True).tolist() == pytest.approx(
-        itls_per_token(a) + itls_per_token(b))
-    assert all_gaps([]).size == 0
+    c = record(2, 0.0, [0.6, 0.9])
+    assert pooled([a, b, c]).tolist() == pytest.approx(itls(a) + itls(b) + itls(c))
+    assert pooled([a, b, c], per_token=True).tolist() == pytest.approx(
+        itls_per_token(a) + itls_per_token(b) + itls_per_token(c))
+    assert pooled([]).size == 0

@@ -70,7 +70,7 @@ class ShippingStore(RunStore):
             (self.root / relative).parent.mkdir(parents=True, exist_ok=True)
             (self.root / relative).write_bytes(data)
 
-    def save_point(self, result: PointResult, requests: pd.DataFrame,
+    def save_point(self, result: PointResult, requests: pd.DataFrame | Path,
                    telemetry: pd.DataFrame | None = None) -> None:
         result = result.model_copy(update={"node": self.node})
         super().save_point(result, requests, telemetry)
