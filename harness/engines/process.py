@@ -25,6 +25,7 @@ from harness.engines.http import completion_ok, get_status
 from harness.server import ServerHandle
 
 STOP_GRACE_S = 20.0
+KILL_WAIT_S = 10.0
 FIRST_REQUEST_RESTARTS = 1  # a server that dies on its very first request is started once more
 
 
@@ -141,6 +142,11 @@ class ProcessEngine(Engine):
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+            # a killed process takes a moment to go (a large one frees gigabytes first):
+            # return once none of the group is left
+            deadline = time.monotonic() + KILL_WAIT_S
+            while time.monotonic() < deadline and _group_has_live_members(pgid):
+                time.sleep(0.05)
         if self._lifeline is not None:
             os.close(self._lifeline)
             self._lifeline = None
