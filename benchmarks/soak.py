@@ -1,6 +1,6 @@
 """Soak: one long load point against the mock server, through the path `harness run` takes
-(run_point, point_metrics, requests_table, the store's parquet writer), with the client's
-memory sampled as it runs.
+(run_point, the request spool writing the point's parquet as requests finish, point_metrics
+reading the chunks back from it), with the client's memory sampled as it runs.
 
     .venv/bin/python benchmarks/soak.py --duration 600 [--streams 64] [--tokens 256]
 
@@ -22,18 +22,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from harness.chunks import ParquetChunks
 from harness.config.load import RetryConfig
 from harness.engines.vllm import VLLM_EXTENSIONS
-from harness.load.executor import run_point
+from harness.load.executor import run_point, soon
 from harness.load.health import client_problems
 from harness.load.loop import run_fast
 from harness.metrics import point_metrics
 from harness.mock import MockServer, Schedule
 from harness.plan import PhaseSpec, Point
-from harness.records import requests_table
 from harness.selftest import KeyedRequests, cpus_apart
 from harness.server import ServerHandle
-from harness.store import write_parquet
+from harness.spool import RequestSpool
 
 
 def rss_mb(field: str = "VmRSS") -> float:
@@ -72,40 +72,50 @@ def soak(duration_s: float, streams: int, tokens: int, interval_ms: float,
          every_s: float) -> None:
     progress, rows, stop = Progress(), [], threading.Event()
     with cpus_apart(1) as server_cpus, MockServer(Schedule(interval_ms / 1000),
-                                                  cpus=server_cpus) as mock:
+                                                  cpus=server_cpus) as mock, \
+            tempfile.TemporaryDirectory() as tmp:
         server = ServerHandle(mock.base_url, "mock", VLLM_EXTENSIONS)
         point = Point(f"c{streams}", "closed",
                       (PhaseSpec("main", duration_s, None, streams, None),))
+        spool = RequestSpool(Path(tmp) / f".{point.id}.requests.parquet.spool")
+
+        def record(finished) -> None:
+            progress.record(finished)
+            spool.add(finished)
+
         start_rss = rss_mb()
         sampler = threading.Thread(target=sample, args=(progress, every_s, stop, rows))
         sampler.start()
         try:
             load = run_fast(run_point(server, point, KeyedRequests(tokens), seed=0, salt=0,
-                                      timeout_s=120, retry=RetryConfig(),
-                                      on_record=progress.record))
+                                      timeout_s=120, retry=RetryConfig(), on_record=record,
+                                      start=lambda: spool.begin(soon())))
         finally:
             stop.set()
             sampler.join()
-        peak_rss = rss_mb()
-        metrics = point_metrics(load.records, load.start, load.end)
-        with tempfile.TemporaryDirectory() as tmp:
-            parquet = Path(tmp) / f"{point.id}.requests.parquet"
-            write_parquet(parquet, requests_table(load.records, load.start))
-            written = pq.ParquetFile(parquet).metadata.num_rows
-    streamed = sum(sum(r.chunk_tokens) for r in load.records)
+        end_rss = rss_mb()
+        parquet = spool.close()
+        metrics = point_metrics(load.records, load.start, load.end, ParquetChunks(parquet))
+        written = pq.ParquetFile(parquet).metadata.num_rows
+        size_mb = parquet.stat().st_size / 2**20
+    streamed = progress.tokens
     lag = load.loop_lag
     problems = client_problems(lag, metrics.dispatch_lag_ms.p99)
     print(f"\nmock server: a step every {interval_ms:g} ms, {streams} streams x {tokens} tokens, "
           f"{duration_s:g} s; {os.cpu_count()} CPUs")
     print(f"requests sent {len(load.records):,}, records written {written:,} "
           f"({'equal' if written == len(load.records) else 'LOST RECORDS'}), "
-          f"errors {metrics.errors}")
-    print(f"tokens streamed {streamed:,} ({streamed / max(load.end - load.start, 1e-9):,.0f}/s)")
-    print(f"RSS {start_rss:.1f} MB at the start, {peak_rss:.1f} MB at the end of the point, "
-          f"peak {rss_mb('VmHWM'):.1f} MB (with the point's metrics and parquet built)")
-    if len(rows) >= 2:  # growth while streaming: the slope of RSS against tokens so far
-        slope = np.polyfit([r[3] for r in rows], [r[1] * 2**20 for r in rows], 1)[0]
-        print(f"memory growth while streaming: {slope:.1f} bytes per streamed token")
+          f"errors {metrics.errors}; parquet {size_mb:.1f} MB")
+    print(f"tokens streamed {streamed:,} ({streamed / max(load.end - load.start, 1e-9):,.0f}/s); "
+          f"ITL p50 {ms(metrics.itl_ms.p50)} over {metrics.itl_ms.n:,} gaps")
+    print(f"RSS {start_rss:.1f} MB at the start, {end_rss:.1f} MB at the end of the point, "
+          f"peak {rss_mb('VmHWM'):.1f} MB (with the point's metrics read back)")
+    if len(rows) >= 4:  # growth while streaming, past the first samples (the ramp)
+        later = rows[len(rows) // 4:]
+        slope = np.polyfit([r[3] for r in later], [r[1] * 2**20 for r in later], 1)[0]
+        per_request = np.polyfit([r[2] for r in later], [r[1] * 2**20 for r in later], 1)[0]
+        print(f"memory growth while streaming (after the first quarter): {slope:.2f} bytes "
+              f"per streamed token, {per_request:.0f} bytes per request")
     print(f"client health: loop lag p99 {ms(lag.p99_ms)}, max {ms(lag.max_ms)}; "
           f"{'kept up' if not problems else '; '.join(problems)}")
 

@@ -8,6 +8,7 @@ RequestRecord (which chunks bear tokens, and how many: harness/load/client.py).
 from __future__ import annotations
 
 import json
+import sys
 
 from harness.records import RequestRecord
 from harness.server import (
@@ -123,7 +124,9 @@ class StreamEvents:
             if tokens > 0:
                 record.chunk_times.append(now)
                 record.chunk_tokens.append(tokens)
-            record.finish_reason = choices[0].get("finish_reason") or record.finish_reason
+            reason = choices[0].get("finish_reason")
+            if reason:  # interned: a long point holds one copy of "length", not one per record
+                record.finish_reason = sys.intern(reason)
         if usage and (not choices or not self.continuous):  # the final count
             record.prompt_tokens = usage.get("prompt_tokens")
             record.completion_tokens = usage.get("completion_tokens")
