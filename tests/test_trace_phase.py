@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.config import load_config
+from harness.config import ExperimentConfig, load_config
 from harness.config.load import RetryConfig
 from harness.config.trace import read_trace
 from harness.load.executor import Prebuilt, chains_needed, run_point
@@ -163,6 +163,21 @@ def test_two_trace_phases_send_the_trace_twice_with_different_prompts(tmp_path):
         sorted(t.input_tokens for t in trace.requests)
     prompts = {tuple(chain[0].prompt) for chain in traced.built}
     assert len(prompts) == 2 * TRACE_N, "the second replay's prompts differ from the first's"
+
+
+def test_trace_enters_the_stored_config_only_where_set(tmp_path, mooncake):
+    """A profile without trace phases dumps (and hashes) as it did before they existed, so
+    its results directory still resumes; a trace phase survives the stored round trip."""
+    config, _ = planned(tmp_path, mooncake)
+    dumped = config.model_dump(mode="json")
+    phases = dumped["load"]["profiles"]["morning"]
+    assert ["trace" in phase for phase in phases] == [False, True, False]
+    again = ExperimentConfig.model_validate(dumped, context={"stored": True})
+    assert [phase.trace for phase in again.load.profiles["morning"]] == [False, True, False]
+    assert again.hash() == config.hash()
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(config_text(mooncake, "[{duration_s: 1, rate: 2}]"))
+    assert "trace" not in load_config(plain).model_dump()["load"]["profiles"]["morning"][0]
 
 
 def test_a_run_point_of_a_trace_phase_needs_its_trace_requests(tmp_path, mooncake):

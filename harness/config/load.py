@@ -12,7 +12,9 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -93,6 +95,15 @@ class Phase(Strict):
         False, description="replay load.trace in this phase: its arrival times and lengths "
                            "(the phase lasts the trace's span; no duration_s, rate or "
                            "concurrency)")
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """Without `trace` unless set: a profile written before trace phases existed keeps
+        its config hash (and so its results directory)."""
+        found = handler(self)
+        if not self.trace:
+            found.pop("trace", None)
+        return found
 
     @model_validator(mode="after")
     def _one_load(self) -> Phase:
