@@ -2,7 +2,8 @@
 
 A load point is a sequence of phases; the usual point is one phase: a fixed concurrency
 (closed loop) or a fixed rate (open loop). Traffic profiles are several phases, e.g. an
-average level, a ramp and a peak, measured back to back on the same server.
+average level, a ramp and a peak, measured back to back on the same server; a phase can also
+replay load.trace (its send times and lengths; it lasts the trace's span).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from harness.config import DUMMY_PREFIX, ExperimentConfig
 from harness.config.load import LoadConfig, Phase
-from harness.config.trace import read_trace
+from harness.config.trace import Trace, read_trace
 
 TRACE_POINT = "trace"
 
@@ -27,6 +28,7 @@ class PhaseSpec:
     arrival: str = "poisson"
     burstiness: float = 1.0
     offsets: tuple[float, ...] | None = None  # open loop: explicit send times from the start
+    trace: bool = False  # replays load.trace: its requests come from the trace, not the workload
 
     @property
     def open_loop(self) -> bool:
@@ -58,6 +60,16 @@ class Point:
     def duration_s(self) -> float | None:
         durations = [p.duration_s for p in self.phases]
         return None if None in durations else sum(durations)
+
+    @property
+    def replays_trace(self) -> bool:
+        return any(phase.trace for phase in self.phases)
+
+    @property
+    def trace_stream(self) -> str:
+        """The name that seeds this point's trace requests (the `trace` point's own name, as
+        it always was; a profile's `<point>/trace`, so its prompts differ from that point's)."""
+        return self.id if self.id == TRACE_POINT else f"{self.id}/trace"
 
 
 @dataclass(frozen=True)
@@ -93,9 +105,13 @@ def rate_point(rate: float, load: LoadConfig, *, kind: str = "open",
         load.burstiness),))
 
 
-def profile_point(name: str, phases: list[Phase], load: LoadConfig) -> Point:
+def profile_point(name: str, phases: list[Phase], load: LoadConfig,
+                  trace: Trace | None = None) -> Point:
     specs = []
     for number, phase in enumerate(phases, 1):
+        if phase.trace:
+            specs.append(trace_phase(phase.name or f"phase{number}", trace, in_profile=True))
+            continue
         rate = phase.rate
         if rate is not None:
             rate = (rate[0], rate[1]) if isinstance(rate, list) else (rate, rate)
@@ -105,29 +121,41 @@ def profile_point(name: str, phases: list[Phase], load: LoadConfig) -> Point:
     return Point(name, "profile", tuple(specs))
 
 
-def load_points(load: LoadConfig) -> tuple[Point, ...]:
+def trace_phase(name: str, trace: Trace, *, in_profile: bool) -> PhaseSpec:
+    """An open-loop phase at the trace's own (scaled) send times. In a profile it lasts the
+    trace's span (to its last send), so the next phase starts then."""
+    span = trace.offsets[-1] if in_profile else None
+    return PhaseSpec(name, span, len(trace.requests), None, None, offsets=trace.offsets,
+                     trace=True)
+
+
+def load_points(load: LoadConfig, trace: Trace | None = None) -> tuple[Point, ...]:
     points = [Point(f"c{c}", "closed", (PhaseSpec("main", load.duration_s, load.requests, c,
                                                   None),))
               for c in load.concurrency or []]
     points += [rate_point(r, load) for r in load.rates or []]
-    points += [profile_point(name, phases, load)
+    points += [profile_point(name, phases, load, trace)
                for name, phases in (load.profiles or {}).items()]
     return tuple(points)
 
 
 def trace_points(config: ExperimentConfig) -> tuple[Point, ...]:
     """The trace replay: an open-loop point sending at the trace's own (scaled) times."""
-    if config.load.trace is None:
+    replay = replayed_trace(config)
+    if replay is None:
         return ()
-    replay = read_trace(config.load.trace, config.max_model_len)
-    return (Point(TRACE_POINT, "trace", (PhaseSpec(
-        "trace", None, len(replay.requests), None, None, offsets=replay.offsets),)),)
+    return (Point(TRACE_POINT, "trace", (trace_phase("trace", replay, in_profile=False),)),)
+
+
+def replayed_trace(config: ExperimentConfig) -> Trace | None:
+    trace = config.load.trace
+    return None if trace is None else read_trace(trace, config.max_model_len)
 
 
 def build_plan(config: ExperimentConfig) -> list[Cell]:
     """Cells in the order they run: variant (the fidelity baseline first), then tensor
     parallelism, then batch size."""
-    points = load_points(config.load) + trace_points(config)
+    points = load_points(config.load, replayed_trace(config)) + trace_points(config)
     cells = []
     variants = dict(config.matrix.variants)
     baseline = config.fidelity_baseline

@@ -58,7 +58,7 @@ class CellContext:
     cell: Cell
     engine: Engine
     server: ServerHandle
-    workload_for: Callable[[str], RequestSource]  # stream name -> its requests
+    workload_for: Callable[..., RequestSource]  # (stream name, trace=False) -> its requests
     energy: EnergyMonitor
     idle: Measurement
 
@@ -78,18 +78,23 @@ class PointMeasurer:
         # every prompt is built before the windows open (Prebuilt says why)
         requests = Prebuilt(ctx.workload_for(point.id),
                             chains_needed(point, self.config.seed, salt))
+        trace = Prebuilt(ctx.workload_for(point.trace_stream, trace=True),
+                         chains_needed(point, self.config.seed, salt, trace=True)
+                         ) if point.replays_trace else None
         spool = RequestSpool(spool_path(self.store.requests_parquet(cell.id, point.id)))
         self.store.check_present(cell.id, point.id)  # (a removed folder is not made again)
         spool.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            result = self._measure(ctx, point, requests, spool, started_at, cache, on_request)
+            result = self._measure(ctx, point, (requests, trace), spool, started_at, cache,
+                                   on_request)
         finally:
             spool.discard()  # (already moved into place when the point was saved)
         return result
 
-    def _measure(self, ctx: CellContext, point: Point, requests: RequestSource,
-                 spool: RequestSpool, started_at: str, cache: str,
-                 on_request: Callable[[], None] | None) -> PointResult:
+    def _measure(self, ctx: CellContext, point: Point,
+                 requests: tuple[RequestSource, RequestSource | None], spool: RequestSpool,
+                 started_at: str, cache: str, on_request: Callable[[], None] | None
+                 ) -> PointResult:
         cell, engine = ctx.cell, ctx.engine
         ctx.energy.begin_window(point.id)
         try:
@@ -136,9 +141,10 @@ class PointMeasurer:
         ok, why = reset_cache(server)
         return "reset" if ok else f"not reset: {why}"
 
-    async def _run(self, ctx: CellContext, point: Point, requests: RequestSource,
-                   spool: RequestSpool, on_request: Callable[[], None] | None
-                   ) -> tuple[LoadResult, ServerView]:
+    async def _run(self, ctx: CellContext, point: Point,
+                   requests: tuple[RequestSource, RequestSource | None], spool: RequestSpool,
+                   on_request: Callable[[], None] | None) -> tuple[LoadResult, ServerView]:
+        """`requests`: the workload's, and the trace's for a point with a trace phase."""
         server, url = ctx.server, ctx.server.metrics_url
         async with aiohttp.ClientSession() as session:
             before = await sm.scrape(session, url, server.headers) if url else None
@@ -149,11 +155,11 @@ class PointMeasurer:
             try:
                 timeout_s = self.config.load.request_timeout_s
                 load = await unless_hung(run_point(
-                    server, point, requests, seed=self.config.seed,
+                    server, point, requests[0], seed=self.config.seed,
                     salt=salt_of(self.run_name, ctx.cell.id, point.id),
                     timeout_s=timeout_s, retry=self.config.load.retry,
                     on_record=_recorder(spool, on_request),
-                    start=lambda: spool.begin(soon())),
+                    start=lambda: spool.begin(soon()), trace=requests[1]),
                     session, server.base_url, timeout_s, server.headers)
             finally:
                 stop.set()
@@ -198,15 +204,18 @@ def _recorder(spool: RequestSpool, on_request: Callable[[], None] | None
 def planned_lengths(config: ExperimentConfig, point: Point) -> tuple[str, str]:
     """What the point's prompt and output lengths follow, in words."""
     workload, trace = config.workload, config.load.trace
+    source = f"from the {trace.format} trace {trace.file}" if trace is not None else ""
     if point.kind == "trace" and trace is not None:
-        source = f"from the {trace.format} trace {trace.file}"
         return source, source
     if workload.prompts is not None:
         outputs = workload.output_tokens.describe()
         if workload.prompts.output_from_file:
             outputs = f"from {workload.prompts.file}, else {outputs}"
-        return f"the prompts of {workload.prompts.file}", outputs
-    return workload.input_tokens.describe(), workload.output_tokens.describe()
+        lengths = f"the prompts of {workload.prompts.file}", outputs
+    else:
+        lengths = workload.input_tokens.describe(), workload.output_tokens.describe()
+    replays = ", ".join(phase.name for phase in point.phases if phase.trace)
+    return tuple(f"{text}; phase {replays} {source}" if replays else text for text in lengths)
 
 
 def energy_result(window: Measurement, idle: Measurement, metrics: PointMetrics) -> Energy:

@@ -109,6 +109,7 @@ class PlannedPhase(Stored):
     rate: tuple[float, float] | None  # requests/s at the start and at the end
     arrival: str
     burstiness: float
+    trace: bool = False  # replays load.trace (its lengths and send times)
 
 
 class Planned(Stored):

@@ -26,7 +26,7 @@ from harness.load.prompts import TextCodec, allowed_token_ids, load_tokenizer, s
 from harness.load.trace import TraceRequests
 from harness.load.workload import Workload
 from harness.manifest import CellTelemetry
-from harness.plan import TRACE_POINT, Cell, PhaseSpec, Point, rate_point
+from harness.plan import Cell, PhaseSpec, Point, rate_point
 from harness.point import CellContext, PointMeasurer
 from harness.results import CellFailure, PointRef, PointResult
 from harness.server import TOKEN_IDS
@@ -223,14 +223,15 @@ class PromptSource:
                               f"{str(err).splitlines()[0]}") from None
         self.config, self.cell, self.run_name = config, cell, run_name
 
-    def workload(self, stream: str) -> RequestSource:
+    def workload(self, stream: str, trace: bool = False) -> RequestSource:
+        """The requests of `stream`; with `trace`, its replay of load.trace."""
         salt = salt_of(self.run_name, self.cell.id, stream)
         base = Workload(self.config.workload, self.vocab, self.text, self.config.seed, salt,
                         salt_of(self.run_name, self.cell.id, "shared-prefix"))
-        trace = self.config.load.trace
-        if stream == TRACE_POINT and trace is not None:
-            replay = read_trace(trace, self.config.max_model_len)
-            return TraceRequests(replay, base, trace.block_tokens)
+        if trace:
+            config = self.config.load.trace
+            replay = read_trace(config, self.config.max_model_len)
+            return TraceRequests(replay, base, config.block_tokens)
         if self.config.workload.prompts is not None:
             try:
                 return FilePromptRequests(self.config.workload, self.tokenizer,

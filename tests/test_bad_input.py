@@ -1,7 +1,7 @@
 """The bad-input battery: every input a user writes (configs, lengths files, profiles, price
-files, results directories, command-line arguments, traces), each wrong in one way, answered
-with one `error:` line naming the file and the field, exit 2, no traceback, and nothing
-started. (tests/test_config.py, tests/test_cost_cli.py and tests/test_trace.py hold the
+files, results directories, command-line arguments, traces and trace phases), each wrong in
+one way, answered with one `error:` line naming the file and the field, exit 2, no traceback,
+and nothing started. (tests/test_config.py, tests/test_cost_cli.py and tests/test_trace.py hold the
 earlier cases, which this file does not repeat.)"""
 
 from __future__ import annotations
@@ -219,6 +219,37 @@ def test_bad_trace(tmp_path, content, fmt, options, expected):
     config = with_changes(load={"trace": {"file": str(trace), "format": fmt, **options}})
     path = tmp_path / "exp.yaml"
     path.write_text(dump(config))
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert_one_line_error(result, str(path), expected)
+    assert not (tmp_path / "out").exists()
+
+
+TRACE_PHASES = {  # name -> (load.trace's options, or None: no load.trace; the phase; error)
+    "no-load-trace": (None, {"trace": True},
+                      "load: profile 'peak': a phase with `trace: true` replays load.trace: "
+                      "set `load.trace`"),
+    "with-rate": ({}, {"trace": True, "rate": 2},
+                  "load.profiles.peak.1: a trace phase takes its times from load.trace: drop "
+                  "rate"),
+    "with-concurrency": ({}, {"trace": True, "concurrency": 2, "duration_s": 5},
+                         "a trace phase takes its times from load.trace: drop duration_s, "
+                         "concurrency"),
+    "no-duration": ({}, {"rate": 2}, "load.profiles.peak.1: a phase needs `duration_s` (or "
+                                     "`trace: true`)"),
+    "no-span": ({"max_requests": 1}, {"trace": True}, "spans no time (one request?)"),
+}
+
+
+@pytest.mark.parametrize("options, phase, expected", TRACE_PHASES.values(),
+                         ids=TRACE_PHASES.keys())
+def test_bad_trace_phase(tmp_path, options, phase, expected):
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text(JSONL_ROW.format(t=0, i=8) + JSONL_ROW.format(t=1, i=9))
+    load = {"concurrency": None, "profiles": {"peak": [{"rate": 1, "duration_s": 2}, phase]}}
+    if options is not None:
+        load["trace"] = {"file": str(trace), "format": "jsonl", **options}
+    path = tmp_path / "exp.yaml"
+    path.write_text(dump(with_changes(load=load)))
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
     assert_one_line_error(result, str(path), expected)
     assert not (tmp_path / "out").exists()

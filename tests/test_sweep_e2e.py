@@ -153,8 +153,8 @@ def test_killing_the_harness_leaves_no_server(sweep_config, tmp_path, sig, code)
 
 def test_open_loop_profile_and_capacity_search(tmp_path):
     """Open-loop points record intended and actual send times; a profile reports each phase;
-    a trace replays at its own times; every point has its steady window; the capacity search
-    returns a rate whose point meets the SLO."""
+    a trace replays at its own times, as a point and as a profile's phase; every point has
+    its steady window; the capacity search returns a rate whose point meets the SLO."""
     trace = write_trace(tmp_path / "trace.jsonl", "jsonl", n=12, rate=8.0,
                         lengths=(INPUT, INPUT + 40, OUTPUT, OUTPUT))
     config = {**SWEEP,
@@ -162,6 +162,7 @@ def test_open_loop_profile_and_capacity_search(tmp_path):
               "load": {"rates": [8], "requests": 12, "warmup_requests": 2,
                        "trace": {"file": str(trace), "format": "jsonl"},
                        "profiles": {"day": [{"name": "average", "rate": 4, "duration_s": 2},
+                                            {"name": "replay", "trace": True},
                                             {"name": "peak", "rate": 16, "duration_s": 2}]}},
               "slo": {"ttft_p95_ms": 1500, "max_error_rate": 0},
               "capacity": {"min_rate": 2, "max_rate": 400, "steps": 4, "duration_s": 2}}
@@ -182,12 +183,24 @@ def test_open_loop_profile_and_capacity_search(tmp_path):
     assert requests["intended_s"].diff().dropna().gt(0).all()
 
     day = json.loads((points / "day.json").read_text())
-    assert set(day["phases"]) == {"average", "peak"}
+    assert set(day["phases"]) == {"average", "replay", "peak"}
     average, peak = (day["phases"][name]["metrics"] for name in ("average", "peak"))
     assert peak["requests"] > 2 * average["requests"]
     assert day["phases"]["peak"]["slo"] is not None
     summary = pd.read_csv(out / "summary.csv")
-    assert set(summary["phase"].dropna()) == {"average", "peak"}
+    assert set(summary["phase"].dropna()) == {"average", "replay", "peak"}
+    # the trace phase: the trace's lengths, counted so by the server, at its times + 2 s
+    in_day = pd.read_parquet(points / "day.requests.parquet")
+    assert in_day["index"].is_unique
+    replayed = in_day[in_day["phase"] == "replay"].sort_values("intended_s")
+    rows = pd.read_json(trace, lines=True)
+    assert list(replayed["input_tokens"]) == list(rows["input_tokens"])
+    assert (replayed["prompt_tokens"] == replayed["input_tokens"]).all()
+    assert replayed["intended_s"].to_numpy() - 2.0 == pytest.approx(
+        (rows["timestamp"] - rows["timestamp"][0]).to_numpy(), abs=1e-6)
+    assert day["phases"]["replay"]["metrics"]["completed"] == 12
+    assert day["phases"]["replay"]["slo"] is not None
+    assert set(in_day.loc[in_day["phase"] != "replay", "input_tokens"]) == {INPUT}
 
     replay = json.loads((points / "trace.json").read_text())
     assert replay["kind"] == "trace" and replay["metrics"]["completed"] == 12

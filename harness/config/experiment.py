@@ -198,7 +198,14 @@ class ExperimentConfig(Strict):
     @model_validator(mode="after")
     def _trace_reads(self, info: ValidationInfo) -> ExperimentConfig:
         if self.load.trace is not None and not is_stored(info):
-            read_trace(self.load.trace, self.max_model_len)  # fail now, naming file and line
+            # read now, so a bad trace fails here, naming file and line
+            replay = read_trace(self.load.trace, self.max_model_len)
+            phases = [phase for phases in (self.load.profiles or {}).values()
+                      for phase in phases]
+            if replay.offsets[-1] == 0 and any(phase.trace for phase in phases):
+                raise ValueError(f"load.trace: the replayed window of {self.load.trace.file} "
+                                 "spans no time (one request?), so a trace phase would last "
+                                 "0 s: widen it")
         if self.workload.prompts is not None and not is_stored(info):
             read_prompts(self.workload.prompts)
         return self

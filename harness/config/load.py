@@ -12,7 +12,9 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -79,18 +81,41 @@ class WorkloadConfig(Strict):
 
 
 class Phase(Strict):
-    """A stretch of one traffic profile: a rate (or a ramp between two) or a concurrency."""
+    """A stretch of one traffic profile: a rate (or a ramp between two), a concurrency, or
+    the replay of `load.trace`."""
 
     name: str | None = None
-    duration_s: PositiveFloat
+    duration_s: PositiveFloat | None = None
     rate: PositiveFloat | list[PositiveFloat] | None = Field(
         None, description="requests/s, or [from, to] for a linear ramp")
     concurrency: PositiveInt | None = None
     arrival: Arrival | None = None
     burstiness: PositiveFloat | None = None
+    trace: bool = Field(
+        False, description="replay load.trace in this phase: its arrival times and lengths "
+                           "(the phase lasts the trace's span; no duration_s, rate or "
+                           "concurrency)")
+
+    @model_serializer(mode="wrap")
+    def _serialize(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """Without `trace` unless set: a profile written before trace phases existed keeps
+        its config hash (and so its results directory)."""
+        found = handler(self)
+        if not self.trace:
+            found.pop("trace", None)
+        return found
 
     @model_validator(mode="after")
     def _one_load(self) -> Phase:
+        if self.trace:
+            given = [key for key in ("duration_s", "rate", "concurrency", "arrival",
+                                     "burstiness") if getattr(self, key) is not None]
+            if given:
+                raise ValueError(f"a trace phase takes its times from load.trace: drop "
+                                 f"{', '.join(given)}")
+            return self
+        if self.duration_s is None:
+            raise ValueError("a phase needs `duration_s` (or `trace: true`)")
         if (self.rate is None) == (self.concurrency is None):
             raise ValueError("a phase needs exactly one of `rate` and `concurrency`")
         if isinstance(self.rate, list) and len(self.rate) != 2:
@@ -117,7 +142,8 @@ class LoadConfig(Strict):
     request_timeout_s: PositiveFloat = 600.0
     retry: RetryConfig = Field(default_factory=RetryConfig)
     trace: TraceConfig | None = Field(
-        None, description="one more open-loop point that replays a production trace")
+        None, description="one more open-loop point, `trace`, that replays a production "
+                          "trace; profile phases with `trace: true` replay it too")
 
     _as_lists = field_validator("concurrency", "rates", mode="before")(
         classmethod(lambda cls, v: as_list(v)))
@@ -145,6 +171,10 @@ class LoadConfig(Strict):
         if (self.concurrency or self.rates) and (self.requests is None) == (
                 self.duration_s is None):
             raise ValueError("set exactly one of `requests` and `duration_s` per load point")
+        for name, phases in (self.profiles or {}).items():
+            if self.trace is None and any(phase.trace for phase in phases):
+                raise ValueError(f"profile {name!r}: a phase with `trace: true` replays "
+                                 "load.trace: set `load.trace`")
         return self
 
 

@@ -5,8 +5,10 @@ Open-loop phases send at the instants their schedule fixed up front, drawn or gi
 explicit offsets (coordinated omission cannot hide: every request keeps its intended send
 time); closed-loop phases keep a number of requests in flight. Every arrival sends a chain (a
 request, or a conversation's turns) from a RequestSource, each request retried per the retry
-policy; every attempt is a record. A Shard runs one process's share of a point that several
-client processes send together (harness/load/processes.py).
+policy; every attempt is a record. A phase that replays a trace (PhaseSpec.trace) takes its
+chains from the trace's own source: its k-th arrival sends the trace's k-th request. A Shard
+runs one process's share of a point that several client processes send together
+(harness/load/processes.py).
 """
 
 from __future__ import annotations
@@ -79,12 +81,15 @@ class Prebuilt:
         return self.built[index] if index < len(self.built) else self.source.chain(index)
 
 
-def chains_needed(point: Point, seed: int, salt: int) -> int:
-    """How many chains run_point will claim for `point` in one process: exact for open-loop
-    phases (their schedule is drawn from the same generators) and closed phases of a request
-    count; an estimate for closed phases of a duration."""
+def chains_needed(point: Point, seed: int, salt: int, *, trace: bool = False) -> int:
+    """How many chains run_point will claim for `point` in one process from the workload (or,
+    with `trace`, from the trace): exact for open-loop phases (their schedule is drawn from
+    the same generators, or given) and closed phases of a request count; an estimate for
+    closed phases of a duration."""
     total = 0
     for number, phase in enumerate(point.phases):
+        if phase.trace != trace:
+            continue
         if phase.open_loop:
             total += len(arrival_offsets(phase, _schedule_rng(seed, salt, number)))
         elif phase.requests is not None:
@@ -115,29 +120,45 @@ class LoadResult:
 
 
 class PointRun:
-    """State of one point in flight: the session, the next chain index, the records."""
+    """State of one point in flight: the session, the chain indices claimed, the records.
+
+    A chain has two indices: its number in the point (claim(), shared by every phase, so the
+    records' indices are unique) and its number in its source: the workload's chains are
+    numbered across the point's workload phases; a trace phase's arrival k takes the trace's
+    chain k (after the chains of earlier trace phases, so a second replay's prompts differ)."""
 
     def __init__(self, server: ServerHandle, requests: RequestSource, session: StreamSession,
                  timeout_s: float, retry: RetryConfig,
-                 on_record: Callable[[RequestRecord], None] | None, shard: Shard):
+                 on_record: Callable[[RequestRecord], None] | None, shard: Shard,
+                 trace: RequestSource | None = None):
         self.server, self.requests, self.session = server, requests, session
+        self.trace = trace
         self.timeout_s, self.retry, self.on_record = timeout_s, retry, on_record
         self.shard = shard
+        self.turns = max(requests.turns, trace.turns if trace else 1)  # per chain index
         self.records: list[RequestRecord] = []
         self.next_chain = 0
+        self.next_workload_chain = 0
 
     def claim(self) -> int:
         self.next_chain += 1
         return (self.next_chain - 1) * self.shard.of + self.shard.number
 
-    async def chain(self, index: int, intended: float | None, phase: str) -> None:
-        for planned in self.requests.chain(index):
-            record = await self.send(index * self.requests.turns + planned.turn, planned,
+    def workload_chain(self) -> int:
+        self.next_workload_chain += 1
+        return (self.next_workload_chain - 1) * self.shard.of + self.shard.number
+
+    async def chain(self, source: RequestSource, local: int, intended: float | None,
+                    phase: str) -> None:
+        """Send chain `local` of `source` as the point's next chain."""
+        index = self.claim()
+        for planned in source.chain(local):
+            record = await self.send(index * self.turns + planned.turn, planned,
                                      intended, phase)
             if not record.ok:
                 return  # a conversation does not go on after a failed turn
-            if self.requests.think_time_s:
-                await asyncio.sleep(self.requests.think_time_s)
+            if source.think_time_s:
+                await asyncio.sleep(source.think_time_s)
             intended = None if intended is None else time.perf_counter()
 
     async def send(self, index: int, planned: PlannedRequest, intended: float | None,
@@ -158,14 +179,20 @@ class PointRun:
     def should_retry(self, record: RequestRecord) -> bool:
         return self.retry.on_timeout if record.error_kind == "timeout" else self.retry.on_error
 
-    async def open_phase(self, phase: PhaseSpec, start: float, rng: np.random.Generator
-                         ) -> None:
+    async def open_phase(self, phase: PhaseSpec, start: float, rng: np.random.Generator,
+                         trace_base: int = 0) -> None:
         """Each arrival starts its chain at its scheduled instant (a timer callback, not a
-        sleeping coroutine: see dispatch_at)."""
-        mine = arrival_offsets(phase, rng)[self.shard.number::self.shard.of]
-        offsets = [start + float(offset) for offset in mine]
-        chains = await dispatch_at(offsets, lambda at: at,
-                                   lambda at, _: self.chain(self.claim(), at, phase.name))
+        sleeping coroutine: see dispatch_at). A trace phase's arrival k (of the whole phase)
+        sends the trace's chain trace_base + k."""
+        arrivals = list(enumerate(arrival_offsets(phase, rng)))[self.shard.number::self.shard.of]
+        items = [(start + float(offset), k) for k, offset in arrivals]
+
+        def send(item: tuple[float, int], at: float):
+            if phase.trace:
+                return self.chain(self.trace, trace_base + item[1], at, phase.name)
+            return self.chain(self.requests, self.workload_chain(), at, phase.name)
+
+        chains = await dispatch_at(items, lambda item: item[0], send)
         await asyncio.gather(*chains)
 
     async def closed_phase(self, phase: PhaseSpec, start: float) -> None:
@@ -184,7 +211,7 @@ class PointRun:
 
         async def sender() -> None:
             while more():
-                await self.chain(self.claim(), None, phase.name)
+                await self.chain(self.requests, self.workload_chain(), None, phase.name)
 
         senders = self.shard.share(phase.concurrency)
         if budget[0] is not None:
@@ -196,21 +223,26 @@ async def run_point(server: ServerHandle, point: Point, requests: RequestSource,
                     seed: int, salt: int, timeout_s: float, retry: RetryConfig,
                     on_record: Callable[[RequestRecord], None] | None = None,
                     shard: Shard = Shard(), connections: int = 0,
-                    start: Callable[[], float] = soon) -> LoadResult:
+                    start: Callable[[], float] = soon,
+                    trace: RequestSource | None = None) -> LoadResult:
     """Run every phase of `point`; the window runs from the first send to the last reply.
+    Phases that replay a trace send from `trace`, the others from `requests`.
 
     `connections` are opened before the start, which `start()` gives (a perf_counter time;
     processes sending together agree on it)."""
+    if point.replays_trace and trace is None:
+        raise ValueError(f"point {point.id} replays a trace: give its trace requests")
     async with StreamSession() as session, LoopLag() as lag:
-        run = PointRun(server, requests, session, timeout_s, retry, on_record, shard)
+        run = PointRun(server, requests, session, timeout_s, retry, on_record, shard, trace)
         await session.preconnect(server.base_url, connections)
         t0 = start()
         starts = [t0 + offset for offset in phase_starts(point.phases)]
-        tasks = []
+        tasks, trace_base = [], 0
         for number, (phase, start) in enumerate(zip(point.phases, starts, strict=True)):
             if phase.open_loop:
                 rng = _schedule_rng(seed, salt, number)
-                tasks.append(asyncio.create_task(run.open_phase(phase, start, rng)))
+                tasks.append(asyncio.create_task(run.open_phase(phase, start, rng, trace_base)))
+                trace_base += len(phase.offsets) if phase.trace else 0
             else:
                 tasks.append(asyncio.create_task(run.closed_phase(phase, start)))
         await asyncio.gather(*tasks)
