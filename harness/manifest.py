@@ -3,13 +3,31 @@ part of the results contract of harness/results.py, with the same schema version
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_serializer
 
 from harness.config import ExperimentConfig
 from harness.placement import ClusterView
 from harness.results import SCHEMA_VERSION, Stored
+
+
+# Keys whose values are secrets wherever they sit in a config (engine options such as vLLM's
+# api_key, engine env such as HF_TOKEN): stored as REDACTED, never verbatim.
+SECRET_KEY = re.compile(r"(^|[_-])(api[_-]?key|token|secret|password|passwd|credentials?)$",
+                        re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def redact_secrets(value: Any) -> Any:
+    """`value` (a JSON-like config dump) with every secret-named key's value replaced."""
+    if isinstance(value, dict):
+        return {key: REDACTED if SECRET_KEY.search(str(key)) and value[key] is not None
+                else redact_secrets(value[key]) for key in value}
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    return value
 
 
 class EnginePackage(Stored):
@@ -75,6 +93,11 @@ class RunManifest(Stored):
     status: str = "running"
     invocations: list[Invocation] = Field(default_factory=list)
     telemetry: dict[str, CellTelemetry] = Field(default_factory=dict)
+
+    @field_serializer("config")
+    def _config_without_secrets(self, config: ExperimentConfig) -> dict[str, Any]:
+        # the hash beside it is of the real config, so a resume still recognises the run
+        return redact_secrets(config.model_dump(mode="json"))
 
     @property
     def gpu_names(self) -> list[str]:

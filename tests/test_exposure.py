@@ -83,3 +83,24 @@ def test_launched_engines_bind_loopback(tmp_path):
                    TransformersEngine("m", {}, tmp_path / "t.log")):
         command = engine.command(8000)
         assert command[command.index("--host") + 1] == "127.0.0.1", type(engine).__name__
+
+
+def test_secrets_in_engine_options_and_env_never_reach_run_json(tmp_path):
+    from harness.manifest import REDACTED, RunManifest
+    from harness.store import read_model, write_model
+
+    from .factories import manifest
+
+    secret, token = "sk-live-0c5d2e", "hf_AbCdEf123"
+    run = manifest(config={"engine": {"kind": "vllm", "options": {
+        "api_key": secret, "max_num_batched_tokens": 512},
+        "env": {"HF_TOKEN": token, "VLLM_CPU_KVCACHE_SPACE": "1"}}})
+    path = tmp_path / "run.json"
+    write_model(path, run)
+    text = path.read_text()
+    assert secret not in text and token not in text
+    stored = read_model(path, RunManifest)
+    assert stored.config.engine.options["api_key"] == REDACTED
+    assert stored.config.engine.options["max_num_batched_tokens"] == 512  # not a secret
+    assert stored.config.engine.env == {"HF_TOKEN": REDACTED, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    assert stored.config_hash == run.config.hash()  # of the real config: resumes still match
