@@ -12,7 +12,6 @@ from harness.config import ExperimentConfig
 from harness.placement import ClusterView
 from harness.results import SCHEMA_VERSION, Stored
 
-
 # Keys whose values are secrets wherever they sit in a config (engine options such as vLLM's
 # api_key, engine env such as HF_TOKEN): stored as REDACTED, never verbatim.
 SECRET_KEY = re.compile(r"(^|[_-])(api[_-]?key|token|secret|password|passwd|credentials?)$",
