@@ -364,3 +364,14 @@ def test_cached_input_and_batch_prices_go_through_the_whole_answer(tmp_path):
     # self-hosted is unchanged ($1,460): the API's discounts make it the cheaper side
     assert row["rented_usd_per_month"] == pytest.approx(1460)
     assert row["rented_minus_api_usd_per_month"] == pytest.approx(1460 - 2628 * 0.5140625)
+
+
+def test_an_external_servers_results_say_so_rather_than_no_gpu(tmp_path, book):
+    run = manifest(config={"engine": {"kind": "external", "url": "http://10.0.0.7:8000"}})
+    root = write_run(tmp_path / "run", [point("default", "default", 64, 64, 5000, 1250, 200)],
+                     run)
+    answer = build_answer(load_results(root), profile(), book)
+    codes = {caveat.code: caveat for caveat in answer.caveats}
+    assert "no_gpu" not in codes
+    assert "http://10.0.0.7:8000" in codes["external_server"].text
+    assert "TestGPU hours" in codes["external_server"].text

@@ -128,6 +128,13 @@ def notes(run: MeasuredRun, profile: Profile, book: PriceBook, variants: pd.Data
 
 
 def _hardware_notes(run: MeasuredRun, profile: Profile) -> list[Caveat]:
+    engine = run.manifest.config.engine
+    if engine.kind == "external" and not run.manifest.gpu_names:
+        # the server ran elsewhere: this host having no GPU says nothing about it
+        priced = f"{profile.gpu} hours" if profile.gpu else "the run's own price"
+        return [Caveat("external_server", f"the results were measured against a server the "
+                       f"harness did not launch ({engine.url}); its hardware is unknown here, "
+                       f"so the self-hosted figures are priced at {priced}", "warning")]
     if not run.manifest.gpu_names and profile.gpu is None:
         return [Caveat("no_gpu", f"the results were measured without a GPU "
                        f"({run.manifest.hardware}): the self-hosted figures are for that machine",
