@@ -70,6 +70,6 @@ def report(
         if frame.empty:
             console.print(f"{path}: no points measured yet")
             continue
-        console.print(results_table(frame, title=f"{run.name} ({path})"))
+        console.print(results_table(frame, title=f"{run.name} ({path})", width=console.width))
     if html_file is not None or png_dir is not None:
         write_page(runs, html_file, png_dir)

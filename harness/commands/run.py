@@ -184,7 +184,8 @@ def sweep(config: ExperimentConfig, run_name: str, out: Path, plan: list, store,
         return code
     if status != "interrupted":
         if not frame.empty:
-            console.print(results_table(frame, title=f"{run_name} ({out})"))
+            console.print(results_table(frame, title=f"{run_name} ({out})",
+                                        width=console.width))
         console.print(f"{outcome.measured} points measured, {outcome.skipped} already done, "
                       f"in {time.monotonic() - began:.0f} s. Summary: {store.summary_csv}")
         if config.cost.usd_per_hour is None:

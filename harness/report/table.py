@@ -3,7 +3,10 @@ and $/Mtok per (variant, batch size, load point), from the summary frame."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
+from rich import box
 from rich.table import Table
 
 
@@ -33,39 +36,86 @@ def _slo(row: dict) -> str:
     return "[green]met[/green]" if meets else "[red]missed[/red]"
 
 
-def results_table(frame: pd.DataFrame, title: str = "Results") -> Table:
-    """The human view: throughput, latency percentiles, energy, SLO and $/Mtok per row."""
-    table = Table(title=title, header_style="bold", show_lines=False)
-    columns = [("variant", "left"), ("batch", "right"), ("load", "left"), ("ok/err", "right"),
-               ("req/s", "right"), ("out tok/s", "right"), ("TTFT p50/p99 ms", "right"),
-               ("TPOT p50/p99 ms", "right"), ("E2E p50/p99 ms", "right"), ("SLO", "left"),
-               ("J/out tok", "right"), ("$/Mtok out", "right"), ("$/Mtok total", "right")]
-    fidelity = "fidelity" in frame
+# Terminals narrower than these get fewer columns (summary.csv always has every one):
+MEDIUM, MEDIUM_DROPS = 150, ("TPOT p50/p99 ms", "$/Mtok total", "fidelity KL mean/p99")
+NARROW, NARROW_DROPS = 100, (*MEDIUM_DROPS, "variant", "batch", "req/s", "E2E p50/p99 ms")
+
+
+def _columns(fidelity: bool) -> list[tuple[str, str, Callable[[dict], str]]]:
+    """(header, justify, cell of an ok row) of every column."""
+    burst = lambda row: "*" if row.get("burst_delivery") is True else ""  # noqa: E731
+    columns = [
+        ("cell", "left", lambda row: f"{row['variant']}-b{_batch(row['max_num_seqs'])}"
+         if _batch(row["max_num_seqs"]) != "-" else row["variant"]),
+        ("variant", "left", lambda row: row["variant"]),
+        ("batch", "right", lambda row: _batch(row["max_num_seqs"])),
+        ("load", "left", _load),
+        ("ok/err", "right", lambda row: f"{row['completed']}/{row['errors']}"),
+        ("req/s", "right", lambda row: _fmt(row["request_throughput"], 2)),
+        ("out tok/s", "right", lambda row: _fmt(row["output_throughput"])),
+        ("TTFT p50/p99 ms", "right",
+         lambda row: f"{_fmt(row['ttft_ms_p50'])}/{_fmt(row['ttft_ms_p99'])}{burst(row)}"),
+        ("TPOT p50/p99 ms", "right",
+         lambda row: f"{_fmt(row['tpot_ms_p50'], 2)}/{_fmt(row['tpot_ms_p99'], 2)}{burst(row)}"),
+        ("E2E p50/p99 ms", "right",
+         lambda row: f"{_fmt(row['e2e_ms_p50'])}/{_fmt(row['e2e_ms_p99'])}"),
+        ("SLO", "left", _slo),
+        ("J/out tok", "right", lambda row: _fmt(row.get("j_per_output_token"), 3)),
+        ("$/Mtok out", "right", lambda row: _fmt(row["usd_per_mtok_output"], 3)),
+        ("$/Mtok total", "right", lambda row: _fmt(row["usd_per_mtok_total"], 3)),
+    ]
     if fidelity:
-        columns.append(("fidelity KL mean/p99", "left"))
-    for name, justify in columns:
+        columns.append(("fidelity KL mean/p99", "left", _fidelity))
+    return columns
+
+
+def results_table(frame: pd.DataFrame, title: str = "Results", width: int | None = None
+                  ) -> Table:
+    """The human view: throughput, latency percentiles, energy, SLO and $/Mtok per row.
+    A column with nothing in any row (energy on a CPU, $/Mtok without a price) is left out;
+    in a terminal narrower than NARROW, so are NARROW_DROPS (summary.csv has them all)."""
+    rows = frame.to_dict("records")
+    ok_rows = [row for row in rows if row["status"] == "ok"]
+    columns = [(name, justify, cell) for name, justify, cell in _columns("fidelity" in frame)
+               if name in _ALWAYS or any(cell(row) not in ("-", "") for row in ok_rows)]
+    drops = ("cell",)
+    if width is not None and width < MEDIUM:
+        drops = NARROW_DROPS if width < NARROW else (*MEDIUM_DROPS, "cell")
+    columns = [column for column in columns if column[0] not in drops]
+    compact = len(drops) > 1
+    table = Table(title=title, header_style="bold", show_lines=False,
+                  box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, pad_edge=not compact)
+    for name, justify, _cell in columns:
         table.add_column(name, justify=justify)
-    for row in frame.to_dict("records"):
-        extra = [_fidelity(row)] if fidelity else []
-        if row["status"] != "ok":
-            table.add_row(row["variant"], _batch(row["max_num_seqs"]), _load(row),
-                          "[red]failed[/red]", "", "", f"[red]{_short(row.get('reason'))}[/red]",
-                          "", "", "", "", "", "", *extra)
-            continue
-        burst = "*" if row.get("burst_delivery") is True else ""
-        table.add_row(
-            row["variant"], _batch(row["max_num_seqs"]), _load(row),
-            f"{row['completed']}/{row['errors']}",
-            _fmt(row["request_throughput"], 2), _fmt(row["output_throughput"]),
-            f"{_fmt(row['ttft_ms_p50'])}/{_fmt(row['ttft_ms_p99'])}{burst}",
-            f"{_fmt(row['tpot_ms_p50'], 2)}/{_fmt(row['tpot_ms_p99'], 2)}{burst}",
-            f"{_fmt(row['e2e_ms_p50'])}/{_fmt(row['e2e_ms_p99'])}", _slo(row),
-            _fmt(row.get("j_per_output_token"), 3),
-            _fmt(row["usd_per_mtok_output"], 3), _fmt(row["usd_per_mtok_total"], 3), *extra)
+    for row in rows:
+        if row["status"] == "ok":
+            table.add_row(*(cell(row) for _name, _justify, cell in columns))
+        else:
+            table.add_row(*_failed_cells(row, [name for name, _, _ in columns]))
     notes = table_notes(frame)
+    if compact:
+        left_out = ", ".join(name.split(" p50")[0].replace(" KL mean/p99", "")
+                             for name in drops if name not in ("cell", "variant", "batch"))
+        notes = "\n".join(filter(None, [notes, f"(a narrow terminal: {left_out} left out; "
+                                         "summary.csv has every column)"]))
     if notes:
         table.caption = notes
     return table
+
+
+_ALWAYS = ("cell", "variant", "batch", "load", "ok/err", "req/s", "out tok/s", "TTFT p50/p99 ms",
+           "TPOT p50/p99 ms", "E2E p50/p99 ms")
+
+
+def _failed_cells(row: dict, names: list[str]) -> list[str]:
+    """A failed cell's row: where it ran, "failed" and the reason (in the TTFT column)."""
+    cells = {"cell": _columns(False)[0][2](row), "variant": row["variant"],
+             "batch": _batch(row["max_num_seqs"]), "load": _load(row),
+             "ok/err": "[red]failed[/red]",
+             "TTFT p50/p99 ms": f"[red]{_short(row.get('reason'))}[/red]"}
+    if "fidelity KL mean/p99" in names:
+        cells["fidelity KL mean/p99"] = _fidelity(row)
+    return [cells.get(name, "") for name in names]
 
 
 def table_notes(frame: pd.DataFrame) -> str:

@@ -1,0 +1,50 @@
+"""The terminal results table: every column in a wide terminal, the essentials within 80 and
+100 columns, and no column that is empty in every row."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from harness.report.summary import summary_frame
+from harness.report.table import results_table
+from harness.store import RunStore
+
+from .factories import manifest, point_result, write_run
+
+
+def rendered(tmp_path, width: int, power: float | None = None) -> str:
+    points = [point_result("bf16-b16", "bf16", 16, conc, mean_power_w=power,
+                           gpus=1 if power else 0) for conc in (4, 16)]
+    if power:
+        points = [p.model_copy(update={"energy": p.energy.model_copy(
+            update={"j_per_output_token": 0.24})}) for p in points]
+    points.append(point_result("fp8-kv-b16", "fp8-kv", 16, None, kind="search", rate=12.5,
+                               point="search-r12.5"))
+    root = write_run(tmp_path / f"run-{width}-{power}", points, manifest())
+    frame = summary_frame(RunStore(root).load(), with_phases=True)
+    console = Console(width=width, record=True)
+    console.print(results_table(frame, title="t", width=width))
+    return console.export_text()
+
+
+def test_a_wide_terminal_gets_every_column(tmp_path):
+    text = rendered(tmp_path, 220, power=300.0)
+    for header in ("variant", "batch", "req/s", "TPOT p50/p99 ms", "E2E p50/p99 ms",
+                   "J/out tok", "$/Mtok out", "$/Mtok total"):
+        assert header in text
+    assert "narrow terminal" not in text
+
+
+def test_a_column_empty_in_every_row_is_left_out(tmp_path):
+    assert "J/out tok" not in rendered(tmp_path, 220)  # no energy measured
+
+
+def test_within_80_and_100_columns_the_table_fits(tmp_path):
+    for width in (80, 100):
+        text = rendered(tmp_path, width)
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "narrow terminal" in text and "summary.csv has every column" in text
+        assert "TTFT" in text and "$/Mtok out" in text and "TPOT" not in text.split("(")[0]
+    narrow = rendered(tmp_path, 80)
+    assert "bf16-b16" in narrow and "fp8-kv-b16" in narrow  # variant and batch as the cell
+    assert "search-r12.5" in narrow or "search-r1" in narrow
