@@ -14,9 +14,9 @@ from harness.engines.process import DiedOnFirstRequest, ProcessEngine
 from harness.server import ServerHandle
 
 SERVER = textwrap.dedent('''
-    import json, os, sys
+    import json, os, signal, sys
     from http.server import BaseHTTPRequestHandler, HTTPServer
-    marker, heal = sys.argv[1], sys.argv[2] == "heal"
+    marker, mode = sys.argv[1], sys.argv[2]
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -24,8 +24,10 @@ SERVER = textwrap.dedent('''
         def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             if not os.path.exists(marker):
-                if heal:
+                if mode == "heal":
                     open(marker, "w").close()
+                if mode == "oom":  # as the kernel's out-of-memory killer ends a process
+                    os.kill(os.getpid(), signal.SIGKILL)
                 os._exit(3)  # dies on its first request, the connection closed unanswered
             body = json.dumps({"choices": [{"text": "hi"}]}).encode()
             self.send_response(200); self.send_header("Content-Length", str(len(body)))
@@ -40,9 +42,9 @@ SERVER = textwrap.dedent('''
 class DiesFirst(ProcessEngine):
     kind = "test"
 
-    def __init__(self, tmp: Path, heal: bool):
+    def __init__(self, tmp: Path, mode: str):
         super().__init__(tmp / "server.log", startup_timeout_s=30)
-        self.script, self.marker, self.heal = tmp / "server.py", tmp / "served", heal
+        self.script, self.marker, self.mode = tmp / "server.py", tmp / "served", mode
         self.script.write_text(SERVER)
 
     @classmethod
@@ -50,15 +52,14 @@ class DiesFirst(ProcessEngine):
         raise NotImplementedError
 
     def command(self, port: int) -> list[str]:
-        return [sys.executable, str(self.script), str(self.marker),
-                "heal" if self.heal else "die", str(port)]
+        return [sys.executable, str(self.script), str(self.marker), self.mode, str(port)]
 
     def handle(self) -> ServerHandle:
         return ServerHandle(self.base_url, "m", frozenset())
 
 
 def test_a_server_dying_on_its_first_request_is_started_once_more(tmp_path):
-    engine = DiesFirst(tmp_path, heal=True)
+    engine = DiesFirst(tmp_path, "heal")
     with engine:
         engine.start()
         assert engine.alive()
@@ -69,8 +70,15 @@ def test_a_server_dying_on_its_first_request_is_started_once_more(tmp_path):
 
 
 def test_a_server_dying_twice_on_its_first_request_fails_with_its_exit_code(tmp_path):
-    engine = DiesFirst(tmp_path, heal=False)
+    engine = DiesFirst(tmp_path, "die")
     with engine, pytest.raises(DiedOnFirstRequest, match=r"exited with code 3\)$"):
         engine.start()
     assert engine.log_path.read_text().count("=== harness: starting") == 2
+    assert not engine.alive()
+
+
+def test_a_server_killed_on_its_first_request_is_said_to_be_out_of_memory(tmp_path):
+    engine = DiesFirst(tmp_path, "oom")
+    with engine, pytest.raises(DiedOnFirstRequest, match=r"most likely out of memory"):
+        engine.start()
     assert not engine.alive()

@@ -180,13 +180,19 @@ def test_a_sweep_on_two_nodes_survives_losing_one_mid_cell(cluster, tmp_path):
     while time.monotonic() < deadline and proc.poll() is None and not any(
             "(APIServer pid=" in text for text in started_logs(copies, before, started)):
         time.sleep(0.5)
+    interrupted_at = time.time()
     proc.send_signal(signal.SIGINT)
     code, out = finish(proc)
     assert code == 130 and "interrupted" in out, out
     started |= server_pids(out_dir / "cells" / "bf16-b2" / "server.log")
     assert len(started) > 1, "the guard and the API server at least"
-    assert not list(out_dir.glob("cells/*/points/*.json"))
     assert_gone(started)
+    points = list(out_dir.glob("cells/*/points/*.json"))
+    late = [p.name for p in points if p.stat().st_mtime > interrupted_at + 1.0]
+    assert not late, f"points written after Ctrl-C: {late}"  # the task kept measuring
+    if points:  # (seen once in a full suite run: the start was noticed only after them)
+        pytest.skip(f"the server's start was noticed only after {len(points)} points were "
+                    "measured: Ctrl-C during the start was not exercised")
 
     proc = harness("run", config, "--ray", cluster.address, "--out", str(out_dir))
     first = None

@@ -23,7 +23,9 @@ def test_transformers_engine_sweep(tmp_path):
     config = {
         "model": "dummy:tiny",
         "engine": {"kind": "transformers", "startup_timeout_s": 300,
-                   "options": {"dtype": "bfloat16", "device": "cpu"}},
+                   # without a bound its continuous-batching cache takes most of the RAM
+                   # on a CPU (21 GB here) and the kernel kills it beside other servers
+                   "options": {"dtype": "bfloat16", "device": "cpu", "cb_num_blocks": 64}},
         "workload": {"input_tokens": INPUT, "output_tokens": OUTPUT},
         "load": {"concurrency": [1, 3], "requests": 4, "warmup_requests": 1},
     }

@@ -156,8 +156,8 @@ class ProcessEngine(Engine):
         while True:
             if not self.alive():
                 code = self._proc.returncode if self._proc else None
-                raise EngineError(f"server exited with code {code} during startup",
-                                  self.log_tail())
+                raise EngineError(f"server exited with code {code} during startup"
+                                  f"{_killed_hint(code)}", self.log_tail())
             if get_status(self.base_url + "/health") == 200:
                 break
             if time.monotonic() > deadline:
@@ -175,9 +175,17 @@ class ProcessEngine(Engine):
             if not self.alive():
                 code = self._proc.returncode if self._proc else None
                 raise DiedOnFirstRequest(f"first completion failed: {why} (the server exited "
-                                         f"with code {code})", self.log_tail())
+                                         f"with code {code}{_killed_hint(code)})",
+                                         self.log_tail())
             if why.startswith("HTTP") or time.monotonic() > deadline:
                 raise EngineError(f"first completion failed: {why}", self.log_tail())
+
+
+def _killed_hint(code: int | None) -> str:
+    """What an exit by SIGKILL most often means: the kernel's out-of-memory killer."""
+    if code in (-signal.SIGKILL, 128 + signal.SIGKILL):
+        return ": killed, most likely out of memory (see `dmesg`)"
+    return ""
 
 
 def _signal_group(pgid: int, sig: int) -> None:
