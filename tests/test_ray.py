@@ -189,10 +189,10 @@ def test_a_sweep_on_two_nodes_survives_losing_one_mid_cell(cluster, tmp_path):
     assert_gone(started)
     points = list(out_dir.glob("cells/*/points/*.json"))
     late = [p.name for p in points if p.stat().st_mtime > interrupted_at + 1.0]
-    assert not late, f"points written after Ctrl-C: {late}"  # the task kept measuring
-    if points:  # (seen once in a full suite run: the start was noticed only after them)
-        pytest.skip(f"the server's start was noticed only after {len(points)} points were "
-                    "measured: Ctrl-C during the start was not exercised")
+    # (a task whose worker inherited SIGINT ignored, as from a suite run in the background,
+    # was not interrupted by ray.cancel and measured on: harness/cluster/task.py)
+    assert not late, f"points written after Ctrl-C: {late}"
+    assert not points
 
     proc = harness("run", config, "--ray", cluster.address, "--out", str(out_dir))
     first = None

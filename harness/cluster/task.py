@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -135,6 +136,7 @@ def run_cell(config: ExperimentConfig, run_name: str, cell: Cell, sink: Any,
     """The body of a cell's Ray task: start, measure and stop the cell's engine here, in the
     driver's working directory where the node has it (relative paths of the config: traces,
     prompts and lengths files, as on a shared filesystem or the same image)."""
+    restore = _cancellable()
     node = this_node()
     scratch = Path(tempfile.mkdtemp(prefix=f"harness-{cell.id}-"))
     store = ShippingStore(scratch, sink, node)
@@ -155,3 +157,19 @@ def run_cell(config: ExperimentConfig, run_name: str, cell: Cell, sink: Any,
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
             os.chdir(here)
+            restore()
+
+
+def _cancellable():
+    """Let ray.cancel interrupt this task. It does so with _thread.interrupt_main, which does
+    nothing while SIGINT is ignored or at its default, as in workers of a node started from a
+    background job (nohup, `cmd &`, a CI runner): the cell then ran on after Ctrl-C for the
+    whole cancel grace, measuring points. Returns what puts the old disposition back."""
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+        if callable(previous):
+            return lambda: None
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: nothing to change
+        return lambda: None
+    return lambda: signal.signal(signal.SIGINT, previous)
