@@ -24,6 +24,12 @@ def _batch(value: object) -> str:
     return "-" if value is None or pd.isna(value) else str(int(value))
 
 
+def _cell(row: dict) -> str:
+    """Variant and batch size in one column, for narrow terminals: bf16-b16."""
+    batch = _batch(row["max_num_seqs"])
+    return row["variant"] if batch == "-" else f"{row['variant']}-b{batch}"
+
+
 def _load(row: dict) -> str:
     phase = row.get("phase")
     return f"  {phase}" if isinstance(phase, str) else str(row["point"])
@@ -45,8 +51,7 @@ def _columns(fidelity: bool) -> list[tuple[str, str, Callable[[dict], str]]]:
     """(header, justify, cell of an ok row) of every column."""
     burst = lambda row: "*" if row.get("burst_delivery") is True else ""  # noqa: E731
     columns = [
-        ("cell", "left", lambda row: f"{row['variant']}-b{_batch(row['max_num_seqs'])}"
-         if _batch(row["max_num_seqs"]) != "-" else row["variant"]),
+        ("cell", "left", _cell),
         ("variant", "left", lambda row: row["variant"]),
         ("batch", "right", lambda row: _batch(row["max_num_seqs"])),
         ("load", "left", _load),
@@ -109,7 +114,7 @@ _ALWAYS = ("cell", "variant", "batch", "load", "ok/err", "req/s", "out tok/s", "
 
 def _failed_cells(row: dict, names: list[str]) -> list[str]:
     """A failed cell's row: where it ran, "failed" and the reason (in the TTFT column)."""
-    cells = {"cell": _columns(False)[0][2](row), "variant": row["variant"],
+    cells = {"cell": _cell(row), "variant": row["variant"],
              "batch": _batch(row["max_num_seqs"]), "load": _load(row),
              "ok/err": "[red]failed[/red]",
              "TTFT p50/p99 ms": f"[red]{_short(row.get('reason'))}[/red]"}
