@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from harness.chunks import ChunkSource, ParquetChunks
+from harness.chunks import ParquetRequests, StoredRequests
 from harness.config import ExperimentConfig
 from harness.engines.base import Engine, EngineError
 from harness.load.executor import (
@@ -24,7 +24,7 @@ from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.loop import run_fast
 from harness.load.prompts import salt_of
 from harness.load.watchdog import ServerHung, unless_hung
-from harness.metrics import output_tokens, phase_metrics, point_metrics, prompt_tokens
+from harness.metrics import in_phase, phase_metrics, point_metrics
 from harness.plan import Cell, Point
 from harness.records import RequestRecord
 from harness.results import (
@@ -113,21 +113,21 @@ class PointMeasurer:
             raise ResultsLost(f"{self.store.root}: cannot write the requests of point "
                               f"{cell.id}/{point.id} ({err.strerror or err}); earlier points "
                               f"are kept") from None
-        chunks = ParquetChunks(requests_file)
-        metrics = point_metrics(load.records, load.start, load.end, chunks)
+        stored = ParquetRequests(requests_file)  # every metric is read from what is stored
+        metrics = point_metrics(stored, load.start, load.end)
         result = PointResult(
             run=self.run_name, cell=cell.id, point=point.id, kind=point.kind,
             engine=engine.kind, variant=cell.variant, max_num_seqs=cell.max_num_seqs,
             tensor_parallel_size=cell.tensor_parallel_size, concurrency=point.concurrency,
             rate=point.rate, planned=self.planned(point), metrics=metrics,
-            slo=verdict(load.records, metrics, self.config.slo),
-            phases=self.phases(point, load, chunks), server=server_view,
+            slo=verdict(stored, metrics, self.config.slo),
+            phases=self.phases(point, load, stored), server=server_view,
             client=client_health(load, metrics),
             energy=energy_result(window, ctx.idle, metrics),
             cpu_energy=CpuEnergy(**window.cpu_summary()),
             started_at=started_at, ended_at=now_iso(), prefix_cache=cache,
-            steady=steady_window(load.records, load.start, window.gpu_energy_j,
-                                 window.samples, (window.start_s, window.end_s), chunks))
+            steady=steady_window(stored, load.start, window.gpu_energy_j,
+                                 window.samples, (window.start_s, window.end_s)))
         self.store.save_point(result, requests_file, window.samples)
         return result
 
@@ -146,6 +146,7 @@ class PointMeasurer:
                    on_request: Callable[[], None] | None) -> tuple[LoadResult, ServerView]:
         """`requests`: the workload's, and the trace's for a point with a trace phase."""
         server, url = ctx.server, ctx.server.metrics_url
+        tally = Tally()
         async with aiohttp.ClientSession() as session:
             before = await sm.scrape(session, url, server.headers) if url else None
             stop = asyncio.Event()
@@ -158,15 +159,16 @@ class PointMeasurer:
                     server, point, requests[0], seed=self.config.seed,
                     salt=salt_of(self.run_name, ctx.cell.id, point.id),
                     timeout_s=timeout_s, retry=self.config.load.retry,
-                    on_record=_recorder(spool, on_request),
-                    start=lambda: spool.begin(soon()), trace=requests[1]),
+                    on_record=_recorder(spool, tally, on_request),
+                    start=lambda: spool.begin(soon()), trace=requests[1],
+                    keep_records=False),
                     session, server.base_url, timeout_s, server.headers)
             finally:
                 stop.set()
                 samples = await sampler if sampler else []
-            client = client_tokens(load.records)
+            client = (tally.prompt_tokens, tally.output_tokens)
             after = await sm.settled_after(session, url, before, client) if url else None
-        view = sm.token_check(client, before, after, sum(not r.ok for r in load.records))
+        view = sm.token_check(client, before, after, tally.failed)
         if before is not None and after is not None:
             view.engine = sm.engine_stats(before, after, samples, ctx.cell.max_num_seqs)
         return load, view
@@ -178,23 +180,40 @@ class PointMeasurer:
         return Planned(phases=phases, input_tokens=inputs, output_tokens=outputs,
                        request_timeout_s=self.config.load.request_timeout_s)
 
-    def phases(self, point: Point, load: LoadResult, chunks: ChunkSource
+    def phases(self, point: Point, load: LoadResult, stored: StoredRequests
                ) -> dict[str, PhaseResult]:
         """Each phase of a profile: its requests over its own window, with its verdict."""
         if len(point.phases) < 2:
             return {}
         found = {}
-        for name, metrics in phase_metrics(load.records, load.phases, chunks).items():
-            mine = [r for r in load.records if r.phase == name]
-            found[name] = PhaseResult(metrics=metrics,
-                                      slo=verdict(mine, metrics, self.config.slo))
+        for name, metrics in phase_metrics(stored, load.phases, load.start).items():
+            found[name] = PhaseResult(metrics=metrics, slo=verdict(
+                stored, metrics, self.config.slo, in_phase(name)))
         return found
 
 
-def _recorder(spool: RequestSpool, on_request: Callable[[], None] | None
+@dataclass
+class Tally:
+    """The client's usage totals over every attempt that got a usage report, and its failed
+    attempts: what the engine's own counters are checked against (token_check)."""
+
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    failed: int = 0
+
+    def add(self, record: RequestRecord) -> None:
+        if record.prompt_tokens is not None:
+            self.prompt_tokens += record.prompt_tokens
+        if record.completion_tokens is not None:
+            self.output_tokens += record.completion_tokens
+        self.failed += not record.ok
+
+
+def _recorder(spool: RequestSpool, tally: Tally, on_request: Callable[[], None] | None
               ) -> Callable[[RequestRecord], None]:
-    """Each finished attempt goes to the spool (and ticks the progress bar)."""
+    """Each finished attempt goes to the spool and the tally (and ticks the progress bar)."""
     def record(finished: RequestRecord) -> None:
+        tally.add(finished)
         spool.add(finished)
         if on_request is not None:
             on_request()
@@ -234,12 +253,6 @@ def client_health(load: LoadResult, metrics: PointMetrics) -> ClientHealth:
     return ClientHealth(kept_up=not problems, problems=problems, limit_ms=LAG_LIMIT_MS,
                         loop_lag_ms=LagStats(n=lag.n, p50=lag.p50_ms, p99=lag.p99_ms,
                                              max=lag.max_ms))
-
-
-def client_tokens(records: list[RequestRecord]) -> tuple[int, int]:
-    """The client's usage totals over every attempt that got a usage report."""
-    return (sum(prompt_tokens(r) for r in records if r.prompt_tokens is not None),
-            sum(output_tokens(r) for r in records if r.completion_tokens is not None))
 
 
 def reset_cache(server: ServerHandle) -> tuple[bool, str]:

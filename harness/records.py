@@ -41,28 +41,10 @@ class RequestRecord:
     intended_time: float | None = None  # open loop: when the schedule meant it to be sent
     phase: str | None = None  # the traffic phase it belongs to
     attempt: int = 1  # 2+ for retries of the same request
-    row: int | None = None  # its row in the point's requests file, once written there
-    # what the chunks said, kept when they are released (release_chunks)
-    _first: float | None = field(default=None, repr=False)
-    _last: float | None = field(default=None, repr=False)
-    _streamed: int = field(default=0, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
-
-    @property
-    def released(self) -> bool:
-        return isinstance(self.chunk_times, tuple)
-
-    def release_chunks(self) -> None:
-        """Let the per-chunk arrays go once they are written to the point's requests file
-        (harness/spool.py), keeping what the per-request metrics read; the per-chunk metrics
-        then read that file (harness/chunks.py)."""
-        if not self.released:
-            self._first, self._last = self.first_token_time, self.last_token_time
-            self._streamed = self.streamed_tokens
-            self.chunk_times, self.chunk_tokens = (), ()
 
     def fail(self, kind: ErrorKind, error: str) -> None:
         """Mark the attempt failed (the first cause found stands)."""
@@ -71,24 +53,22 @@ class RequestRecord:
 
     @property
     def first_token_time(self) -> float | None:
-        return self.chunk_times[0] if self.chunk_times else self._first
+        return self.chunk_times[0] if self.chunk_times else None
 
     @property
     def last_token_time(self) -> float | None:
-        return self.chunk_times[-1] if self.chunk_times else self._last
+        return self.chunk_times[-1] if self.chunk_times else None
 
     @property
     def streamed_tokens(self) -> int:
         """Tokens the stream's chunks carried (server usage aside)."""
-        return sum(self.chunk_tokens) if self.chunk_tokens else self._streamed
+        return sum(self.chunk_tokens)
 
 
 def requests_table(records: list[RequestRecord], start: float) -> pa.Table:
     """One row per attempt; times in seconds from the start of the point's window. Built
     column by column: the chunk times go from the records' arrays into one flat arrow array,
-    never through a Python float each. The records must still hold their chunks."""
-    if any(r.released for r in records):
-        raise ValueError("requests_table needs records that still hold their chunks")
+    never through a Python float each."""
     def rel(t: float | None) -> float | None:
         return None if t is None else t - start
 

@@ -9,22 +9,21 @@ that falls behind its schedule cannot hide the queueing (docs/metrics.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from harness.chunks import Batch, Chunks, Selection, Where, everything
 from harness.config.slo import Limit, Slo
 from harness.metrics import (
+    Requests,
     e2e,
     e2e_from_intended,
-    final_attempts,
-    itls,
+    source_of,
     tpot,
     ttft,
     ttft_from_intended,
 )
-from harness.records import RequestRecord
 from harness.results import Distribution, PointMetrics, SloVerdict
 
 
@@ -69,47 +68,58 @@ def violations(metrics: PointMetrics, slo: Slo) -> list[str]:
     return judge(metrics, slo).violations
 
 
-def _request_value(record: RequestRecord, limit: Limit) -> float | None:
-    """The request's own value of a limit's metric, in ms (None: it has none, e.g. the TPOT
+def _request_values(batch: Batch, limit: Limit) -> np.ndarray:
+    """Each request's own value of a limit's metric, in ms (NaN: it has none, e.g. the TPOT
     of a one-token answer). A request has one TTFT, TPOT and E2E, which every limit on that
     metric bounds; its ITL is a sample of gaps, of which the limit's statistic is taken."""
+    rows = batch.rows
+    closed = np.isnan(rows.intended_time)
     if limit.metric == "ttft":
-        seconds = ttft_from_intended(record) if record.intended_time is not None else ttft(record)
+        seconds = np.where(closed, ttft(rows), ttft_from_intended(rows))
     elif limit.metric == "e2e":
-        seconds = e2e_from_intended(record) if record.intended_time is not None else e2e(record)
+        seconds = np.where(closed, e2e(rows), e2e_from_intended(rows))
     elif limit.metric == "tpot":
-        seconds = tpot(record)
+        seconds = tpot(rows)
     else:
-        gaps = itls(record)
-        if not gaps:
-            return None
-        seconds = float(np.mean(gaps) if limit.stat == "mean"
-                        else np.percentile(gaps, float(limit.stat[1:])))
-    return None if seconds is None else seconds * 1000
+        seconds = _itl_stat(batch.chunks, limit.stat)
+    return seconds * 1000
 
 
-def good(record: RequestRecord, slo: Slo) -> bool:
+def _itl_stat(chunks: Chunks, stat: str) -> np.ndarray:
+    """`stat` ('mean' or 'pNN') of each row's own gaps between chunks (NaN: fewer than two)."""
+    gaps, _ = chunks.gaps()
+    per_row = np.maximum(chunks.lengths - 1, 0)
+    found = np.full(per_row.size, np.nan)
+    for row, own in enumerate(np.split(gaps, np.cumsum(per_row)[:-1])):
+        if own.size:
+            found[row] = own.mean() if stat == "mean" else np.percentile(own, float(stat[1:]))
+    return found
+
+
+def good(batch: Batch, slo: Slo) -> np.ndarray:
     """A request is good when it succeeded and its own metrics meet every latency limit."""
-    if not record.ok:
-        return False
+    meets = batch.rows.ok.copy()
     for limit in slo.limits():
-        value = _request_value(record, limit)
-        if value is not None and value > limit.ms:
-            return False
-    return True
+        values = _request_values(batch, limit)
+        meets &= ~(values > limit.ms)  # (NaN: no value, no miss)
+    return meets
 
 
-def goodput(records: Sequence[RequestRecord], duration_s: float, slo: Slo) -> float:
-    """Good requests per second over the window; failed requests count as misses."""
-    finals = final_attempts(records)
-    return sum(good(r, slo) for r in finals) / max(duration_s, 1e-9)
+def goodput(requests: Requests, duration_s: float, slo: Slo, where: Where = everything,
+            start: float = 0.0) -> float:
+    """Good requests per second over the window; failed requests count as misses. (Records'
+    times count from `start`, as point_metrics.)"""
+    finals = Selection(source_of(requests, start), where).narrow(lambda rows: rows.final)
+    chunks = any(limit.metric == "itl" for limit in slo.limits())
+    total = sum(int(good(batch, slo).sum()) for batch in finals.batches(chunks))
+    return total / max(duration_s, 1e-9)
 
 
-def verdict(records: Sequence[RequestRecord], metrics: PointMetrics,
-            slo: Slo | None) -> SloVerdict | None:
+def verdict(requests: Requests, metrics: PointMetrics, slo: Slo | None,
+            where: Where = everything, start: float = 0.0) -> SloVerdict | None:
     """The stored verdict of a point or phase (None without an SLO)."""
     if slo is None:
         return None
     judged = judge(metrics, slo)
     return SloVerdict(limits=slo, meets=judged.meets, violations=judged.violations,
-                      goodput_rps=goodput(records, metrics.duration_s, slo))
+                      goodput_rps=goodput(requests, metrics.duration_s, slo, where, start))

@@ -1,11 +1,10 @@
 """A point's request records, written to its requests file as they finish.
 
 Each finished attempt joins a batch; a full batch (BATCH_RECORDS records or BATCH_CHUNKS
-chunks) is written as one row group of the parquet file and its records release their chunk
-arrays (RequestRecord.release_chunks), keeping what per-request metrics read. So the client
-holds the chunks of its requests in flight and of one batch, however long the point runs; the
-per-chunk metrics read the file back (harness/chunks.py ParquetChunks). Rows are in the order
-the attempts finished; record.row says which is whose.
+chunks) is written as one row group of the parquet file and let go. So the client holds its
+requests in flight and one batch, however long the point runs (`harness run` keeps no record
+beyond: harness.load.executor.run_point's keep_records); every metric reads the file back
+(harness/chunks.py ParquetRequests). Rows are in the order the attempts finished.
 
 The file is written under a hidden name beside the point's (`.c4.requests.parquet.spool`),
 moved into place when the point is saved (RunStore.save_point) and removed if it is not.
@@ -48,7 +47,6 @@ class RequestSpool:
         return start
 
     def add(self, record: RequestRecord) -> None:
-        record.row = self.rows
         self.rows += 1
         self._batch.append(record)
         self._chunks += len(record.chunk_times)
@@ -57,7 +55,7 @@ class RequestSpool:
 
     def flush(self) -> None:
         if not self._batch or self.error is not None:
-            return  # after a failed write, the records keep their chunks: nothing is lost
+            return  # after a failed write, the batch is kept: nothing is lost
         if self.start is None:
             raise RuntimeError("RequestSpool.begin was not called")
         table = requests_table(self._batch, self.start)
@@ -69,8 +67,6 @@ class RequestSpool:
         except OSError as err:
             self.error = err
             return
-        for record in self._batch:
-            record.release_chunks()
         self._batch.clear()
         self._chunks = 0
 

@@ -18,69 +18,80 @@ requests than fill two batches, or a short open-loop point) has no steady window
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 
 import numpy as np
 import pandas as pd
 
-from harness.chunks import ChunkSource, Selection, select
+from harness.chunks import Selection
 from harness.metrics import (
-    distribution,
+    Requests,
     e2e,
-    final_attempts,
+    final_ok,
+    per_request,
     pooled_distribution,
     prompt_tokens,
+    source_of,
     tpot,
     ttft,
 )
-from harness.records import RequestRecord
 from harness.results import SteadyWindow
 
 RULE = "first completion to last send"
 MIN_COMPLETIONS = 2  # fewer completions in the window give no rate worth the name
 
 
-def steady_bounds(records: Sequence[RequestRecord]) -> tuple[float, float] | None:
-    """(start, end) of the steady window on the records' clock, or None if there is none."""
-    done = [r.last_token_time for r in records if r.ok and r.last_token_time is not None]
-    if not done or not records:
-        return None
-    start, end = min(done), max(r.send_time for r in records)
-    return (start, end) if end > start else None
+def steady_bounds(requests: Requests, point_start: float = 0.0) -> tuple[float, float] | None:
+    """(start, end) of the steady window in seconds from the point's start (records' times
+    count from `point_start`), or None if there is none."""
+    first_done, last_send = math.inf, -math.inf
+    for rows in Selection(source_of(requests, point_start)).rows():
+        done = rows.last_token_time[rows.ok & ~np.isnan(rows.last_token_time)]
+        if done.size:
+            first_done = min(first_done, float(done.min()))
+        last_send = max(last_send, float(rows.send_time.max()))
+    return (first_done, last_send) if last_send > first_done else None
 
 
-def steady_window(records: Sequence[RequestRecord], point_start: float,
+def steady_window(requests: Requests, point_start: float,
                   energy_j: float | None = None, samples: pd.DataFrame | None = None,
-                  window: tuple[float, float] | None = None,
-                  chunks: ChunkSource | None = None) -> SteadyWindow:
+                  window: tuple[float, float] | None = None) -> SteadyWindow:
     """The steady window's metrics; `energy_j` over `window` (the point's energy window on
-    the records' clock) is apportioned by the GPU power `samples` (t_s, power_avg_w). The
-    per-chunk figures read `chunks` (times from `point_start`), or the records' own."""
-    bounds = steady_bounds(records)
+    the clock of `point_start`) is apportioned by the GPU power `samples` (t_s,
+    power_avg_w, on that clock too). Records' times are on that clock; a source's count from
+    `point_start`."""
+    source = source_of(requests, point_start)
+    bounds = steady_bounds(source)
     if bounds is None:
         return SteadyWindow(rule=RULE, note="no steady window: the last request was sent "
                                             "before the first one completed")
     start, end = bounds
-    finals = [r for r in final_attempts(records) if r.ok]
-    in_window = [r for r in finals if start <= r.send_time <= end]
-    completions = sum(start <= r.last_token_time <= end for r in finals)
+
+    def inside(times: np.ndarray) -> np.ndarray:
+        return (times >= start) & (times <= end)
+
+    finals = Selection(source, final_ok)
+    in_window = finals.narrow(lambda rows: inside(rows.send_time))
+    completions = prefilled = sent = 0
+    for rows in finals.rows():
+        completions += int(inside(rows.last_token_time).sum())
+        prefilled += int(prompt_tokens(rows)[inside(rows.first_token_time)].sum())
+        sent += int(inside(rows.send_time).sum())
     duration = end - start
-    out = tokens_between(select(finals, chunks, point_start), start - point_start,
-                         end - point_start)
-    prefilled = sum(prompt_tokens(r) for r in finals if start <= r.first_token_time <= end)
+    out = tokens_between(finals, start, end)
     note = None
     if completions < MIN_COMPLETIONS:
         note = f"only {completions} completion(s) in the steady window: a rough rate"
-    steady_j = apportion(energy_j, samples, window, bounds)
+    steady_j = apportion(energy_j, samples, window, (start + point_start, end + point_start))
     return SteadyWindow(
-        rule=RULE, start_s=start - point_start, end_s=end - point_start, duration_s=duration,
-        requests=len(in_window), completed=completions, output_tokens=out,
+        rule=RULE, start_s=start, end_s=end, duration_s=duration,
+        requests=sent, completed=completions, output_tokens=out,
         request_throughput=completions / duration, output_throughput=out / duration,
         total_token_throughput=(prefilled + out) / duration,
-        ttft_ms=distribution(ttft(r) for r in in_window),
-        tpot_ms=distribution(tpot(r) for r in in_window),
-        itl_ms=pooled_distribution(select(in_window, chunks, point_start)),
-        e2e_ms=distribution(e2e(r) for r in in_window),
+        ttft_ms=per_request(in_window, ttft),
+        tpot_ms=per_request(in_window, tpot),
+        itl_ms=pooled_distribution(in_window),
+        e2e_ms=per_request(in_window, e2e),
         energy_j=steady_j, j_per_output_token=steady_j / out if steady_j and out else None,
         note=note)
 

@@ -4,12 +4,15 @@ retries and conversations."""
 from __future__ import annotations
 
 import asyncio
+import time
 
+import numpy as np
 import pytest
 
 from harness.config.load import RetryConfig, WorkloadConfig
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.executor import Prebuilt, chains_needed, run_point
+from harness.load.health import dispatch_at
 from harness.load.workload import Workload
 from harness.metrics import point_metrics
 from harness.plan import PhaseSpec, Point
@@ -130,3 +133,66 @@ def test_prebuilt_prompts_are_every_chain_the_point_sends_and_the_same_ones():
     fresh = Workload(config, VOCAB, None, 0, 1, 2)
     assert sorted(tuple(p["prompt"]) for p in payloads) == sorted(
         tuple(fresh.chain(i)[0].prompt) for i in sent), "prebuilding changes no prompt"
+
+
+def test_without_keeping_records_every_attempt_goes_to_on_record_and_none_stays():
+    """`harness run` keeps no record in memory: each finished attempt goes to its spool."""
+    point = Point("r40", "open", (open_phase(40.0, requests=12),))
+    config = WorkloadConfig(input_tokens=8, output_tokens=6)
+    seen = []
+
+    async def go():
+        async with running_peer() as (url, payloads):
+            server = ServerHandle(url, "multi-token", VLLM_EXTENSIONS)
+            result = await run_point(server, point, Workload(config, VOCAB, None, 0, 1, 2),
+                                     seed=0, salt=3, timeout_s=5, retry=RetryConfig(),
+                                     on_record=seen.append, keep_records=False)
+            return result, payloads
+
+    result, payloads = asyncio.run(go())
+    assert result.records == [] and len(seen) == len(payloads) == 12
+    assert sorted(r.index for r in seen) == list(range(12))
+    assert point_metrics(seen, result.start, result.end).completed == 12
+
+
+def test_dispatch_starts_each_item_at_its_time_and_lets_finished_tasks_go():
+    started, alive = [], []
+
+    async def go():
+        loop_start = time.perf_counter() + 0.02
+        times = loop_start + np.array([0.03, 0.0, 0.01, 0.02])
+
+        async def job(k: int, at: float) -> None:
+            started.append((k, time.perf_counter() - at))
+            alive.append(sum(not t.done() for t in asyncio.all_tasks()))
+            await asyncio.sleep(0.001)
+
+        await dispatch_at(times, job)
+        return asyncio.all_tasks()
+
+    left = asyncio.run(go())
+    assert [k for k, _ in started] == [1, 2, 3, 0]  # in time order
+    assert all(0 <= late < 0.05 for _, late in started)
+    assert len(left) == 1  # the main task: every job's task is over and let go
+
+
+def test_dispatch_raises_the_first_error_and_cancels_the_rest():
+    cancelled = []
+
+    async def go():
+        start = time.perf_counter()
+
+        async def job(k: int, at: float) -> None:
+            try:
+                if k == 0:
+                    raise RuntimeError("send failed")
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                cancelled.append(k)
+                raise
+
+        await dispatch_at(start + np.array([0.01, 0.0, 0.0]), job)
+
+    with pytest.raises(RuntimeError, match="send failed"):
+        asyncio.run(go())
+    assert sorted(cancelled) == [1, 2]

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.chunks import rows_of
 from harness.load.executor import PhaseWindow
 from harness.metrics import (
     burst_tokens,
@@ -34,21 +35,22 @@ def record(index=0, send=0.0, chunks=(), tokens=None, usage=None, error=None, ma
 
 def test_per_request_definitions():
     r = record(send=1.0, chunks=[1.2, 1.3, 1.5, 1.6])
-    assert ttft(r) == pytest.approx(0.2)
-    assert e2e(r) == pytest.approx(0.6)
-    assert tpot(r) == pytest.approx((0.6 - 0.2) / 3)
+    rows = rows_of([r])
+    assert ttft(rows)[0] == pytest.approx(0.2)
+    assert e2e(rows)[0] == pytest.approx(0.6)
+    assert tpot(rows)[0] == pytest.approx((0.6 - 0.2) / 3)
     assert itls(r) == pytest.approx([0.1, 0.2, 0.1])
 
 
 def test_tpot_divides_by_tokens_not_chunks():
     # two chunks carrying 1 and 4 tokens: 5 tokens, TPOT over 4 gaps; ITL stays per chunk
     r = record(send=0.0, chunks=[0.1, 0.5], tokens=[1, 4])
-    assert tpot(r) == pytest.approx(0.4 / 4)
+    assert tpot(rows_of([r]))[0] == pytest.approx(0.4 / 4)
     assert itls(r) == pytest.approx([0.4])
 
 
 def test_single_token_has_no_tpot():
-    assert tpot(record(chunks=[0.1])) is None
+    assert np.isnan(tpot(rows_of([record(chunks=[0.1])]))[0])
 
 
 def test_point_metrics_hand_computed():
@@ -180,7 +182,7 @@ def test_pooled_gaps_are_every_records_gaps_and_never_cross_records():
     from harness.metrics import pooled_gaps
 
     def pooled(records, per_token=False):
-        return np.concatenate([np.empty(0), *pooled_gaps(select(records, None), per_token)])
+        return np.concatenate([np.empty(0), *pooled_gaps(select(records), per_token)])
 
     a = record(0, 0.0, [0.1, 0.2, 0.4])
     a.chunk_tokens = [1, 2, 1]
@@ -190,3 +192,19 @@ def test_pooled_gaps_are_every_records_gaps_and_never_cross_records():
     assert pooled([a, b, c], per_token=True).tolist() == pytest.approx(
         itls_per_token(a) + itls_per_token(b) + itls_per_token(c))
     assert pooled([]).size == 0
+
+
+def test_beyond_the_bootstrap_limit_intervals_are_order_statistics(monkeypatch):
+    import harness.metrics as metrics
+
+    values = np.random.default_rng(5).exponential(0.05, 5_000)
+    boot = distribution(values)
+    monkeypatch.setattr(metrics, "BOOTSTRAP_LIMIT", 1_000)
+    ranked = distribution(values)
+    ordered = np.sort(values) * 1000
+    for p in (50, 90, 95, 99):
+        assert getattr(ranked, f"p{p}") == getattr(boot, f"p{p}")
+        low, high = getattr(ranked, f"p{p}_ci")
+        assert low in ordered and high in ordered and low <= getattr(ranked, f"p{p}") <= high
+        boot_low, boot_high = getattr(boot, f"p{p}_ci")
+        assert high - low == pytest.approx(boot_high - boot_low, rel=0.5)

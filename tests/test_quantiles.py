@@ -57,11 +57,11 @@ def test_pooled_itl_beyond_the_memory_limit_equals_the_itl_held_whole(monkeypatc
         record.chunk_times.extend((index + 0.1 + np.cumsum(rng.exponential(0.02, 30))).tolist())
         record.chunk_tokens.extend(rng.integers(1, 3, 30).tolist())
         records.append(record)
-    held = pooled_distribution(select(records, None))
-    per_token = pooled_distribution(select(records, None), per_token=True)
+    held = pooled_distribution(select(records))
+    per_token = pooled_distribution(select(records), per_token=True)
     monkeypatch.setattr(quantiles, "IN_MEMORY_VALUES", 100)
     monkeypatch.setattr(quantiles, "GATHER_LIMIT", 50)
-    streamed = pooled_distribution(select(records, None))
+    streamed = pooled_distribution(select(records))
     assert streamed.n == held.n == 60 * 29
     assert streamed.mean == pytest.approx(held.mean)
     for p in PERCENTILES:
@@ -71,6 +71,6 @@ def test_pooled_itl_beyond_the_memory_limit_equals_the_itl_held_whole(monkeypatc
         assert low <= getattr(held, f"p{p}") <= high
         # order-statistic and bootstrap intervals agree roughly at this n
         assert high - low == pytest.approx(held_high - held_low, rel=0.6)
-    streamed_tokens = pooled_distribution(select(records, None), per_token=True)
+    streamed_tokens = pooled_distribution(select(records), per_token=True)
     assert streamed_tokens.n == per_token.n
     assert streamed_tokens.p99 == pytest.approx(per_token.p99, rel=1e-12)

@@ -12,12 +12,21 @@ import time
 import aiohttp
 import pytest
 import typer
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.client import stream_completion
-from harness.load.health import LagSummary, LoopLag, client_problems, dispatch_summary
+from harness.load.health import (
+    LAG_STEP_S,
+    LagSummary,
+    LagTally,
+    LoopLag,
+    client_problems,
+    dispatch_summary,
+)
 from harness.load.processes import run_in_processes
 from harness.load.session import StreamSession
 from harness.mock import MockServer, Schedule
@@ -163,3 +172,15 @@ def test_cpus_apart_gives_the_server_its_own_cpu_and_gives_it_back():
         else:
             assert server is None
     assert os.sched_getaffinity(0) == mine
+
+
+@given(st.lists(st.floats(0.0, 0.2), min_size=1, max_size=300))
+def test_the_loop_lag_tally_agrees_with_every_sample_kept(lags):
+    tally = LagTally()
+    for lag in lags:
+        tally.add(lag)
+    counted, kept = tally.summary(), LagSummary.of(lags)
+    step_ms = LAG_STEP_S * 1e3
+    assert counted.n == kept.n and counted.max_ms == kept.max_ms
+    assert counted.p50_ms == pytest.approx(kept.p50_ms, abs=step_ms)
+    assert counted.p99_ms == pytest.approx(kept.p99_ms, abs=step_ms)

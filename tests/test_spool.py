@@ -1,6 +1,5 @@
-"""A point's records written in batches as they finish: the file holds every attempt, the
-records let their chunks go, and every metric read back from the file equals the metric of
-the same records held whole."""
+"""A point's records written in batches as they finish: the file holds every attempt, and
+every metric read back from the file equals the metric of the same records held whole."""
 
 from __future__ import annotations
 
@@ -11,10 +10,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from harness.chunks import ParquetChunks
+from harness.chunks import ParquetRequests
+from harness.config.slo import Slo
 from harness.load.executor import PhaseWindow
 from harness.metrics import phase_metrics, point_metrics
 from harness.records import RequestRecord
+from harness.slo import verdict
 from harness.spool import RequestSpool, spool_path
 from harness.steady import steady_window
 
@@ -48,40 +49,39 @@ def spooled(tmp_path, batch_records=7):
     held = records()
     spool = RequestSpool(spool_path(tmp_path / "c4.requests.parquet"), batch_records)
     spool.begin(START)
-    written = copy.deepcopy(held)
-    for record in reversed(written):  # finishing order need not be index order
+    for record in reversed(copy.deepcopy(held)):  # finishing order need not be index order
         spool.add(record)
-    return held, written, spool.close()
+    return held, spool.close()
 
 
-def test_records_are_written_in_batches_and_let_their_chunks_go(tmp_path):
-    held, written, path = spooled(tmp_path)
+def test_records_are_written_in_batches_in_the_order_they_finish(tmp_path):
+    held, path = spooled(tmp_path)
     assert path.name == ".c4.requests.parquet.spool"
     file = pq.ParquetFile(path)
     assert file.metadata.num_rows == len(held)
     assert file.num_row_groups == -(-len(held) // 7)
-    assert sorted(r.row for r in written) == list(range(len(held)))
-    assert all(r.released and len(r.chunk_times) == 0 for r in written)
-    for kept, whole in zip(written, held, strict=True):
-        assert kept.first_token_time == whole.first_token_time
-        assert kept.last_token_time == whole.last_token_time
-        assert kept.streamed_tokens == sum(whole.chunk_tokens)
     rows = file.read().to_pandas()
     assert rows["index"].tolist() == [r.index for r in reversed(held)]
+    assert rows["send_s"].tolist() == pytest.approx([r.send_time - START
+                                                     for r in reversed(held)])
 
 
 def test_metrics_read_back_from_the_file_equal_the_metrics_of_the_records_held(tmp_path):
-    held, written, path = spooled(tmp_path)
-    chunks = ParquetChunks(path)
+    held, path = spooled(tmp_path)
+    stored = ParquetRequests(path)
     end = max(r.done_time for r in held)
     whole = point_metrics(held, START, end)
-    assert point_metrics(written, START, end, chunks) == whole
+    assert point_metrics(stored, START, end) == whole
     assert whole.itl_ms.n == sum(len(r.chunk_times) - 1 for r in held if r.ok)
+    assert (whole.requests, whole.attempts, whole.retried_requests) == (40, 41, 1)
     assert whole.burst_share is not None
     windows = [PhaseWindow("warm", START, START + 1.0), PhaseWindow("hot", START + 1.0, end)]
-    assert phase_metrics(written, windows, chunks) == phase_metrics(held, windows)
-    assert steady_window(written, START, chunks=chunks) == steady_window(held, START)
+    assert phase_metrics(stored, windows, START) == phase_metrics(held, windows, START)
+    assert steady_window(stored, START) == steady_window(held, START)
     assert steady_window(held, START).output_tokens > 0
+    slo = Slo(ttft_p95_ms=25, itl_p50_ms=12)
+    assert verdict(stored, whole, slo) == verdict(held, whole, slo, start=START)
+    assert 0 < verdict(stored, whole, slo).goodput_rps < whole.request_throughput
 
 
 def test_a_failed_write_keeps_every_chunk_and_is_raised_when_the_point_closes(tmp_path,
@@ -95,7 +95,7 @@ def test_a_failed_write_keeps_every_chunk_and_is_raised_when_the_point_closes(tm
     held = records(5)
     for record in held:
         spool.add(record)
-    assert not any(r.released for r in held)
+    assert len(spool._batch) == len(held)  # kept, every chunk with it
     with pytest.raises(OSError, match="No space left"):
         spool.close()
     spool.discard()

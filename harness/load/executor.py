@@ -130,13 +130,14 @@ class PointRun:
     def __init__(self, server: ServerHandle, requests: RequestSource, session: StreamSession,
                  timeout_s: float, retry: RetryConfig,
                  on_record: Callable[[RequestRecord], None] | None, shard: Shard,
-                 trace: RequestSource | None = None):
+                 trace: RequestSource | None = None, keep_records: bool = True):
         self.server, self.requests, self.session = server, requests, session
         self.trace = trace
         self.timeout_s, self.retry, self.on_record = timeout_s, retry, on_record
         self.shard = shard
         self.turns = max(requests.turns, trace.turns if trace else 1)  # per chain index
         self.records: list[RequestRecord] = []
+        self.keep_records = keep_records
         self.next_chain = 0
         self.next_workload_chain = 0
 
@@ -168,7 +169,8 @@ class PointRun:
                                              planned.max_tokens, self.timeout_s,
                                              planned.input_tokens)
             record.intended_time, record.phase, record.attempt = intended, phase, attempt
-            self.records.append(record)
+            if self.keep_records:
+                self.records.append(record)
             if self.on_record is not None:
                 self.on_record(record)
             if record.ok or not self.should_retry(record) or attempt == self.retry.max_tries:
@@ -184,16 +186,16 @@ class PointRun:
         """Each arrival starts its chain at its scheduled instant (a timer callback, not a
         sleeping coroutine: see dispatch_at). A trace phase's arrival k (of the whole phase)
         sends the trace's chain trace_base + k."""
-        arrivals = list(enumerate(arrival_offsets(phase, rng)))[self.shard.number::self.shard.of]
-        items = [(start + float(offset), k) for k, offset in arrivals]
+        offsets = np.asarray(arrival_offsets(phase, rng), dtype=float)
+        mine = np.arange(offsets.size)[self.shard.number::self.shard.of]  # arrival numbers
+        times = start + offsets[mine]
 
-        def send(item: tuple[float, int], at: float):
+        def send(k: int, at: float):
             if phase.trace:
-                return self.chain(self.trace, trace_base + item[1], at, phase.name)
+                return self.chain(self.trace, trace_base + int(mine[k]), at, phase.name)
             return self.chain(self.requests, self.workload_chain(), at, phase.name)
 
-        chains = await dispatch_at(items, lambda item: item[0], send)
-        await asyncio.gather(*chains)
+        await dispatch_at(times, send)
 
     async def closed_phase(self, phase: PhaseSpec, start: float) -> None:
         await asyncio.sleep(max(0.0, start - time.perf_counter()))
@@ -224,16 +226,22 @@ async def run_point(server: ServerHandle, point: Point, requests: RequestSource,
                     on_record: Callable[[RequestRecord], None] | None = None,
                     shard: Shard = Shard(), connections: int = 0,
                     start: Callable[[], float] = soon,
-                    trace: RequestSource | None = None) -> LoadResult:
+                    trace: RequestSource | None = None,
+                    keep_records: bool = True) -> LoadResult:
     """Run every phase of `point`; the window runs from the first send to the last reply.
     Phases that replay a trace send from `trace`, the others from `requests`.
+
+    Every finished attempt goes to `on_record`; without `keep_records` that is all (the
+    result's records are then empty: a long point's memory does not grow with its length,
+    harness/spool.py).
 
     `connections` are opened before the start, which `start()` gives (a perf_counter time;
     processes sending together agree on it)."""
     if point.replays_trace and trace is None:
         raise ValueError(f"point {point.id} replays a trace: give its trace requests")
     async with StreamSession() as session, LoopLag() as lag:
-        run = PointRun(server, requests, session, timeout_s, retry, on_record, shard, trace)
+        run = PointRun(server, requests, session, timeout_s, retry, on_record, shard, trace,
+                       keep_records)
         await session.preconnect(server.base_url, connections)
         t0 = start()
         starts = [t0 + offset for offset in phase_starts(point.phases)]
