@@ -1,8 +1,9 @@
 """Soak: one long load point against the mock server, through the path `harness run` takes
-(run_point, the request spool writing the point's parquet as requests finish, point_metrics
-reading the chunks back from it), with the client's memory sampled as it runs.
+(run_point keeping no record, the request spool writing the point's parquet as requests
+finish, point_metrics reading every metric back from it), with the client's memory sampled
+as it runs.
 
-    .venv/bin/python benchmarks/soak.py --duration 600 [--streams 64] [--tokens 256]
+    .venv/bin/python benchmarks/soak.py --duration 600 [--streams 64 | --rate R] [--tokens 256]
 
 Prints the resident memory (VmRSS) every --every seconds with the requests and tokens so far,
 then the memory per streamed token, records written to the point's parquet against requests
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from harness.chunks import ParquetChunks
+from harness.chunks import ParquetRequests
 from harness.config.load import RetryConfig
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.executor import run_point, soon
@@ -69,14 +70,16 @@ def sample(progress: Progress, every_s: float, stop: threading.Event, rows: list
 
 
 def soak(duration_s: float, streams: int, tokens: int, interval_ms: float,
-         every_s: float) -> None:
+         every_s: float, rate: float | None = None) -> None:
     progress, rows, stop = Progress(), [], threading.Event()
     with cpus_apart(1) as server_cpus, MockServer(Schedule(interval_ms / 1000),
                                                   cpus=server_cpus) as mock, \
             tempfile.TemporaryDirectory() as tmp:
         server = ServerHandle(mock.base_url, "mock", VLLM_EXTENSIONS)
         point = Point(f"c{streams}", "closed",
-                      (PhaseSpec("main", duration_s, None, streams, None),))
+                      (PhaseSpec("main", duration_s, None, streams, None),)) if rate is None \
+            else Point(f"r{rate:g}", "open",
+                       (PhaseSpec("main", duration_s, None, None, (rate, rate), "poisson"),))
         spool = RequestSpool(Path(tmp) / f".{point.id}.requests.parquet.spool")
 
         def record(finished) -> None:
@@ -89,23 +92,28 @@ def soak(duration_s: float, streams: int, tokens: int, interval_ms: float,
         try:
             load = run_fast(run_point(server, point, KeyedRequests(tokens), seed=0, salt=0,
                                       timeout_s=120, retry=RetryConfig(), on_record=record,
-                                      start=lambda: spool.begin(soon())))
+                                      start=lambda: spool.begin(soon()),
+                                      keep_records=False))
         finally:
             stop.set()
             sampler.join()
         end_rss = rss_mb()
         parquet = spool.close()
-        metrics = point_metrics(load.records, load.start, load.end, ParquetChunks(parquet))
+        read_from = time.monotonic()
+        metrics = point_metrics(ParquetRequests(parquet), load.start, load.end)
+        read_s = time.monotonic() - read_from
         written = pq.ParquetFile(parquet).metadata.num_rows
         size_mb = parquet.stat().st_size / 2**20
     streamed = progress.tokens
     lag = load.loop_lag
     problems = client_problems(lag, metrics.dispatch_lag_ms.p99)
-    print(f"\nmock server: a step every {interval_ms:g} ms, {streams} streams x {tokens} tokens, "
+    load_is = f"{streams} streams" if rate is None else f"open loop at {rate:g} requests/s"
+    print(f"\nmock server: a step every {interval_ms:g} ms, {load_is} x {tokens} tokens, "
           f"{duration_s:g} s; {os.cpu_count()} CPUs")
-    print(f"requests sent {len(load.records):,}, records written {written:,} "
-          f"({'equal' if written == len(load.records) else 'LOST RECORDS'}), "
-          f"errors {metrics.errors}; parquet {size_mb:.1f} MB")
+    sent = progress.requests
+    print(f"requests sent {sent:,}, records written {written:,} "
+          f"({'equal' if written == sent else 'LOST RECORDS'}), "
+          f"errors {metrics.errors}; parquet {size_mb:.1f} MB, its metrics read in {read_s:.1f} s")
     print(f"tokens streamed {streamed:,} ({streamed / max(load.end - load.start, 1e-9):,.0f}/s); "
           f"ITL p50 {ms(metrics.itl_ms.p50)} over {metrics.itl_ms.n:,} gaps")
     print(f"RSS {start_rss:.1f} MB at the start, {end_rss:.1f} MB at the end of the point, "
@@ -116,7 +124,8 @@ def soak(duration_s: float, streams: int, tokens: int, interval_ms: float,
         per_request = np.polyfit([r[2] for r in later], [r[1] * 2**20 for r in later], 1)[0]
         print(f"memory growth while streaming (after the first quarter): {slope:.2f} bytes "
               f"per streamed token, {per_request:.0f} bytes per request")
-    print(f"client health: loop lag p99 {ms(lag.p99_ms)}, max {ms(lag.max_ms)}; "
+    print(f"client health: loop lag p99 {ms(lag.p99_ms)}, max {ms(lag.max_ms)}; dispatch "
+          f"lag p99 {ms(metrics.dispatch_lag_ms.p99)}; "
           f"{'kept up' if not problems else '; '.join(problems)}")
 
 
@@ -125,11 +134,13 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of load")
     parser.add_argument("--streams", type=int, default=64, help="requests in flight")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="an open loop of Poisson arrivals at this rate instead")
     parser.add_argument("--tokens", type=int, default=256, help="tokens per request")
     parser.add_argument("--interval-ms", type=float, default=2.0, help="mock server step")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
     args = parser.parse_args()
-    soak(args.duration, args.streams, args.tokens, args.interval_ms, args.every)
+    soak(args.duration, args.streams, args.tokens, args.interval_ms, args.every, args.rate)
 
 
 if __name__ == "__main__":
