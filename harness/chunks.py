@@ -58,7 +58,6 @@ class Rows:
     """The scalar columns of some request attempts, one array each (names as RequestRecord's;
     times in seconds from the point's start)."""
 
-    row: np.ndarray  # its row number in the source
     index: np.ndarray
     attempt: np.ndarray
     final: np.ndarray  # the last attempt of its request
@@ -77,7 +76,7 @@ class Rows:
     streamed_tokens: np.ndarray  # tokens the chunks carried
 
     def __len__(self) -> int:
-        return self.row.size
+        return self.index.size
 
     def take(self, mask: np.ndarray) -> Rows:
         return Rows(**{f.name: getattr(self, f.name)[mask] for f in fields(self)})
@@ -99,18 +98,17 @@ class StoredRequests(Protocol):
 
 
 class _Source:
-    """What both sources share: which attempt of each request is its last."""
+    """A source whose `tables(columns)` reads those columns a batch at a time; it finds which
+    attempt of each request is its last."""
 
-    _last: dict[int, int] | None = None
-
-    def tables(self, columns: list[str]) -> Iterator[pa.Table]:
-        raise NotImplementedError
+    def __init__(self, tables: Callable[[list[str]], Iterator[pa.Table]]):
+        self.tables = tables
+        self._last: dict[int, int] | None = None
 
     def batches(self, chunks: bool = False) -> Iterator[Batch]:
-        last, first = self.last_attempts(), 0
+        last = self.last_attempts()
         for table in self.tables(SCALARS + (CHUNKS if chunks else ["chunk_tokens"])):
-            yield _batch(table, first, last, chunks)
-            first += table.num_rows
+            yield _batch(table, last, chunks)
 
     def last_attempts(self) -> dict[int, int]:
         """The last attempt of every request that was retried (the others have one): a pass
@@ -129,10 +127,7 @@ class TableRequests(_Source):
     """The requests of an in-memory requests table (harness.records.requests_table)."""
 
     def __init__(self, table: pa.Table):
-        self.table = table
-
-    def tables(self, columns: list[str]) -> Iterator[pa.Table]:
-        yield self.table.select(columns)
+        super().__init__(lambda columns: iter([table.select(columns)]))
 
 
 class ParquetRequests(_Source):
@@ -140,8 +135,9 @@ class ParquetRequests(_Source):
 
     def __init__(self, path: Path):
         self.path = path
+        super().__init__(self._row_groups)
 
-    def tables(self, columns: list[str]) -> Iterator[pa.Table]:
+    def _row_groups(self, columns: list[str]) -> Iterator[pa.Table]:
         source = pq.ParquetFile(self.path)
         for group in range(source.num_row_groups):
             yield source.read_row_group(group, columns=columns)
@@ -180,13 +176,13 @@ def _streamed(table: pa.Table) -> np.ndarray:
     return per_row
 
 
-def _batch(table: pa.Table, first: int, last: dict[int, int], chunks: bool) -> Batch:
+def _batch(table: pa.Table, last: dict[int, int], chunks: bool) -> Batch:
     index = table.column("index").to_numpy().astype(np.int64)
     attempt = table.column("attempt").to_numpy().astype(np.int64)
     final = attempt == np.fromiter((last.get(i, 1) for i in index.tolist()), dtype=np.int64,
                                    count=index.size) if last else attempt == 1
     rows = Rows(
-        row=np.arange(first, first + table.num_rows), index=index, attempt=attempt,
+        index=index, attempt=attempt,
         final=final, ok=table.column("error").is_null().to_numpy(zero_copy_only=False),
         phase=_objects(table, "phase"), error_kind=_objects(table, "error_kind"),
         input_tokens=table.column("input_tokens").to_numpy().astype(np.int64),
@@ -214,24 +210,18 @@ class Selection:
     source: StoredRequests
     where: Where = everything
 
-    def rows(self) -> Iterator[Rows]:
-        for batch in self.source.batches():
-            mask = self.where(batch.rows)
-            if mask.any():
-                yield batch.rows.take(mask)
-
-    def read(self) -> Iterator[Chunks]:
-        """The chunks of the selected rows, a batch at a time."""
-        for batch in self.source.batches(chunks=True):
-            mask = self.where(batch.rows)
-            if mask.any():
-                yield batch.chunks.take(mask)
-
     def batches(self, chunks: bool = True) -> Iterator[Batch]:
         for batch in self.source.batches(chunks):
             mask = self.where(batch.rows)
             if mask.any():
                 yield batch.take(mask)
+
+    def rows(self) -> Iterator[Rows]:
+        return (batch.rows for batch in self.batches(chunks=False))
+
+    def read(self) -> Iterator[Chunks]:
+        """The chunks of the selected rows, a batch at a time."""
+        return (batch.chunks for batch in self.batches(chunks=True))
 
     def narrow(self, where: Where) -> Selection:
         """The rows of this selection that `where` is also true of."""

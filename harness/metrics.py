@@ -262,8 +262,11 @@ def point_metrics(requests: Requests, start: float, end: float,
     return metrics_of(selection, max(end - start, 1e-9))
 
 
-def metrics_of(selection: Selection, duration: float) -> PointMetrics:
-    counts = count(selection)
+def metrics_of(selection: Selection, duration: float, counts: Counts | None = None
+               ) -> PointMetrics:
+    """The metrics of the selected rows over a window of `duration` (`counts`: their counts,
+    when already taken)."""
+    counts = counts or count(selection)
     ok = selection.narrow(final_ok)
     share = burst_share(ok)
     errors = counts.requests - counts.completed
@@ -311,7 +314,8 @@ def phase_metrics(requests: Requests, windows: Sequence, start: float = 0.0
     result = {}
     for window in windows:
         selection = Selection(source, in_phase(window.name))
-        counts_end = count(selection).last_done
-        end = max(window.end - start, counts_end)
-        result[window.name] = metrics_of(selection, max(end - (window.start - start), 1e-9))
+        counts = count(selection)
+        end = max(window.end - start, counts.last_done)
+        result[window.name] = metrics_of(selection, max(end - (window.start - start), 1e-9),
+                                         counts)
     return result

@@ -100,19 +100,23 @@ class LagTally:
     def summary(self) -> LagSummary:
         if not self.counts:
             return LagSummary()
-        steps = sorted(self.counts)
-        ends = np.cumsum([self.counts[step] for step in steps])  # rank after each step
-        n = int(ends[-1])
+        ranked = _Ranked(self.counts)
+        return LagSummary(len(ranked), _quantile(ranked, 0.50) * 1e3,
+                          _quantile(ranked, 0.99) * 1e3, self.max_s * 1e3)
 
-        def at(rank: int) -> float:
-            return steps[int(np.searchsorted(ends, rank, side="right"))] * LAG_STEP_S
 
-        def quantile(q: float) -> float:  # as _quantile, over the counted steps
-            position = q * (n - 1)
-            low = math.floor(position)
-            return at(low) + (at(min(low + 1, n - 1)) - at(low)) * (position - low)
+class _Ranked:
+    """Counted steps as the sorted sequence of lags they stand for (what _quantile reads)."""
 
-        return LagSummary(n, quantile(0.50) * 1e3, quantile(0.99) * 1e3, self.max_s * 1e3)
+    def __init__(self, counts: Counter[int]):
+        self.steps = sorted(counts)
+        self.ends = np.cumsum([counts[step] for step in self.steps])  # rank after each step
+
+    def __len__(self) -> int:
+        return int(self.ends[-1])
+
+    def __getitem__(self, rank: int) -> float:
+        return self.steps[int(np.searchsorted(self.ends, rank, side="right"))] * LAG_STEP_S
 
 
 def dispatch_summary(records: Sequence[RequestRecord]) -> LagSummary:
