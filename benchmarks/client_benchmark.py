@@ -33,7 +33,7 @@ from datetime import date
 from harness.load.health import LagSummary
 from harness.load.loop import run_fast
 from harness.mock import MockServer, Schedule
-from harness.selftest import cpus_apart
+from harness.run.selftest import cpus_apart
 
 CLIENTS = ("harness", "harness/asyncio", "vllm bench serve")
 INPUT_TOKENS = 4
@@ -44,11 +44,11 @@ INPUT_TOKENS = 4
 async def harness_run(base_url: str, streams: int, requests: int, tokens: int) -> dict:
     """`harness run`'s own path: a closed-loop point through the executor (run_point)."""
     from harness.config.load import RetryConfig
+    from harness.contract.plan import PhaseSpec, Point
+    from harness.contract.server import ServerHandle
     from harness.engines.vllm import VLLM_EXTENSIONS
-    from harness.load.executor import run_point
-    from harness.plan import PhaseSpec, Point
-    from harness.selftest import KeyedRequests
-    from harness.server import ServerHandle
+    from harness.load.generator import run_point
+    from harness.run.selftest import KeyedRequests
 
     server = ServerHandle(base_url, "mock", VLLM_EXTENSIONS)
     point = Point(f"c{streams}", "closed", (PhaseSpec("main", None, requests, streams, None),))
@@ -74,7 +74,7 @@ async def vllm_run(base_url: str, streams: int, requests: int, tokens: int) -> d
                                      use_dns_cache=True, keepalive_timeout=60,
                                      enable_cleanup_closed=True, force_close=False, ssl=False)
     semaphore = asyncio.Semaphore(streams)
-    from harness.selftest import KeyedRequests
+    from harness.run.selftest import KeyedRequests
 
     prompts = KeyedRequests(tokens)
 

@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from harness.config.load import RetryConfig, WorkloadConfig
+from harness.contract.plan import PhaseSpec, Point
 from harness.engines.models import resolve_model
 from harness.engines.vllm import VllmEngine
-from harness.load.executor import run_point
+from harness.load.generator import run_point
 from harness.load.loop import run_fast
 from harness.load.prompts import TextCodec, allowed_token_ids, salt_of
 from harness.load.workload import Workload
-from harness.metrics import point_metrics
-from harness.plan import PhaseSpec, Point
+from harness.metrics.point_metrics import point_metrics
 
 OPTIONS = {"load_format": "dummy", "dtype": "bfloat16", "max_model_len": 512,
            "enforce_eager": True, "max_num_seqs": 16, "seed": 0}

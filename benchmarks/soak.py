@@ -8,7 +8,7 @@ as it runs.
 Prints the resident memory (VmRSS) every --every seconds with the requests and tokens so far,
 then the memory per streamed token, records written to the point's parquet against requests
 sent (they must be equal) and the client's health (event-loop lag, dispatch lag). The mock
-server runs on the last CPU and the client on the others (harness.selftest.cpus_apart).
+server runs on the last CPU and the client on the others (harness.run.selftest.cpus_apart).
 """
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from harness.chunks import ParquetRequests
 from harness.config.load import RetryConfig
+from harness.contract.plan import PhaseSpec, Point
+from harness.contract.server import ServerHandle
 from harness.engines.vllm import VLLM_EXTENSIONS
-from harness.load.executor import run_point, soon
+from harness.load.generator import run_point, soon
 from harness.load.health import client_problems
 from harness.load.loop import run_fast
-from harness.metrics import point_metrics
+from harness.metrics.point_metrics import point_metrics
 from harness.mock import MockServer, Schedule
-from harness.plan import PhaseSpec, Point
-from harness.selftest import KeyedRequests, cpus_apart
-from harness.server import ServerHandle
-from harness.spool import RequestSpool
+from harness.run.selftest import KeyedRequests, cpus_apart
+from harness.store.requests_file import ParquetRequests
+from harness.store.spool import RequestSpool
 
 
 def rss_mb(field: str = "VmRSS") -> float:

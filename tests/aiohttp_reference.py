@@ -12,10 +12,10 @@ import time
 
 import aiohttp
 
+from harness.contract.records import RequestRecord
+from harness.contract.server import ServerHandle
 from harness.load.client import record_completion
 from harness.load.sse import ERROR_TEXT_LIMIT, StreamEvents
-from harness.records import RequestRecord
-from harness.server import ServerHandle
 
 
 async def stream_completion_aiohttp(session: aiohttp.ClientSession, server: ServerHandle,

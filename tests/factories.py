@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness.config import ExperimentConfig
-from harness.manifest import GpuDevice, GpuInventory, Host, RunManifest
-from harness.results import (
+from harness.contract.manifest import GpuDevice, GpuInventory, Host, RunManifest
+from harness.contract.results import (
     CapacityRecord,
     CellFailure,
     ClientHealth,
@@ -25,7 +25,7 @@ from harness.results import (
     ServerView,
     WindowSummary,
 )
-from harness.store import RunStore, write_model
+from harness.store.run_store import RunStore, write_model
 
 DATE = "2026-11-20T10:00:00+00:00"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.config.load import RetryConfig, WorkloadConfig
-from harness.load.executor import LoadResult, run_point
+from harness.contract.plan import PhaseSpec, Point
+from harness.contract.server import ServerHandle
+from harness.load.generator import LoadResult, run_point
 from harness.load.workload import Workload
-from harness.plan import PhaseSpec, Point
-from harness.server import ServerHandle
 
 
 def workload(vocab: Sequence[int], input_tokens: int, output_tokens: int, seed: int = 0,

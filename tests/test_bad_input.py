@@ -16,7 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.store import RunStore
+from harness.store.run_store import RunStore
 
 from .test_config import GOOD, with_changes
 
@@ -34,8 +34,8 @@ def nothing_starts(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("a bad input got as far as starting the run")
 
-    monkeypatch.setattr("harness.runner.Runner.run", started)
-    monkeypatch.setattr("harness.store.RunStore.begin", started)
+    monkeypatch.setattr("harness.run.runner.Runner.run", started)
+    monkeypatch.setattr("harness.store.run_store.RunStore.begin", started)
 
 
 def assert_one_line_error(result, *expected: str) -> None:

@@ -13,9 +13,9 @@ import yaml
 from harness.config import ExperimentConfig
 from harness.config.load import CapacityConfig
 from harness.cost.answer import build_answer
+from harness.cost.inputs.prices import load_price_book
+from harness.cost.inputs.profile import load_profile
 from harness.cost.measured import load_results
-from harness.cost.prices import load_price_book
-from harness.cost.profile import load_profile
 from harness.mock import MockServer, Schedule
 
 from .factories import CONFIG

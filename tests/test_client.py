@@ -8,14 +8,14 @@ import json
 import aiohttp
 import pytest
 
-from harness.chunks import rows_of
+from harness.contract.server import INCLUDE_USAGE, ServerHandle
 from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.client import stream_completion
 from harness.load.session import StreamSession
 from harness.load.sse import completion_payload
-from harness.metrics import tpot
-from harness.server import INCLUDE_USAGE, ServerHandle
+from harness.metrics.point_metrics import tpot
+from harness.store.requests_file import rows_of
 
 from .aiohttp_reference import stream_completion_aiohttp
 from .sse_peer import running_peer

@@ -12,7 +12,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.report.compare import noise
+from harness.report.comparison.deltas import noise
 from tests.browser import check_page
 from tests.test_report_html import QUICKSTART, assert_page_clean
 

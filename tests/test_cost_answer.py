@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.contract.results import CapacityRecord, SteadyWindow
 from harness.cost.answer import build_answer, points_frame
-from harness.cost.files import CostInputError
+from harness.cost.inputs.files import CostInputError
+from harness.cost.inputs.prices import load_price_book
+from harness.cost.inputs.profile import Profile
 from harness.cost.measured import load_results
-from harness.cost.prices import load_price_book
-from harness.cost.profile import Profile
-from harness.results import CapacityRecord, SteadyWindow
 
 from .factories import dist, manifest, metrics, point_result, write_run
 

@@ -8,8 +8,8 @@ import genai_prices
 import pytest
 import yaml
 
-from harness.cost.files import CostInputError
-from harness.cost.prices import PriceError, api_price_frame, gpu_price_frame, load_price_book
+from harness.cost.inputs.files import CostInputError
+from harness.cost.inputs.prices import PriceError, api_price_frame, gpu_price_frame, load_price_book
 
 DAY = date(2026, 11, 26)
 

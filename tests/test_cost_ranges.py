@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.cost import model
+from harness.contract.results import CapacityRecord
+from harness.cost import formulas
 from harness.cost.answer import build_answer
+from harness.cost.inputs.prices import load_price_book
+from harness.cost.inputs.profile import Profile
 from harness.cost.measured import load_results
-from harness.cost.prices import load_price_book
-from harness.cost.profile import Profile
-from harness.results import CapacityRecord
 
 from .factories import manifest, metrics, point_result, write_run
 from .test_cost_answer import PRICES
@@ -22,23 +22,23 @@ from .test_cost_answer import PRICES
 def ranges(*args: float) -> list[tuple[float, float | None]]:
     """Rounded to the cent, to compare exactly."""
     return [(round(low, 2), None if high is None else round(high, 2))
-            for low, high in model.break_even_ranges(*args)]
+            for low, high in formulas.break_even_ranges(*args)]
 
 
 def test_break_even_ranges_follow_the_replica_steps():
     # A replica bill of $1,000 a month against an API at $1/Mtok: one replica wins from
     # 1,000 Mtok up to what it carries, K. With K = 1,500: [1000, 1500], then two replicas
     # win from 2,000 and every further step joins the last (3 x 1000 <= 2 x 1500).
-    hourly = 1000 / model.HOURS_PER_MONTH
-    assert ranges(hourly, model.tokens_per_s_for(1500), 1.0, 1.0) == [(1000, 1500), (2000, None)]
+    hourly = 1000 / formulas.HOURS_PER_MONTH
+    assert ranges(hourly, formulas.tokens_per_s_for(1500), 1.0, 1.0) == [(1000, 1500), (2000, None)]
     # K = 900: one replica cannot carry the volume whose API bill pays for it: never.
-    assert ranges(hourly, model.tokens_per_s_for(900), 1.0, 1.0) == []
+    assert ranges(hourly, formulas.tokens_per_s_for(900), 1.0, 1.0) == []
     # K = 2,000: one range from 1,000 on.
-    assert ranges(hourly, model.tokens_per_s_for(2000), 1.0, 1.0) == [(1000, None)]
+    assert ranges(hourly, formulas.tokens_per_s_for(2000), 1.0, 1.0) == [(1000, None)]
     # peak-to-average 2 halves what a replica carries: K = 3,000 / 2 = 1,500 again.
-    assert ranges(hourly, model.tokens_per_s_for(3000), 1.0, 2.0) == [(1000, 1500), (2000, None)]
+    assert ranges(hourly, formulas.tokens_per_s_for(3000), 1.0, 2.0) == [(1000, 1500), (2000, None)]
     # K = 1,000 exactly: the bills meet only at full replicas; the list stops at 20 ranges.
-    assert len(ranges(hourly, model.tokens_per_s_for(1000), 1.0, 1.0)) == 20
+    assert len(ranges(hourly, formulas.tokens_per_s_for(1000), 1.0, 1.0)) == 20
 
 
 @pytest.fixture()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.contract.server import ServerHandle
 from harness.engines.process import DiedOnFirstRequest, ProcessEngine
-from harness.server import ServerHandle
 
 SERVER = textwrap.dedent('''
     import json, os, signal, sys

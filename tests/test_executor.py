@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from harness.config.load import RetryConfig, WorkloadConfig
+from harness.contract.plan import PhaseSpec, Point
+from harness.contract.server import ServerHandle
 from harness.engines.vllm import VLLM_EXTENSIONS
-from harness.load.executor import Prebuilt, chains_needed, run_point
+from harness.load.generator import Prebuilt, chains_needed, run_point
 from harness.load.health import dispatch_at
 from harness.load.workload import Workload
-from harness.metrics import point_metrics
-from harness.plan import PhaseSpec, Point
-from harness.server import ServerHandle
+from harness.metrics.point_metrics import point_metrics
 
 from .sse_peer import running_peer
 

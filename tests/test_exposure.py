@@ -86,8 +86,8 @@ def test_launched_engines_bind_loopback(tmp_path):
 
 
 def test_secrets_in_engine_options_and_env_never_reach_run_json(tmp_path):
-    from harness.manifest import REDACTED, RunManifest
-    from harness.store import read_model, write_model
+    from harness.contract.manifest import REDACTED, RunManifest
+    from harness.store.run_store import read_model, write_model
 
     from .factories import manifest
 

@@ -16,12 +16,15 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.config import ConfigError, load_config
 from harness.config.fidelity import FidelityConfig
+from harness.contract.fidelity import FidelityRecord, FidelityScore
+from harness.contract.plan import build_plan
+from harness.contract.server import TOKEN_IDS
 from harness.cost.answer import build_answer
+from harness.cost.inputs.prices import load_price_book
+from harness.cost.inputs.profile import Profile
 from harness.cost.measured import load_results
-from harness.cost.prices import load_price_book
-from harness.cost.profile import Profile
 from harness.engines.vllm import VllmEngine
-from harness.fidelity import (
+from harness.metrics.fidelity import (
     Probe,
     first_divergence,
     misses,
@@ -30,15 +33,12 @@ from harness.fidelity import (
     score,
     token_kl,
 )
-from harness.fidelity_results import FidelityRecord, FidelityScore
-from harness.plan import build_plan
-from harness.report.document import build_report
-from harness.report.fidelity_view import fidelity_figure
-from harness.report.summary import summary_frame
-from harness.report.table import results_table
-from harness.runner import PromptSource
-from harness.server import TOKEN_IDS
-from harness.store import RunStore
+from harness.report.run_report.fidelity import fidelity_figure
+from harness.report.run_report.html import build_report
+from harness.report.run_report.summary import summary_frame
+from harness.report.run_report.table import results_table
+from harness.run.runner import PromptSource
+from harness.store.run_store import RunStore
 
 from .factories import manifest, metrics, point_result, write_run
 from .test_config import GOOD, with_changes, write

@@ -132,8 +132,8 @@ def test_a_prompts_file_workload_loads(tmp_path):
 
 def prompt_source(tiny_model, workload: dict, extensions):
     from harness.config import ExperimentConfig
-    from harness.plan import build_plan
-    from harness.runner import PromptSource
+    from harness.contract.plan import build_plan
+    from harness.run.runner import PromptSource
 
     config = ExperimentConfig.model_validate({
         "model": str(tiny_model), "workload": workload,
@@ -142,7 +142,7 @@ def prompt_source(tiny_model, workload: dict, extensions):
 
 
 def test_text_by_default_even_where_the_server_takes_ids(tiny_model):
-    from harness.server import TOKEN_IDS
+    from harness.contract.server import TOKEN_IDS
 
     source = prompt_source(tiny_model, {"input_tokens": 12, "output_tokens": 2},
                            frozenset({TOKEN_IDS}))

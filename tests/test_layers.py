@@ -33,12 +33,13 @@ def test_the_contract_forbids_what_it_should(tmp_path):
         target = package / path.relative_to(REPO / "harness")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(path.read_text())
-    summary = package / "report" / "summary.py"
-    summary.write_text(summary.read_text() + "\nfrom harness.point import PointMeasurer\n")
+    summary = package / "report" / "run_report" / "summary.py"
+    summary.write_text(summary.read_text()
+                       + "\nfrom harness.run.point_measurer import PointMeasurer\n")
     (tmp_path / "pyproject.toml").write_text((REPO / "pyproject.toml").read_text())
     check = ("import sys; from importlinter.cli import lint_imports; "
              "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True))")
     result = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "harness.report.summary -> harness.point" in result.stdout
+    assert "harness.report.run_report.summary -> harness.run.point_measurer" in result.stdout

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.chunks import rows_of
-from harness.load.executor import PhaseWindow
-from harness.metrics import (
+from harness.contract.records import RequestRecord
+from harness.load.generator import PhaseWindow
+from harness.metrics.point_metrics import (
     burst_tokens,
     distribution,
     e2e,
@@ -20,7 +20,7 @@ from harness.metrics import (
     tpot,
     ttft,
 )
-from harness.records import RequestRecord
+from harness.store.requests_file import rows_of
 
 
 def record(index=0, send=0.0, chunks=(), tokens=None, usage=None, error=None, max_tokens=None):
@@ -178,8 +178,8 @@ def test_confidence_intervals_bracket_the_percentiles_and_small_samples_are_flag
 
 
 def test_pooled_gaps_are_every_records_gaps_and_never_cross_records():
-    from harness.chunks import select
-    from harness.metrics import pooled_gaps
+    from harness.metrics.point_metrics import pooled_gaps
+    from harness.store.requests_file import select
 
     def pooled(records, per_token=False):
         return np.concatenate([np.empty(0), *pooled_gaps(select(records), per_token)])
@@ -195,7 +195,7 @@ def test_pooled_gaps_are_every_records_gaps_and_never_cross_records():
 
 
 def test_beyond_the_bootstrap_limit_intervals_are_order_statistics(monkeypatch):
-    import harness.metrics as metrics
+    import harness.metrics.point_metrics as metrics
 
     values = np.random.default_rng(5).exponential(0.05, 5_000)
     boot = distribution(values)

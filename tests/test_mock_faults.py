@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from harness.config.load import RetryConfig
-from harness.load.executor import run_point
-from harness.metrics import point_metrics
+from harness.contract.records import requests_frame
+from harness.load.generator import run_point
+from harness.metrics.point_metrics import point_metrics
 from harness.mock import MockServer, Schedule
 from harness.mock.faults import parse_plan
-from harness.records import requests_frame
 
 from .loads import closed_point, workload
 

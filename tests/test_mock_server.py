@@ -15,10 +15,10 @@ import urllib.request
 import aiohttp
 import pytest
 
+from harness.contract.server import ServerHandle
 from harness.load.client import stream_completion
 from harness.load.session import StreamSession
 from harness.mock import MockServer, Schedule
-from harness.server import ServerHandle
 
 from .aiohttp_reference import stream_completion_aiohttp
 from .conftest import running

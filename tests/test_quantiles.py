@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness import quantiles
-from harness.chunks import select
-from harness.metrics import PERCENTILES, pooled_distribution
-from harness.records import RequestRecord
+from harness.contract.records import RequestRecord
+from harness.metrics import quantiles
+from harness.metrics.point_metrics import PERCENTILES, pooled_distribution
+from harness.store.requests_file import select
 
 values = st.lists(st.one_of(st.floats(0, 5, allow_nan=False),
                             st.sampled_from([0.0, 0.001, 0.5])),  # repeats, as real gaps

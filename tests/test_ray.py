@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from harness.config import ConfigError, load_config
-from harness.placement import ClusterNode
+from harness.contract.placement import ClusterNode
 
 from .children import finish as run_to_end
 from .children import harness

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.config.shapes import SHAPES
-from harness.report.hardware import (
+from harness.report.run_report.hardware import (
     kv_bytes_per_token,
     llama_parameters,
     model_bytes,

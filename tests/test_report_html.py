@@ -12,11 +12,11 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.manifest import CellTelemetry
-from harness.report.document import build_report
-from harness.results import EngineStats
-from harness.runner import cell_telemetry
-from harness.store import RunStore, write_model
+from harness.contract.manifest import CellTelemetry
+from harness.contract.results import EngineStats
+from harness.report.run_report.html import build_report
+from harness.run.runner import cell_telemetry
+from harness.store.run_store import RunStore, write_model
 from tests import factories
 from tests.browser import check_page
 from tests.fake_pynvml import H200_TRACE, fake_nvml
@@ -185,7 +185,7 @@ def test_the_run_writes_its_report_and_a_broken_report_is_one_warning(tmp_path, 
     def broken(runs):
         raise RuntimeError("chart data unreadable\nsecond line")
 
-    monkeypatch.setattr("harness.report.document.build_report", broken)
+    monkeypatch.setattr("harness.report.run_report.html.build_report", broken)
     run_command.write_run_report(store)  # returns: the run's exit code is not the page's
     err = capsys.readouterr().err
     assert err.strip() == "warning: no report.html: chart data unreadable"

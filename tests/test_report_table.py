@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from harness.report.summary import summary_frame
-from harness.report.table import results_table
-from harness.store import RunStore
+from harness.report.run_report.summary import summary_frame
+from harness.report.run_report.table import results_table
+from harness.store.run_store import RunStore
 
 from .factories import manifest, point_result, write_run
 

@@ -13,14 +13,14 @@ import yaml
 
 from harness.config.experiment import CostConfig
 from harness.cost.answer import build_answer
-from harness.cost.prices import load_price_book
-from harness.cost.profile import load_profile
-from harness.cost.tables import capacity_label
+from harness.cost.inputs.prices import load_price_book
+from harness.cost.inputs.profile import load_profile
+from harness.report.answer.tables import capacity_label
+from harness.report.answer.view import cost_view
 from harness.report.charts import break_even_lanes
-from harness.report.costing import cost_view
-from harness.report.document import build_report
 from harness.report.page import escape
-from harness.store import RunStore
+from harness.report.run_report.html import build_report
+from harness.store.run_store import RunStore
 from tests import factories
 from tests.test_cost_answer import search_record, searched
 from tests.test_report_html import QUICKSTART, REPO, quickstart_copy
@@ -196,7 +196,7 @@ def test_no_capacity_at_the_profiles_slo_is_critical_not_a_figure(tmp_path):
 
 
 def test_an_input_whose_25_percent_move_flips_the_verdict_is_marked():
-    from harness.report.verdict import sensitivity_html
+    from harness.report.answer.html import sensitivity_html
 
     base = {"variant": "bf16", "side": "rented", "api": "some-api", "unit": "$/h",
             "base": 2.0, "minus_api_usd_month_at_base": -100.0, "flips_at": 2.4,

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.contract.plan import PhaseSpec
 from harness.load.schedule import arrival_offsets, phase_starts
-from harness.plan import PhaseSpec
 
 
 def phase(rate, duration=None, requests=None, arrival="poisson", burstiness=1.0):

@@ -16,6 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from harness.contract.records import RequestRecord
+from harness.contract.server import INCLUDE_USAGE, ServerHandle
 from harness.engines.transformers import TRANSFORMERS_EXTENSIONS
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.client import stream_completion
@@ -30,8 +32,7 @@ from harness.load.health import (
 from harness.load.processes import run_in_processes
 from harness.load.session import StreamSession
 from harness.mock import MockServer, Schedule
-from harness.records import RequestRecord
-from harness.selftest import (
+from harness.run.selftest import (
     KeyedRequests,
     StreamsResult,
     _problems,
@@ -39,7 +40,6 @@ from harness.selftest import (
     selftest_client,
     streams_point,
 )
-from harness.server import INCLUDE_USAGE, ServerHandle
 
 from .aiohttp_reference import stream_completion_aiohttp
 from .sse_peer import running_peer

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.capacity import SearchStep, capacity_record, search
 from harness.config.slo import Slo
-from harness.metrics import point_metrics
-from harness.records import RequestRecord
-from harness.slo import goodput, judge, violations
+from harness.contract.records import RequestRecord
+from harness.metrics.point_metrics import point_metrics
+from harness.metrics.slo import goodput, judge, violations
+from harness.run.capacity_search import SearchStep, capacity_record, search
 
 from .factories import metrics, point_result
 

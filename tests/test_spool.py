@@ -10,14 +10,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from harness.chunks import ParquetRequests
 from harness.config.slo import Slo
-from harness.load.executor import PhaseWindow
-from harness.metrics import phase_metrics, point_metrics
-from harness.records import RequestRecord
-from harness.slo import verdict
-from harness.spool import RequestSpool, spool_path
-from harness.steady import steady_window
+from harness.contract.records import RequestRecord
+from harness.load.generator import PhaseWindow
+from harness.metrics.point_metrics import phase_metrics, point_metrics
+from harness.metrics.slo import verdict
+from harness.metrics.steady import steady_window
+from harness.store.requests_file import ParquetRequests
+from harness.store.spool import RequestSpool, spool_path
 
 START = 100.0
 

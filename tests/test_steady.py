@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from harness.records import RequestRecord
-from harness.steady import apportion, steady_bounds, steady_window
+from harness.contract.records import RequestRecord
+from harness.metrics.steady import apportion, steady_bounds, steady_window
 
 
 def request(index, send, chunks, prompt=10):

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from harness.report.summary import summary_frame, write_summary
-from harness.store import ResultsError, RunStore, StoreMismatch, write_atomic
+from harness.report.run_report.summary import summary_frame, write_summary
+from harness.store.run_store import ResultsError, RunStore, StoreMismatch, write_atomic
 
 from .factories import failure, manifest, metrics, point_result, write_run
 
@@ -94,8 +94,8 @@ def test_summary_without_price_has_no_cost(tmp_path):
 def test_a_full_disk_fails_the_point_and_keeps_the_earlier_ones(tmp_path, monkeypatch):
     import errno
 
-    from harness import store as store_module
-    from harness.store import ResultsLost
+    from harness.store import run_store as store_module
+    from harness.store.run_store import ResultsLost
 
     store = RunStore(tmp_path)
     store.begin(manifest())
@@ -120,7 +120,7 @@ def test_a_full_disk_fails_the_point_and_keeps_the_earlier_ones(tmp_path, monkey
 def test_a_removed_results_directory_is_not_recreated(tmp_path):
     import shutil
 
-    from harness.store import ResultsLost
+    from harness.store.run_store import ResultsLost
 
     store = RunStore(tmp_path / "run")
     store.begin(manifest())

@@ -12,9 +12,9 @@ import pytest
 from harness.config import ConfigError, load_config
 from harness.config.load import WorkloadConfig
 from harness.config.trace import TraceConfig, TraceError, read_trace
+from harness.contract.plan import build_plan
 from harness.load.trace import TraceRequests
 from harness.load.workload import Workload
-from harness.plan import build_plan
 
 from .trace_samples import sample_rows, write_trace
 

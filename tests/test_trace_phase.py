@@ -16,12 +16,12 @@ import pytest
 from harness.config import ExperimentConfig, load_config
 from harness.config.load import RetryConfig
 from harness.config.trace import read_trace
-from harness.load.executor import Prebuilt, chains_needed, run_point
+from harness.contract.plan import build_plan
+from harness.load.generator import Prebuilt, chains_needed, run_point
 from harness.load.trace import TraceRequests
 from harness.load.workload import Workload
-from harness.metrics import phase_metrics
+from harness.metrics.point_metrics import phase_metrics
 from harness.mock import MockServer, Schedule
-from harness.plan import build_plan
 
 from .children import finish, harness
 from .trace_samples import sample_rows, write_trace

@@ -12,13 +12,13 @@ import pytest
 
 from harness.config.load import RetryConfig, WorkloadConfig
 from harness.config.trace import TraceConfig, read_trace
-from harness.load.executor import run_point
+from harness.contract.plan import PhaseSpec, Point
+from harness.load.generator import run_point
 from harness.load.health import LAG_LIMIT_MS
 from harness.load.prompts import TextCodec, allowed_token_ids
 from harness.load.trace import TraceRequests
 from harness.load.workload import Workload
-from harness.metrics import point_metrics
-from harness.plan import PhaseSpec, Point
+from harness.metrics.point_metrics import point_metrics
 from harness.telemetry import server_metrics as sm
 
 from .trace_samples import write_trace

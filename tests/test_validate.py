@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.store import RunStore
+from harness.store.run_store import RunStore
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "results" / "quickstart-cpu-2vcpu"
 POINT = Path("cells") / "bf16-b4" / "points"

@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 import yaml
 
-from harness.chunks import rows_of
 from harness.engines.base import EngineError
 from harness.engines.vllm import VllmEngine
 from harness.load.prompts import allowed_token_ids
-from harness.metrics import e2e, ttft
+from harness.metrics.point_metrics import e2e, ttft
+from harness.store.requests_file import rows_of
 from harness.telemetry import server_metrics as sm
 
 from .conftest import API_KEY, TINY_ENV, TINY_OPTIONS, running, server_pids
@@ -148,9 +148,9 @@ def test_shared_prefixes_hit_the_prefix_cache_and_distinct_prompts_do_not(vllm_s
                                                                            tiny_model):
     """vLLM caches whole 128-token blocks on the CPU: a 160-token shared prefix hits one."""
     from harness.config.load import RetryConfig, WorkloadConfig
-    from harness.load.executor import run_point
+    from harness.contract.plan import PhaseSpec, Point
+    from harness.load.generator import run_point
     from harness.load.workload import Workload
-    from harness.plan import PhaseSpec, Point
 
     _, server = vllm_server
     vocab = allowed_token_ids(str(tiny_model))

@@ -9,9 +9,9 @@ import socket
 from types import ModuleType
 
 import harness
+from harness.contract.placement import ClusterNode, ClusterView
 from harness.engines import installed
-from harness.placement import ClusterNode, ClusterView
-from harness.provenance import gpus
+from harness.run.provenance import gpus
 
 FACTS_TIMEOUT_S = 120.0
 COMPARED = {"driver": "GPU driver", "cuda": "CUDA", "engine": "engine", "harness": "harness"}

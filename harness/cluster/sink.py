@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.manifest import CellTelemetry
-from harness.store import RunStore, write_atomic
+from harness.contract.manifest import CellTelemetry
+from harness.store.run_store import RunStore, write_atomic
 
 
 class ResultSink:

@@ -16,11 +16,11 @@ from harness.cluster.sink import ResultSink
 from harness.cluster.task import CellReport, run_cell
 from harness.config import ExperimentConfig
 from harness.config.executor import RayExecutor
-from harness.placement import ClusterView
-from harness.plan import Cell
-from harness.results import PointResult
-from harness.runner import Progress, Runner, RunOutcome
-from harness.store import RunStore
+from harness.contract.placement import ClusterView
+from harness.contract.plan import Cell
+from harness.contract.results import PointResult
+from harness.run.runner import Progress, Runner, RunOutcome
+from harness.store.run_store import RunStore
 
 POLL_S = 0.5
 CANCEL_GRACE_S = 40.0  # the engine's own stop takes up to 20 s, then the guard's

@@ -19,12 +19,12 @@ from typing import Any
 import pandas as pd
 
 from harness.config import ExperimentConfig
-from harness.manifest import CellTelemetry
-from harness.placement import NodeRef
-from harness.plan import Cell
-from harness.results import CapacityRecord, CellFailure, PointResult
-from harness.runner import Runner
-from harness.store import RunStore
+from harness.contract.manifest import CellTelemetry
+from harness.contract.placement import NodeRef
+from harness.contract.plan import Cell
+from harness.contract.results import CapacityRecord, CellFailure, PointResult
+from harness.run.runner import Runner
+from harness.store.run_store import RunStore
 
 REQUESTS_FLUSH_S = 0.5
 

@@ -35,9 +35,15 @@ def compare(
     overlap. Settings that differ (model, workload, engine and its version, GPU, driver, config
     hash, ...) are listed first. Exit 2 when the runs share no point.
     """
-    from harness.report.compare import NothingInCommon, distinct_names
-    from harness.report.compare import compare as compare_runs
-    from harness.report.compare_view import as_csv, as_json, as_markdown, as_table, html_sections
+    from harness.report.comparison.deltas import NothingInCommon, distinct_names
+    from harness.report.comparison.deltas import compare as compare_runs
+    from harness.report.comparison.views import (
+        as_csv,
+        as_json,
+        as_markdown,
+        as_table,
+        html_sections,
+    )
 
     if len(results) < 2:
         raise user_error("compare needs at least two results directories")

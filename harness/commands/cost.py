@@ -37,7 +37,7 @@ MAX_AGE_OPTION = typer.Option(
 
 
 def _refresh() -> None:
-    from harness.cost.genai_data import refresh_genai_prices
+    from harness.cost.inputs.genai_data import refresh_genai_prices
 
     problem = refresh_genai_prices()
     if problem is not None:
@@ -94,13 +94,13 @@ def cost(
     docs/cost-model.md.
     """
     from harness.cost.answer import build_answer, points_frame
-    from harness.cost.export import TABLES, answer_document, frame
-    from harness.cost.files import CostInputError
+    from harness.cost.inputs.files import CostInputError
+    from harness.cost.inputs.prices import load_price_book
+    from harness.cost.inputs.profile import Profile, load_profile
     from harness.cost.measured import load_results
-    from harness.cost.prices import load_price_book
-    from harness.cost.profile import Profile, load_profile
-    from harness.cost.tables import points_table
-    from harness.cost.view import answer_view
+    from harness.report.answer.export import TABLES, answer_document, frame
+    from harness.report.answer.tables import points_table
+    from harness.report.answer.terminal import answer_view
 
     when = _price_date(price_date)
     if table not in TABLES:
@@ -146,9 +146,9 @@ def prices(
 ) -> None:
     """List the known prices with their sources and dates: GPU rental and hosted APIs, each
     with the date of its data, its age and whether it is stale."""
-    from harness.cost.files import CostInputError
-    from harness.cost.prices import api_price_frame, gpu_price_frame, load_price_book
-    from harness.cost.tables import api_price_table, gpu_price_table
+    from harness.cost.inputs.files import CostInputError
+    from harness.cost.inputs.prices import api_price_frame, gpu_price_frame, load_price_book
+    from harness.report.answer.tables import api_price_table, gpu_price_table
 
     when = _price_date(price_date)
     show_gpus, show_apis = gpu is not None or not api, bool(api) or gpu is None

@@ -13,7 +13,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harness.results import PointResult
+from harness.contract.results import PointResult
 
 
 class RunDisplay:

@@ -12,7 +12,7 @@ from harness.commands.output import console, err_console, user_error
 
 def load_runs(paths: list[Path]) -> list:
     """Every run, or one line naming the directory that is not one (exit 2)."""
-    from harness.store import ResultsError, RunStore
+    from harness.store.run_store import ResultsError, RunStore
 
     runs = []
     for path in paths:
@@ -29,7 +29,7 @@ def load_runs(paths: list[Path]) -> list:
 def write_page(runs: list, html_file: Path | None, png_dir: Path | None,
                extra: list[tuple[str, str]] | None = None) -> None:
     """The HTML page and/or PNGs of `runs`; a file that cannot be written is a user error."""
-    from harness.report.document import build_report, write_pngs
+    from harness.report.run_report.html import build_report, write_pngs
 
     report = build_report(runs, extra)
     try:
@@ -59,9 +59,9 @@ def report(
     With --html, one page that opens from disk with no network: throughput against
     interactivity, latency against load, cost against the APIs, energy, phases, provenance.
     """
-    from harness.report.summary import summary_frame
-    from harness.report.table import results_table
-    from harness.store import RunStore
+    from harness.report.run_report.summary import summary_frame
+    from harness.report.run_report.table import results_table
+    from harness.store.run_store import RunStore
 
     runs = load_runs(results)
     for path, run in zip(results, runs, strict=True):

@@ -46,7 +46,7 @@ def run(
     points kept. A SIGINT the harness inherits as ignored (nohup, or `&` in a script) stays
     ignored, as the parent asked; stop such a run with SIGTERM.
     """
-    from harness.plan import build_plan
+    from harness.contract.plan import build_plan
 
     try:
         config = load_config(config_path)
@@ -116,7 +116,7 @@ def check_engine_installed(config: ExperimentConfig) -> None:
 
 def check_gpus(config: ExperimentConfig, plan: list) -> None:
     """Refuse GPUs NVML cannot measure (MIG slices, unknown ids) before anything starts."""
-    from harness.runner import open_energy_monitor
+    from harness.run.runner import open_energy_monitor
     from harness.telemetry.gpus import TelemetryError
 
     widest = max(plan, key=lambda cell: cell.tensor_parallel_size)
@@ -129,9 +129,9 @@ def check_gpus(config: ExperimentConfig, plan: list) -> None:
 def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Path,
             plan: list) -> int:
     from harness.commands.progress import ClusterDisplay, RunDisplay
-    from harness.provenance import run_manifest
-    from harness.runner import Runner
-    from harness.store import ResultsError, RunStore
+    from harness.run.provenance import run_manifest
+    from harness.run.runner import Runner
+    from harness.store.run_store import ResultsError, RunStore
 
     with ExitStack() as stack:
         session = None
@@ -154,9 +154,9 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
 def sweep(config: ExperimentConfig, run_name: str, out: Path, plan: list, store,
           runner, display_type) -> int:
     from harness.commands.cost import print_answer
-    from harness.report.summary import write_summary
-    from harness.report.table import results_table
-    from harness.store import ResultsLost
+    from harness.report.run_report.summary import write_summary
+    from harness.report.run_report.table import results_table
+    from harness.store.run_store import ResultsLost
 
     restore = _sigterm_as_interrupt()
     began = time.monotonic()
@@ -203,7 +203,7 @@ def sweep(config: ExperimentConfig, run_name: str, out: Path, plan: list, store,
 def write_run_report(store) -> None:
     """<run>/report.html; a report that cannot be built is a one-line warning: the results are
     stored already and the exit code stays the run's."""
-    from harness.report.document import build_report
+    from harness.report.run_report.html import build_report
 
     path = store.root / "report.html"
     try:
@@ -226,7 +226,7 @@ def _sigterm_as_interrupt():
 
 def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
     from harness.engines.registry import make_engine
-    from harness.store import RunStore
+    from harness.store.run_store import RunStore
 
     store = RunStore(out)
     searches = config.capacity_search.steps if config.capacity_search else 0

@@ -1,4 +1,4 @@
-"""`harness selftest client`: the client measured against a mock server (harness.selftest)."""
+"""`harness selftest client`: the client measured against a mock server (harness.run.selftest)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from harness.commands.output import console, err_console, user_error
 from harness.mock import Schedule
-from harness.selftest import StreamsResult, selftest_client
+from harness.run.selftest import StreamsResult, selftest_client
 
 
 class OutputFormat(StrEnum):

@@ -21,8 +21,8 @@ def validate(results: Path = typer.Argument(..., metavar="RESULTS_DIR",
     Exit codes: 0 intact, 1 something is broken (each problem is printed), 2 not a results
     directory.
     """
-    from harness.store import ResultsError
-    from harness.validate import validate_run
+    from harness.store.run_store import ResultsError
+    from harness.store.validate import validate_run
 
     try:
         found = validate_run(results)

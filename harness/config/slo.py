@@ -1,5 +1,5 @@
 """The service-level objective: one model for the experiment config (`slo:`) and the cost
-profile (`slo:`), judged by one evaluator (harness/slo.py).
+profile (`slo:`), judged by one evaluator (harness/metrics/slo.py).
 
 A limit is `<metric>_<stat>_ms` (metric ttft, tpot, itl or e2e; stat mean, p50, p90, p95 or
 p99), e.g. `ttft_p95_ms: 500`, or `max_error_rate` (default 0: a point with any failed request

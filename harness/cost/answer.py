@@ -1,7 +1,7 @@
 """Build versus buy: a stored run, a traffic profile and prices -> the answer.
 
 One row per variant (self-hosted), one per comparable API, and one per (variant, API) with the
-verdict and the break-even. Reads stored results only; the formulas are in harness.cost.model.
+verdict and the break-even. Reads stored results only; the formulas are in harness.cost.formulas.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.cost import model
+from harness.cost import formulas
 from harness.cost.capacity import capacity_caveats, measured_row, variant_capacities
 from harness.cost.caveats import Caveat, codes, row_caveats, worst
 from harness.cost.decision import decision_frame
 from harness.cost.demand import Demand, demand_of
 from harness.cost.fidelity import fidelity_caveats, mark_fidelity
-from harness.cost.files import CostInputError
 from harness.cost.hosting import (
     HourlyPrice,
     owned_applies,
@@ -24,14 +23,15 @@ from harness.cost.hosting import (
     owned_usd_per_gpu_hour,
     rented_price,
 )
+from harness.cost.inputs.files import CostInputError
+from harness.cost.inputs.prices import ApiPrice, PriceBook
+from harness.cost.inputs.profile import Profile
 from harness.cost.labels import missing
 from harness.cost.measured import JudgedPoint, MeasuredRun, judged
 from harness.cost.notes import notes, price_caveats, price_rows, prices_used
-from harness.cost.prices import ApiPrice, PriceBook
-from harness.cost.profile import Profile
 from harness.cost.ranges import break_even_frame, describe, side_ranges
 from harness.cost.sensitivity import sensitivity_frame
-from harness.store import StoredRun
+from harness.store.run_store import StoredRun
 
 DEFAULT_COMPARISON = "frontier-small"
 
@@ -70,14 +70,14 @@ def _self_hosted(capacity: dict, side: str, usd_per_replica_hour: float | None,
         return {}
     cap = capacity["capacity_tps"]
     columns = {f"{side}_usd_per_replica_hour": usd_per_replica_hour,
-               f"{side}_usd_per_mtok_full_load": model.usd_per_mtok(usd_per_replica_hour, cap)}
+               f"{side}_usd_per_mtok_full_load": formulas.usd_per_mtok(usd_per_replica_hour, cap)}
     if demand.average_tps is not None:
-        replicas = model.replicas_for_peak(demand.peak_tps, cap)
-        monthly = model.self_hosted_monthly_usd(demand.average_tps, demand.peak_to_average, cap,
+        replicas = formulas.replicas_for_peak(demand.peak_tps, cap)
+        monthly = formulas.self_hosted_monthly_usd(demand.average_tps, demand.peak_to_average, cap,
                                                 usd_per_replica_hour)
         columns.update({
             "replicas": replicas,
-            "utilization": model.utilization(demand.average_tps, replicas, cap),
+            "utilization": formulas.utilization(demand.average_tps, replicas, cap),
             f"{side}_usd_per_month": monthly,
             f"{side}_usd_per_mtok_effective": monthly / demand.served_mtok_month})
     return columns
@@ -103,7 +103,7 @@ def variant_rows(capacities: pd.DataFrame, rented: HourlyPrice | None, profile: 
 
 
 def _split(capacity: dict, usd_per_replica_hour: float, profile: Profile) -> dict:
-    split_in, split_out = model.split_usd_per_mtok(
+    split_in, split_out = formulas.split_usd_per_mtok(
         usd_per_replica_hour, capacity["input_tps"], capacity["output_tps"],
         profile.input_output_cost_ratio)
     return {"rented_usd_per_mtok_input": split_in, "rented_usd_per_mtok_output": split_out}
@@ -129,7 +129,7 @@ def api_rows(prices: list[ApiPrice], demand: Demand) -> pd.DataFrame:
     for price in prices:
         per_request = price.request_usd(demand.input_tokens, demand.output_tokens,
                                         demand.cached_input_share, demand.batch_share)
-        per_mtok = per_request / (tokens / model.TOKENS_PER_MTOK)
+        per_mtok = per_request / (tokens / formulas.TOKENS_PER_MTOK)
         rows.append({
             "api": price.name, "api_tier": price.tier,
             "api_input_usd_per_mtok": price.per_mtok("input_mtok"),
@@ -138,7 +138,7 @@ def api_rows(prices: list[ApiPrice], demand: Demand) -> pd.DataFrame:
             "api_has_batch_price": price.batch is not None,
             "api_usd_per_mtok": per_mtok,
             "api_usd_per_month": (None if demand.average_tps is None
-                                  else model.api_monthly_usd(demand.average_tps, per_mtok)),
+                                  else formulas.api_monthly_usd(demand.average_tps, per_mtok)),
             "api_prices_as_of": price.price_date.isoformat(), "api_price_data": price.data,
             "api_price_data_date": price.data_date.isoformat(),
             "api_tier_checked": price.tier_checked.isoformat() if price.tier_checked else None,
@@ -152,7 +152,7 @@ def _verdict(variant: dict, api: dict, side: str, demand: Demand) -> dict:
         return {}
     api_per_mtok = api["api_usd_per_mtok"]
     columns = {f"{side}_break_even_utilization":
-               model.break_even_utilization(full_load, api_per_mtok)}
+               formulas.break_even_utilization(full_load, api_per_mtok)}
     if demand.average_tps is None:
         return columns
     ranges = side_ranges({**variant, **api}, side, demand)
@@ -305,9 +305,10 @@ def measured_at(result) -> str:
 
 def _point_prices(point: JudgedPoint, hourly: float, profile: Profile, demand: Demand) -> dict:
     row = measured_row(point, demand.input_per_output, profile.input_output_cost_ratio)
-    split_in, split_out = model.split_usd_per_mtok(
+    split_in, split_out = formulas.split_usd_per_mtok(
         hourly, row["input_tps"], row["output_tps"], profile.input_output_cost_ratio)
-    return {"usd_per_mtok_output": model.usd_per_mtok(hourly, row["output_tps"]),
-            "usd_per_mtok_total": model.usd_per_mtok(hourly, row["input_tps"] + row["output_tps"]),
+    return {"usd_per_mtok_output": formulas.usd_per_mtok(hourly, row["output_tps"]),
+            "usd_per_mtok_total": formulas.usd_per_mtok(hourly,
+                                                        row["input_tps"] + row["output_tps"]),
             "usd_per_mtok_input_split": split_in, "usd_per_mtok_output_split": split_out,
-            "usd_per_mtok_at_profile_mix": model.usd_per_mtok(hourly, row["capacity_tps"])}
+            "usd_per_mtok_at_profile_mix": formulas.usd_per_mtok(hourly, row["capacity_tps"])}

@@ -1,7 +1,8 @@
 """Capacity at the SLO, per variant: the cell that serves the most tokens per second per GPU
 while meeting the profile's SLO, and how far that figure can be trusted.
 
-Every candidate point is judged against the profile's SLO (harness.slo.judge, in measured.py).
+Every candidate point is judged against the profile's SLO (harness.metrics.slo.judge, in
+measured.py).
 - A cell with a capacity search: the highest searched open-loop rate whose point meets the
   profile's SLO (whatever SLO the search ran at), bracketed by the next rate tried above it; at
   the top of the searched range it is a lower bound ("at least").
@@ -17,12 +18,12 @@ from itertools import groupby
 import pandas as pd
 
 from harness.config.slo import Slo
-from harness.cost import model
+from harness.contract.results import CapacityRecord
+from harness.cost import formulas
 from harness.cost.caveats import Caveat
 from harness.cost.labels import point_label
 from harness.cost.measured import JudgedPoint, MeasuredRun
-from harness.results import CapacityRecord
-from harness.slo import distribution
+from harness.metrics.slo import distribution
 
 SEARCH, CLOSED, OPEN = "capacity search", "closed loop", "open loop"
 MIN_TAIL_SAMPLES = 100   # p95/p99 from fewer requests are flagged
@@ -31,7 +32,7 @@ MIN_TAIL_SAMPLES = 100   # p95/p99 from fewer requests are flagged
 def _throughputs(point: JudgedPoint, basis: str) -> tuple[float, float, str]:
     """(total, output) tokens/s and the window they are over: a closed-loop point's steady
     window where it has one (its ramp-up and drain are no part of a rate it could hold;
-    harness/steady.py), else the whole window."""
+    harness/metrics/steady.py), else the whole window."""
     result, m = point.result, point.result.metrics
     steady = result.steady
     if (basis == CLOSED and steady is not None and steady.output_throughput
@@ -45,7 +46,7 @@ def _row(point: JudgedPoint, ratio: float, cost_ratio: float, basis: str) -> dic
     result, m = point.result, point.result.metrics
     total_tps, output_tps, window = _throughputs(point, basis)
     input_tps = total_tps - output_tps
-    capacity = model.throughput_at_mix(input_tps, output_tps, ratio, cost_ratio)
+    capacity = formulas.throughput_at_mix(input_tps, output_tps, ratio, cost_ratio)
     return {
         "variant": result.variant, "cell": result.cell, "point": result.point,
         "max_num_seqs": result.max_num_seqs, "tensor_parallel_size": result.tensor_parallel_size,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.cost import model
+from harness.cost import formulas
+from harness.cost.inputs.profile import Profile
 from harness.cost.measured import MeasuredRun
-from harness.cost.profile import Profile
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Demand:
 
     @property
     def served_mtok_month(self) -> float | None:
-        return None if self.average_tps is None else model.mtok_per_month(self.average_tps)
+        return None if self.average_tps is None else formulas.mtok_per_month(self.average_tps)
 
     @property
     def traffic_mtok_month(self) -> float | None:
@@ -41,7 +41,7 @@ def demand_of(profile: Profile, run: MeasuredRun) -> Demand:
     output_tokens = traffic.output_tokens_per_request or run_out
     input_tokens = max(1, round(ratio * output_tokens))
     if traffic.tokens_per_day is not None:
-        average = traffic.tokens_per_day / model.SECONDS_PER_DAY
+        average = traffic.tokens_per_day / formulas.SECONDS_PER_DAY
     else:
         average = traffic.requests_per_s * (input_tokens + output_tokens)
     served = average * (1 + traffic.retry_rate)

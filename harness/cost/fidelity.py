@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.cost.caveats import Caveat
-from harness.fidelity import describe, misses
-from harness.store import StoredRun
+from harness.metrics.fidelity import describe, misses
+from harness.store.run_store import StoredRun
 
 
 def mark_fidelity(variants: pd.DataFrame, stored: StoredRun) -> pd.DataFrame:

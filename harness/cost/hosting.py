@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from harness.cost import model
+from harness.cost import formulas
+from harness.cost.inputs.prices import PriceBook
+from harness.cost.inputs.profile import Profile
 from harness.cost.measured import MeasuredRun
-from harness.cost.prices import PriceBook
-from harness.cost.profile import Profile
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class HourlyPrice:
     def per_replica(self, gpus_per_replica: int) -> float:
         if not self.per_gpu:
             return self.usd_per_hour
-        return model.rented_usd_per_hour(self.usd_per_hour, gpus_per_replica)
+        return formulas.rented_usd_per_hour(self.usd_per_hour, gpus_per_replica)
 
 
 def rented_price(run: MeasuredRun, profile: Profile, book: PriceBook) -> HourlyPrice | None:
@@ -50,9 +50,9 @@ def owned_usd_per_gpu_hour(profile: Profile, power_w: float, capex_scale: float 
     arguments move one input for the sensitivity table."""
     own = profile.own
     capex = (own.capex_per_gpu_usd + own.server_share_per_gpu_usd) * capex_scale
-    capital = model.capital_usd_per_hour(capex, own.cost_of_capital, own.years, own.availability)
-    energy = model.energy_usd_per_hour(power_w, own.pue, usd_per_kwh or own.usd_per_kwh)
-    return model.owned_usd_per_hour(capital, energy, own.overhead_share)
+    capital = formulas.capital_usd_per_hour(capex, own.cost_of_capital, own.years, own.availability)
+    energy = formulas.energy_usd_per_hour(power_w, own.pue, usd_per_kwh or own.usd_per_kwh)
+    return formulas.owned_usd_per_hour(capital, energy, own.overhead_share)
 
 
 def owned_applies(profile: Profile, run: MeasuredRun) -> bool:

@@ -1,5 +1,6 @@
 """What the cost answer rests on: a stored run's points, each judged against the profile's SLO
-by the one evaluator (harness.slo), and the facts of the run (model, hardware, price, mix)."""
+by the one evaluator (harness.metrics.slo), and the facts of the run (model, hardware, price,
+mix)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config.slo import Slo
-from harness.cost.files import CostInputError
-from harness.manifest import RunManifest
-from harness.results import CapacityRecord, PointResult
-from harness.slo import Judgement, judge
-from harness.store import ResultsError, RunStore, StoredRun
+from harness.contract.manifest import RunManifest
+from harness.contract.results import CapacityRecord, PointResult
+from harness.cost.inputs.files import CostInputError
+from harness.metrics.slo import Judgement, judge
+from harness.store.run_store import ResultsError, RunStore, StoredRun
 
 
 @dataclass(frozen=True)

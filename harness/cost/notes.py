@@ -10,9 +10,9 @@ import pandas as pd
 from harness.cost.caveats import Caveat
 from harness.cost.demand import Demand
 from harness.cost.hosting import HourlyPrice
+from harness.cost.inputs.prices import ApiPrice, PriceBook
+from harness.cost.inputs.profile import Profile
 from harness.cost.measured import MeasuredRun
-from harness.cost.prices import ApiPrice, PriceBook
-from harness.cost.profile import Profile
 
 
 def prices_used(rented: HourlyPrice | None, profile: Profile, variants: pd.DataFrame,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.cost import model
+from harness.cost import formulas
 from harness.cost.demand import Demand
 from harness.cost.labels import missing
 
@@ -18,7 +18,7 @@ def side_ranges(row: dict, side: str, demand: Demand) -> list[tuple[float, float
     hourly = row.get(f"{side}_usd_per_replica_hour")
     if missing(hourly) or missing(row.get("capacity_tps")):
         return []
-    served = model.break_even_ranges(hourly, row["capacity_tps"], row["api_usd_per_mtok"],
+    served = formulas.break_even_ranges(hourly, row["capacity_tps"], row["api_usd_per_mtok"],
                                      demand.peak_to_average)
     scale = 1 + demand.retry_rate
     return [(low / scale, None if high is None else high / scale) for low, high in served]

@@ -2,7 +2,7 @@
 minus API) when the input moves by -25% and +25%, and the value at which the verdict flips.
 
 Per variant and side (rented, owned) against the cheapest API for this traffic. Every figure
-is recomputed through harness.cost.model, so the replica steps are in it: a flip point can sit
+is recomputed through harness.cost.formulas, so the replica steps are in it: a flip point can sit
 on a step (one replica more or less), not only where two lines cross.
 """
 
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harness.cost import model
+from harness.cost import formulas
 from harness.cost.demand import Demand
 from harness.cost.hosting import owned_units, owned_usd_per_gpu_hour
+from harness.cost.inputs.prices import ApiPrice
+from harness.cost.inputs.profile import Profile
 from harness.cost.labels import missing
-from harness.cost.prices import ApiPrice
-from harness.cost.profile import Profile
 
 MOVE = 0.25              # the table's step: -25% and +25% (shares: -0.25 and +0.25)
 SCAN = 10.0              # a flip is looked for between base / SCAN and base x SCAN
@@ -37,7 +37,7 @@ class Case:
     def difference(self, **changes: float) -> float:
         """Self-hosted minus API $ a month, with some inputs replaced."""
         values = {**self.__dict__, **changes}
-        return model.monthly_difference(values["served_mtok_month"],
+        return formulas.monthly_difference(values["served_mtok_month"],
                                         values["usd_per_replica_hour"], values["capacity_tps"],
                                         values["api_usd_per_mtok"], values["peak_to_average"])
 
@@ -88,7 +88,7 @@ class Knob:
 def _api_per_mtok(price: ApiPrice, demand: Demand, cached: float) -> float:
     tokens = demand.input_tokens + demand.output_tokens
     usd = price.request_usd(demand.input_tokens, demand.output_tokens, cached, demand.batch_share)
-    return usd / (tokens / model.TOKENS_PER_MTOK)
+    return usd / (tokens / formulas.TOKENS_PER_MTOK)
 
 
 def knobs(row: dict, side: str, price: ApiPrice, profile: Profile,

@@ -1,4 +1,5 @@
-"""What every engine is: start a server, hand out its ServerHandle (harness/server.py), stop it."""
+"""What every engine is: start a server, hand out its ServerHandle (harness/contract/server.py),
+stop it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from harness.config import ExperimentConfig
-from harness.plan import Cell
-from harness.server import ServerHandle
+from harness.contract.plan import Cell
+from harness.contract.server import ServerHandle
 
 
 class EngineError(Exception):

@@ -14,13 +14,13 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.config import ExperimentConfig
+from harness.contract.plan import Cell
+from harness.contract.server import INCLUDE_USAGE, TOKEN_IDS, ServerHandle
 from harness.engines.base import Engine, EngineError
 from harness.engines.http import completion_ok, get_status
 from harness.engines.models import served_name
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.sse import completion_payload
-from harness.plan import Cell
-from harness.server import INCLUDE_USAGE, TOKEN_IDS, ServerHandle
 
 # Tried in order; the first set the server accepts is used.
 PROBES: list[frozenset[str]] = [

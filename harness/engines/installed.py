@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from harness.manifest import EnginePackage
+from harness.contract.manifest import EnginePackage
 
 _PROBE = """
 import importlib.util, json, sys

@@ -20,9 +20,9 @@ import time
 from abc import abstractmethod
 from pathlib import Path
 
+from harness.contract.server import ServerHandle
 from harness.engines.base import Engine, EngineError
 from harness.engines.http import completion_ok, get_status
-from harness.server import ServerHandle
 
 STOP_GRACE_S = 20.0
 KILL_WAIT_S = 10.0

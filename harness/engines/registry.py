@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config import ExperimentConfig
+from harness.contract.plan import Cell
 from harness.engines.base import Engine
 from harness.engines.external import ExternalEngine
 from harness.engines.transformers import TransformersEngine
 from harness.engines.vllm import VllmEngine
-from harness.plan import Cell
 
 ENGINES: dict[str, type[Engine]] = {
     engine.kind: engine for engine in (VllmEngine, TransformersEngine, ExternalEngine)}

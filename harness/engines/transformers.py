@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import ExperimentConfig
+from harness.contract.plan import Cell
+from harness.contract.server import HF_GENERATION_CONFIG, ServerHandle
 from harness.engines.models import resolve_model
 from harness.engines.process import ProcessEngine
 from harness.engines.vllm import options_to_args
-from harness.plan import Cell
-from harness.server import HF_GENERATION_CONFIG, ServerHandle
 
 TRANSFORMERS_EXTENSIONS = frozenset({HF_GENERATION_CONFIG})
 

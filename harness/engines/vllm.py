@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import ExperimentConfig
-from harness.engines.models import resolve_model, served_name
-from harness.engines.process import ProcessEngine
-from harness.plan import Cell
-from harness.server import (
+from harness.contract.plan import Cell
+from harness.contract.server import (
     CONTINUOUS_USAGE,
     IGNORE_EOS,
     INCLUDE_USAGE,
@@ -26,6 +24,8 @@ from harness.server import (
     TOKEN_IDS,
     ServerHandle,
 )
+from harness.engines.models import resolve_model, served_name
+from harness.engines.process import ProcessEngine
 
 VLLM_EXTENSIONS = frozenset({TOKEN_IDS, INCLUDE_USAGE, CONTINUOUS_USAGE, IGNORE_EOS, MIN_TOKENS})
 

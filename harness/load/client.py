@@ -21,10 +21,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from harness.contract.records import ErrorKind, RequestRecord
+from harness.contract.server import CONTINUOUS_USAGE, INCLUDE_USAGE, ServerHandle
 from harness.load.session import StreamSession
 from harness.load.sse import ERROR_TEXT_LIMIT, StreamEvents, completion_payload, encode_json
-from harness.records import ErrorKind, RequestRecord
-from harness.server import CONTINUOUS_USAGE, INCLUDE_USAGE, ServerHandle
 
 SessionT = TypeVar("SessionT")
 

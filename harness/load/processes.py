@@ -12,10 +12,10 @@ import multiprocessing
 import time
 
 from harness.config.load import RetryConfig
-from harness.load.executor import LoadResult, RequestSource, Shard, run_point
+from harness.contract.plan import Point
+from harness.contract.server import ServerHandle
+from harness.load.generator import LoadResult, RequestSource, Shard, run_point
 from harness.load.loop import run_fast
-from harness.plan import Point
-from harness.server import ServerHandle
 
 START_LEAD_S = 0.2  # from the last process being ready to the shared start
 WORKER_START_TIMEOUT_S = 60.0

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from harness.plan import PhaseSpec
+from harness.contract.plan import PhaseSpec
 
 
 def unit_gaps(arrival: str, burstiness: float, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
-from harness.records import RequestRecord
-from harness.server import (
+from harness.contract.records import RequestRecord
+from harness.contract.server import (
     CONTINUOUS_USAGE,
     HF_GENERATION_CONFIG,
     IGNORE_EOS,

@@ -6,7 +6,7 @@ A hash id names one block of `block_tokens` prompt tokens, drawn from a generato
 so the server's prefix cache sees the reuse the trace recorded. Tokens past the hash ids
 (or every token, for a trace without them) are drawn per request, so they are never shared.
 
-The point builds the prompts before its clock starts (harness.load.executor.Prebuilt), so
+The point builds the prompts before its clock starts (harness.load.generator.Prebuilt), so
 turning ids into text never delays a send at the trace's instants.
 """
 

@@ -22,6 +22,6 @@ and 429, a reset after k chunks, a stall, a malformed event, a missing or wrong 
 """
 
 from harness.mock.launcher import MockServer
-from harness.mock.schedule import Schedule
+from harness.mock.token_schedule import Schedule
 
 __all__ = ["MockServer", "Schedule"]

@@ -7,8 +7,8 @@ import sys
 
 import harness.mock
 from harness.mock.faults import parse_plan
-from harness.mock.schedule import Schedule
 from harness.mock.supervisor import serve
+from harness.mock.token_schedule import Schedule
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from array import array
 from collections import deque
 from typing import Protocol
 
-from harness.mock.schedule import Schedule
+from harness.mock.token_schedule import Schedule
 
 KEPT = 200_000  # finished streams and steps remembered until their stamps are fetched
 

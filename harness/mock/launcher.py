@@ -13,10 +13,10 @@ import tempfile
 import time
 import urllib.request
 
+from harness.contract.server import ServerHandle
 from harness.engines.vllm import VLLM_EXTENSIONS
-from harness.mock.schedule import Schedule
 from harness.mock.supervisor import alive
-from harness.server import ServerHandle
+from harness.mock.token_schedule import Schedule
 
 
 class MockServer:

@@ -16,7 +16,7 @@ from harness.load.loop import new_event_loop
 from harness.mock.clock import StepClock
 from harness.mock.faults import Fault, FaultCycle
 from harness.mock.http import Connection, listener
-from harness.mock.schedule import Schedule
+from harness.mock.token_schedule import Schedule
 
 
 def _serve_worker(port: int, schedule: Schedule, report_fd: int,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from harness.results import Distribution, PointResult
-from harness.store import StoredRun
+from harness.contract.results import Distribution, PointResult
+from harness.store.run_store import StoredRun
 
 LATENCY_METRICS = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "e2e_ms": "E2E"}
 LATENCY_STATS = ("p50", "p99")

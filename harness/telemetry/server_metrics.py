@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.results import EngineStats, ServerView
+from harness.contract.results import EngineStats, ServerView
 
 # Each metric: names to try, newest first (vLLM renamed some around 0.10-0.12).
 RUNNING = ("vllm:num_requests_running",)

@@ -1,0 +1,1 @@
+"""Typed models of everything stored or handed between layers, one schema version."""

@@ -1,0 +1,114 @@
+"""The run's manifest (<run>/run.json): its config, host, invocations and telemetry sources;
+part of the results contract of harness/contract/results.py, with the same schema version."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import Field, field_serializer
+
+from harness.config import ExperimentConfig
+from harness.contract.placement import ClusterView
+from harness.contract.results import SCHEMA_VERSION, Stored
+
+# Keys whose values are secrets wherever they sit in a config (engine options such as vLLM's
+# api_key, engine env such as HF_TOKEN): stored as REDACTED, never verbatim.
+SECRET_KEY = re.compile(r"(^|[_-])(api[_-]?key|token|secret|password|passwd|credentials?)$",
+                        re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def redact_secrets(value: Any) -> Any:
+    """`value` (a JSON-like config dump) with every secret-named key's value replaced."""
+    if isinstance(value, dict):
+        return {key: REDACTED if SECRET_KEY.search(str(key)) and value[key] is not None
+                else redact_secrets(value[key]) for key in value}
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    return value
+
+
+class EnginePackage(Stored):
+    package: str
+    version: str
+
+
+class GpuDevice(Stored):
+    index: int
+    name: str
+    uuid: str
+
+
+class GpuInventory(Stored):
+    available: bool
+    reason: str | None = None
+    driver: str | None = None
+    devices: list[GpuDevice] = Field(default_factory=list)
+
+
+class Host(Stored):
+    hostname: str
+    platform: str
+    python: str
+    cpu: str
+    cpu_count: int | None
+    memory_gib: float | None
+    gpus: GpuInventory
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="the allowlisted variables that change what is "
+                                          "measured (harness.run.provenance.ENVIRONMENT)")
+
+
+class Invocation(Stored):
+    started_at: str
+    ended_at: str | None
+    status: str  # running, complete, failed, interrupted, refused
+    harness_version: str
+    host: Host
+    cluster: ClusterView | None = None  # a run on a Ray cluster
+
+
+class CellTelemetry(Stored):
+    """What measured a cell's energy (the GPUs' static facts), or why nothing did."""
+
+    gpus: list[dict[str, Any]]
+    gpu_energy: str
+    cpu_energy: str
+
+
+class RunManifest(Stored):
+    schema_version: int = SCHEMA_VERSION
+    run: str
+    config_file: str
+    config: ExperimentConfig
+    config_hash: str
+    harness_version: str
+    harness_git_sha: str | None
+    engine_package: EnginePackage | None
+    host: Host
+    started_at: str
+    ended_at: str | None = None
+    status: str = "running"
+    invocations: list[Invocation] = Field(default_factory=list)
+    telemetry: dict[str, CellTelemetry] = Field(default_factory=dict)
+
+    @field_serializer("config")
+    def _config_without_secrets(self, config: ExperimentConfig) -> dict[str, Any]:
+        # the hash beside it is of the real config, so a resume still recognises the run
+        return redact_secrets(config.model_dump(mode="json"))
+
+    @property
+    def gpu_names(self) -> list[str]:
+        gpus = self.host.gpus
+        return [device.name for device in gpus.devices] if gpus.available else []
+
+    @property
+    def hardware(self) -> str:
+        """'NVIDIA H100 80GB HBM3' or 'AMD EPYC (no GPU)'."""
+        names = self.gpu_names
+        return ", ".join(sorted(set(names))) if names else f"{self.host.cpu} (no GPU)"
+
+    @property
+    def run_date(self) -> str:
+        return self.started_at[:10]

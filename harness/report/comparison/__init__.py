@@ -1,0 +1,1 @@
+"""`harness compare`: runs side by side."""

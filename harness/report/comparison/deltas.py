@@ -1,0 +1,133 @@
+"""`harness compare`: runs side by side. Points are aligned by (model, variant, batch size,
+parallelism, load point); each metric's delta against the first run is beyond the noise when the
+two points' 95% bootstrap confidence intervals do not overlap. Every setting that differs
+between the runs is listed, so unlike is never compared with unlike unknowingly."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from harness.contract.results import Distribution, PointResult
+from harness.store.run_store import StoredRun
+
+# (label, distribution field or None for a plain number, statistic or PointMetrics field)
+METRICS = [("output tok/s", None, "output_throughput"),
+           ("requests/s", None, "request_throughput"),
+           ("TTFT p50 ms", "ttft_ms", "p50"), ("TTFT p99 ms", "ttft_ms", "p99"),
+           ("TPOT p50 ms", "tpot_ms", "p50"), ("TPOT p99 ms", "tpot_ms", "p99"),
+           ("E2E p50 ms", "e2e_ms", "p50"), ("E2E p99 ms", "e2e_ms", "p99")]
+KEY = ["model", "variant", "max_num_seqs", "tensor_parallel_size", "point"]
+ESSENTIAL = ("model", "workload")  # runs differing in both have nothing in common
+
+
+class NothingInCommon(ValueError):
+    """Runs that share no point: the message names what differs."""
+
+
+@dataclass
+class Comparison:
+    runs: list[str]
+    deltas: pd.DataFrame                        # one row per (point, metric, run after the first)
+    settings: list[tuple[str, list[str]]]       # setting -> its value in each run
+    incidental: list[tuple[str, list[str]]]     # times, commits, hosts: expected to differ
+    unmatched: list[str] = field(default_factory=list)
+
+
+def distinct_names(runs: list[StoredRun]) -> list[StoredRun]:
+    """Runs named apart: where two share a name, each is called by its directory."""
+    names = [run.name for run in runs]
+    if len(set(names)) == len(names):
+        return runs
+    return [dataclasses.replace(run, manifest=run.manifest.model_copy(
+        update={"run": run.root.name})) for run in runs]
+
+
+def _flat(prefix: str, value: object) -> dict[str, str]:
+    if isinstance(value, dict) and value:
+        flat: dict[str, str] = {}
+        for key, item in value.items():
+            flat |= _flat(f"{prefix}.{key}", item)
+        return flat
+    return {prefix: "-" if value is None else str(value)}
+
+
+def settings_of(run: StoredRun) -> tuple[dict[str, str], dict[str, str]]:
+    """What was measured and on what (settings), and what differs between any two runs
+    (incidental: times, the harness commit, the host's name)."""
+    m, config = run.manifest, run.manifest.config
+    engine = f"{m.engine_package.package} {m.engine_package.version}" if m.engine_package \
+        else "-"
+    settings = {"model": config.model, "engine package": engine, "GPU": m.hardware,
+                "driver": m.host.gpus.driver or "-", "config hash": m.config_hash,
+                "harness version": m.harness_version,
+                "machine": f"{m.host.cpu}, {m.host.cpu_count} CPUs, {m.host.memory_gib} GiB"}
+    for key, value in config.model_dump().items():  # every field of the config, dotted
+        settings |= _flat(key, value)
+    incidental = {"started at": m.started_at, "ended at": m.ended_at or "-",
+                  "harness commit": m.harness_git_sha or "-", "host": m.host.hostname,
+                  "status": m.status}
+    return settings, incidental
+
+
+def _differing(values: list[dict[str, str]]) -> list[tuple[str, list[str]]]:
+    keys = list(dict.fromkeys(k for v in values for k in v))
+    rows = [(k, [v.get(k, "-") for v in values]) for k in keys]
+    return [(k, vals) for k, vals in rows if len(set(vals)) > 1]
+
+
+def _key(run: StoredRun, result: PointResult) -> tuple:
+    return (run.manifest.config.model, result.variant, result.max_num_seqs,
+            result.tensor_parallel_size, result.point)
+
+
+def _value(result: PointResult, dist_name: str | None, stat: str):
+    if dist_name is None:
+        return getattr(result.metrics, stat), None
+    dist: Distribution = getattr(result.metrics, dist_name)
+    return dist.stat(stat), getattr(dist, f"{stat}_ci")
+
+
+def noise(base_ci: list[float] | None, other_ci: list[float] | None) -> str:
+    """'within noise' when the intervals overlap, 'beyond noise' when they do not."""
+    if not base_ci or not other_ci:
+        return "no CI stored"
+    overlap = base_ci[0] <= other_ci[1] and other_ci[0] <= base_ci[1]
+    return "within noise" if overlap else "beyond noise"
+
+
+def _rows(key: tuple, base: PointResult, other: PointResult, other_name: str) -> list[dict]:
+    rows = []
+    for label, dist_name, stat in METRICS:
+        (a, a_ci), (b, b_ci) = _value(base, dist_name, stat), _value(other, dist_name, stat)
+        delta = None if a is None or b is None else b - a
+        rows.append({**dict(zip(KEY, key, strict=True)), "metric": label, "run": other_name,
+                     "base": a, "value": b, "delta": delta,
+                     "delta_pct": None if delta is None or not a else 100 * delta / a,
+                     "base_ci": a_ci, "value_ci": b_ci, "noise": noise(a_ci, b_ci)})
+    return rows
+
+
+def compare(runs: list[StoredRun]) -> Comparison:
+    """Every shared point's metrics against the first run's; NothingInCommon where none is."""
+    runs = distinct_names(runs)
+    names = [run.name for run in runs]
+    pairs = [settings_of(run) for run in runs]
+    settings = _differing([s for s, _ in pairs])
+    incidental = _differing([i for _, i in pairs])
+    indexed = [{_key(run, r): r for r in run.points} for run in runs]
+    shared = sorted((k for k in indexed[0] if all(k in other for other in indexed[1:])),
+                    key=lambda k: indexed[0][k].sort_key)
+    if not shared:
+        differs = [f"{name} ({' vs '.join(vals)})" for name, vals in settings
+                   if name.split(".")[0] in ESSENTIAL][:4]
+        what = "; ".join(differs) or "no point (model, variant, batch size, load) is in all"
+        raise NothingInCommon(f"{', '.join(names)} have no point in common: {what}")
+    rows = [row for k in shared for other, name in zip(indexed[1:], names[1:], strict=True)
+            for row in _rows(k, indexed[0][k], other[k], name)]
+    unmatched = [f"{'/'.join(str(p) for p in k[1:])} only in "
+                 f"{', '.join(n for n, ix in zip(names, indexed, strict=True) if k in ix)}"
+                 for k in dict.fromkeys(k for ix in indexed for k in ix) if k not in shared]
+    return Comparison(names, pd.DataFrame(rows), settings, incidental, unmatched)

@@ -1,0 +1,118 @@
+"""A comparison as people read it: a terminal table, Markdown, CSV, JSON, or sections of the
+HTML page (the differing settings first, then the deltas)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from harness.report.comparison.deltas import Comparison
+from harness.report.page import escape, frame_table
+
+NOISE_STYLE = {"beyond noise": "bold yellow", "within noise": "green", "no CI stored": "dim"}
+
+
+def _number(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "-"
+    return f"{float(value):,.2f}"
+
+
+def _ci(value: object) -> str:
+    return "-" if not isinstance(value, list) else f"[{value[0]:,.1f}, {value[1]:,.1f}]"
+
+
+def readable(comparison: Comparison) -> pd.DataFrame:
+    """The deltas with formatted numbers, one row per (point, metric, run)."""
+    d = comparison.deltas
+    base = comparison.runs[0]
+    return pd.DataFrame({
+        "variant": d["variant"], "batch": d["max_num_seqs"].map(
+            lambda b: "-" if pd.isna(b) else str(int(b))), "point": d["point"],
+            "metric": d["metric"], base: d["base"].map(_number),
+        "run": d["run"], "value": d["value"].map(_number), "delta": d["delta"].map(_number),
+        "delta %": d["delta_pct"].map(lambda v: "-" if pd.isna(v) else f"{v:+.1f}%"),
+        "95% CI base": d["base_ci"].map(_ci), "95% CI run": d["value_ci"].map(_ci),
+        "noise": d["noise"]})
+
+
+def settings_lines(comparison: Comparison) -> list[str]:
+    lines = [f"{name}: {' | '.join(values)}" for name, values in comparison.settings]
+    return lines or ["none: the same model, workload, load, engine, versions, GPU, driver and "
+                     "config hash"]
+
+
+def summary_line(comparison: Comparison) -> str:
+    counts = comparison.deltas["noise"].value_counts()
+    return (f"{len(comparison.deltas)} deltas against {comparison.runs[0]}: "
+            + ", ".join(f"{counts.get(k, 0)} {k}" for k in NOISE_STYLE))
+
+
+def as_table(comparison: Comparison) -> RenderableType:
+    frame = readable(comparison)
+    table = Table(title=f"compare: {' vs '.join(comparison.runs)}", header_style="bold",
+                  title_justify="left")
+    for column in frame.columns:
+        table.add_column(column, justify="left" if column in ("variant", "point", "metric",
+                                                               "run", "noise") else "right")
+    for row in frame.to_dict("records"):
+        cells = [str(v) for v in row.values()]
+        cells[-1] = f"[{NOISE_STYLE[row['noise']]}]{row['noise']}[/]"
+        table.add_row(*cells)
+    parts: list[RenderableType] = [Text("Settings that differ:", style="bold")]
+    parts += [Text(f"  {line}") for line in settings_lines(comparison)]
+    parts += [Text("Also differs (expected): " + "; ".join(
+        f"{k}: {' | '.join(v)}" for k, v in comparison.incidental) if comparison.incidental
+        else "Also differs: nothing")]
+    parts += [table, Text(summary_line(comparison))]
+    parts += [Text(f"not compared: {line}", style="yellow") for line in comparison.unmatched]
+    return Group(*parts)
+
+
+def as_markdown(comparison: Comparison) -> str:
+    frame = readable(comparison)
+    lines = [f"# compare: {' vs '.join(comparison.runs)}", "", "Settings that differ:", ""]
+    lines += [f"- {line}" for line in settings_lines(comparison)]
+    lines += [f"- (expected) {k}: {' | '.join(v)}" for k, v in comparison.incidental]
+    lines += ["", "| " + " | ".join(frame.columns) + " |",
+              "|" + "|".join("---" for _ in frame.columns) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(False)]
+    lines += ["", summary_line(comparison)]
+    lines += [f"- not compared: {line}" for line in comparison.unmatched]
+    return "\n".join(lines) + "\n"
+
+
+def as_csv(comparison: Comparison) -> str:
+    frame = comparison.deltas.copy()
+    for column in ("base_ci", "value_ci"):
+        frame[column] = frame[column].map(lambda v: "" if not isinstance(v, list)
+                                          else f"{v[0]};{v[1]}")
+    return frame.to_csv(index=False)
+
+
+def as_json(comparison: Comparison) -> str:
+    return json.dumps({
+        "runs": comparison.runs,
+        "settings_that_differ": {k: v for k, v in comparison.settings},
+        "also_differs": {k: v for k, v in comparison.incidental},
+        "not_compared": comparison.unmatched,
+        "deltas": json.loads(comparison.deltas.to_json(orient="records"))}, indent=2) + "\n"
+
+
+def html_sections(comparison: Comparison) -> list[tuple[str, str]]:
+    settings = "".join(f"<li>{escape(line)}</li>" for line in settings_lines(comparison))
+    incidental = "".join(f"<li>{escape(k)}: {escape(' | '.join(v))}</li>"
+                         for k, v in comparison.incidental)
+    unmatched = "".join(f"<li>{escape(line)}</li>" for line in comparison.unmatched)
+    deltas = (f"<p>{escape(summary_line(comparison))}; beyond noise = the two points' 95% "
+              f"bootstrap intervals do not overlap.</p><details><summary>every delta"
+              f"</summary>{frame_table(readable(comparison))}</details>")
+    if unmatched:
+        deltas += f"<p>Not compared:</p><ul>{unmatched}</ul>"
+    return [("Settings that differ", f"<ul>{settings}</ul><p>Expected to differ:</p>"
+                                     f"<ul>{incidental or '<li>nothing</li>'}</ul>"),
+            ("Deltas", deltas)]

@@ -1,0 +1,1 @@
+"""The results directory: atomic writes, resume, the requests file, validation."""
