@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from harness.contract.results import SCHEMA_VERSION, Stored
+from harness.contract.base import SCHEMA_VERSION, Stored
 
 
 class FidelityScore(Stored):
@@ -43,3 +43,15 @@ class FidelityRecord(Stored):
     score: FidelityScore | None = None
     duration_s: float
     measured_at: str
+
+
+def describe(record: FidelityRecord | None) -> str:
+    """'KL 0.0012/0.01, top-1 98.4%' (mean/p99) / 'baseline' / 'not measured: why' / '-'."""
+    if record is None:
+        return "-"
+    if record.status == "baseline":
+        return "baseline"
+    if record.score is None:
+        return f"not measured: {record.reason}"
+    s = record.score
+    return f"KL {s.kl_mean:.2g}/{s.kl_p99:.2g}, top-1 {s.top1_agreement:.1%}"

@@ -3,14 +3,12 @@ before the sweep (stored in the results next to harness/contract/results.py's mo
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from harness.contract.base import Stored
 
 
-class _Stored(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # as results.Stored: hand edits are caught
-
-
-class NodeRef(_Stored):
+class NodeRef(Stored):
     """The node a cell ran on (None for a local run)."""
 
     id: str  # Ray's node id
@@ -18,7 +16,7 @@ class NodeRef(_Stored):
     hostname: str
 
 
-class ClusterNode(_Stored):
+class ClusterNode(Stored):
     """One node of the cluster as the driver saw it before a sweep."""
 
     id: str
@@ -39,7 +37,7 @@ class ClusterNode(_Stored):
         return NodeRef(id=self.id, address=self.address, hostname=self.hostname)
 
 
-class ClusterView(_Stored):
+class ClusterView(Stored):
     address: str
     ray_version: str
     nodes: list[ClusterNode]

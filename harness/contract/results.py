@@ -1,38 +1,26 @@
-"""The results contract: typed models of everything a run stores, with one schema version.
+"""What a run stores of its measurements: typed models, one schema version (contract/base.py).
 
-    <run>/run.json                       RunManifest (harness/contract/manifest.py)
-    <run>/cells/<cell>/points/<p>.json   PointResult (metrics, SLO verdict, phases, engine view,
-                                         client health, energy)
-    <run>/cells/<cell>/capacity.json     CapacityRecord
-    <run>/cells/<cell>/failed.json       CellFailure
-    <run>/fidelity/<variant>.json        FidelityRecord (harness/contract/fidelity.py)
-
-`point.py` builds them, `store.py` writes and reads them, and everything that reads results
-(runner, capacity, report, cost) reads these models, never raw dict keys. Stored files carry
-`schema_version`; a directory of another version is refused with one line (store.py).
-Metrics are computed in harness/metrics/point_metrics.py; the models here only hold them.
+Points (PointResult, with its metrics, SLO verdict, phases, engine view, client health and
+energy), a cell's capacity search (CapacityRecord) and a failed cell (CellFailure); where each
+file lives: contract/layout.py. run/point_measurer.py builds them, harness/store/ writes and
+reads them, and everything that reads results (runner, capacity, report, cost) reads these
+models, never raw dict keys. Metrics are computed in harness/metrics/; the models here only
+hold them.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from harness.config.slo import Slo
+from harness.contract.base import SCHEMA_VERSION, Stored
 from harness.contract.placement import NodeRef
-
-SCHEMA_VERSION = 2
 
 PointKind = Literal["closed", "open", "profile", "search", "trace"]
 # how tables list points
 KIND_ORDER = {"closed": 0, "open": 1, "profile": 2, "search": 3, "trace": 4}
-
-
-class Stored(BaseModel):
-    """A stored shape: unknown keys are refused, so a hand-edited file is caught."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- metrics -------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Cost: what serving costs per million tokens, and build versus buy for a traffic profile.
+Reads stored results only; its views are in harness/report/answer/.
 
-model.py     the formulas (hosting cost per hour, $/Mtok, provisioning, bills, break-even)
-prices.py    price data: GPU rental (gpu_prices.yaml), hosted APIs (genai-prices, api_tiers.yaml)
-profile.py   the traffic profile (volume, peak, mix, SLO, owned hardware)
-answer.py    a results directory + profile + prices -> the answer, as DataFrames
-tables.py    the answer and the price lists as rich tables
-commands.py  `harness cost` and `harness prices`
+inputs/      prices (GPU rental, hosted APIs, tiers), the traffic profile, dated data files
+formulas.py  the formulas (hosting cost per hour, $/Mtok, provisioning, bills, break-even)
+measured.py, capacity.py, fidelity.py   judging the run: points at the profile's SLO, the
+             capacity per variant and how far it can be trusted, fidelity against the baseline
+answer.py    a results directory + profile + prices -> the answer, with demand.py, hosting.py,
+             decision.py, ranges.py, sensitivity.py, notes.py and caveats.py
 """

@@ -23,7 +23,7 @@ from harness.cost import formulas
 from harness.cost.caveats import Caveat
 from harness.cost.labels import point_label
 from harness.cost.measured import JudgedPoint, MeasuredRun
-from harness.metrics.slo import distribution
+from harness.metrics.slo import judged_distribution
 
 SEARCH, CLOSED, OPEN = "capacity search", "closed loop", "open loop"
 MIN_TAIL_SAMPLES = 100   # p95/p99 from fewer requests are flagged
@@ -194,7 +194,7 @@ def _search_slo_caveat(row: dict, record: CapacityRecord, slo: Slo) -> Caveat:
 def _sample_caveats(row: dict, point: JudgedPoint, slo: Slo) -> list[Caveat]:
     found = []
     for limit in slo.limits():
-        dist = distribution(point.result.metrics, limit.metric)
+        dist = judged_distribution(point.result.metrics, limit.metric)
         if limit.stat in ("p95", "p99") and dist.n < MIN_TAIL_SAMPLES:
             found.append(Caveat("few_samples",
                                 f"{row['variant']}: {limit.key} of the capacity point "

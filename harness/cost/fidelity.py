@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.contract.fidelity import describe
 from harness.cost.caveats import Caveat
-from harness.metrics.fidelity import describe, misses
+from harness.metrics.fidelity import missed, misses
 from harness.store.run_store import StoredRun
 
 
@@ -18,9 +19,8 @@ def mark_fidelity(variants: pd.DataFrame, stored: StoredRun) -> pd.DataFrame:
     limits = stored.manifest.config.fidelity
     marked = variants.copy()
     marked["fidelity"] = [describe(stored.fidelity.get(v)) for v in marked["variant"]]
-    marked["fidelity_miss"] = [
-        "; ".join(misses(stored.fidelity[v], limits)) or None if v in stored.fidelity else None
-        for v in marked["variant"]]
+    marked["fidelity_miss"] = [missed(stored.fidelity.get(v), limits)
+                               for v in marked["variant"]]
     return marked
 
 

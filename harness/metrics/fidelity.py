@@ -21,7 +21,7 @@ from harness.contract.fidelity import FidelityRecord, FidelityScore
 
 FLOOR = 1e-12  # the smallest probability a bucket is given (keeps the logarithms finite)
 
-Distribution = dict[int, float]  # token id -> log-probability (the top k, maybe one more)
+TokenLogprobs = dict[int, float]  # token id -> log-probability (the top k, maybe one more)
 
 
 def prompt_set(fidelity: FidelityConfig, vocab: list[int], seed: int) -> list[list[int]]:
@@ -41,7 +41,7 @@ class Probe:
     of the baseline's continuation."""
 
     tokens: list[list[int]]
-    forced: list[list[Distribution]]
+    forced: list[list[TokenLogprobs]]
 
     def frame(self) -> pd.DataFrame:
         """One row per (prompt, position): what `<variant>.tokens.parquet` holds."""
@@ -57,7 +57,7 @@ class Probe:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Probe:
         tokens: list[list[int]] = []
-        forced: list[list[Distribution]] = []
+        forced: list[list[TokenLogprobs]] = []
         for _, group in frame.sort_values(["prompt", "position"]).groupby("prompt", sort=True):
             tokens.append([int(t) for t in group["token"]])
             forced.append([dict(zip(map(int, ids), map(float, lps), strict=True))
@@ -66,7 +66,7 @@ class Probe:
         return cls(tokens, forced)
 
 
-def token_kl(baseline: Distribution, variant: Distribution, k: int) -> float:
+def token_kl(baseline: TokenLogprobs, variant: TokenLogprobs, k: int) -> float:
     """KL(baseline || variant) in nats over k+1 buckets: the baseline's top-k tokens and one
     bucket for the rest of the vocabulary. A baseline token missing from the variant's top-k
     gets the variant's k-th probability, the largest it can have. Identical inputs give 0."""
@@ -82,7 +82,7 @@ def token_kl(baseline: Distribution, variant: Distribution, k: int) -> float:
     return max(kl, 0.0)  # rounding can leave -1e-17 where the two are equal
 
 
-def top1(dist: Distribution) -> int:
+def top1(dist: TokenLogprobs) -> int:
     return max(dist.items(), key=lambda item: item[1])[0]
 
 
@@ -125,25 +125,6 @@ def misses(record: FidelityRecord, fidelity: FidelityConfig | None) -> list[str]
     return found
 
 
-def describe(record: FidelityRecord | None) -> str:
-    """'KL 0.0012/0.01, top-1 98.4%' (mean/p99) / 'baseline' / 'not measured: why' / '-'."""
-    if record is None:
-        return "-"
-    if record.status == "baseline":
-        return "baseline"
-    if record.score is None:
-        return f"not measured: {record.reason}"
-    s = record.score
-    return f"KL {s.kl_mean:.2g}/{s.kl_p99:.2g}, top-1 {s.top1_agreement:.1%}"
-
-
-def fidelity_columns(record: FidelityRecord | None, fidelity: FidelityConfig | None) -> dict:
-    """The summary.csv columns of a variant's fidelity (docs/metrics.md names them)."""
-    s = record.score if record is not None else None
-    return {"fidelity": describe(record),
-            "fidelity_baseline": record.baseline if record is not None else None,
-            "fidelity_kl_mean": s.kl_mean if s else None,
-            "fidelity_kl_p99": s.kl_p99 if s else None,
-            "fidelity_top1_agreement": s.top1_agreement if s else None,
-            "fidelity_first_divergence_median": s.first_divergence_median if s else None,
-            "fidelity_miss": "; ".join(misses(record, fidelity)) or None if record else None}
+def missed(record: FidelityRecord | None, fidelity: FidelityConfig | None) -> str | None:
+    """The limits a variant misses in one phrase ('; '-joined), None when it misses none."""
+    return "; ".join(misses(record, fidelity)) or None if record is not None else None

@@ -3,8 +3,8 @@
 The pooled inter-token gaps of a long point number one per token (an hour at 50,000 tokens/s
 is 180 million). Up to IN_MEMORY_VALUES they are held and handled as any distribution (numpy
 percentiles, bootstrap intervals: harness/metrics/point_metrics.py). Beyond, `order_statistics`
-finds the values at given ranks exactly, in a few passes over a source that can be read again, holding
-one histogram per rank and at most GATHER_LIMIT values: each pass narrows every rank to one
+finds the values at given ranks exactly, in a few passes over a source that can be read again,
+holding one histogram per rank and at most GATHER_LIMIT values: each pass narrows every rank to one
 bin of a histogram of the values still in question, until a bin is small enough to gather and
 sort, or holds one repeated value. Bin membership is a monotone function of the value, so a bin
 is a run of consecutive order statistics and the counts locate each rank exactly.

@@ -34,7 +34,7 @@ class Judgement:
     shortfall: float  # the worst value / limit over every limit: <= 1 meets, inf: unmeasured
 
 
-def distribution(metrics: PointMetrics, metric: str) -> Distribution:
+def judged_distribution(metrics: PointMetrics, metric: str) -> Distribution:
     """The distribution a limit on `metric` is judged on (from the intended send time where
     the point has one)."""
     if metric in ("ttft", "e2e"):
@@ -47,7 +47,7 @@ def distribution(metrics: PointMetrics, metric: str) -> Distribution:
 def judge(metrics: PointMetrics, slo: Slo) -> Judgement:
     missed, worst = [], 0.0
     for limit in slo.limits():
-        value = distribution(metrics, limit.metric).stat(limit.stat)
+        value = judged_distribution(metrics, limit.metric).stat(limit.stat)
         if value is None:
             missed.append(f"{limit.key}: no samples")
             worst = math.inf

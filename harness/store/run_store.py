@@ -1,16 +1,5 @@
-"""The results directory: layout, atomic writes, resume, and reading it back as typed models.
-
-    <run>/run.json                                 RunManifest
-    <run>/cells/<cell>/server.log                  the engine's own log
-    <run>/cells/<cell>/failed.json                 CellFailure (if the cell failed)
-    <run>/cells/<cell>/capacity.json               CapacityRecord (with a capacity search)
-    <run>/cells/<cell>/points/<point>.json         PointResult
-    <run>/cells/<cell>/points/<point>.requests.parquet    one row per request attempt
-    <run>/cells/<cell>/points/<point>.telemetry.parquet   NVML samples (where measured)
-    <run>/cells/<cell>/points/<point>.sha256       the point's files' SHA-256, as `sha256sum`
-    <run>/fidelity/<variant>.json                  FidelityRecord (with a `fidelity` section)
-    <run>/fidelity/<variant>.tokens.parquet        its tokens and top-k logprobs per position
-    <run>/summary.csv                              one row per (cell, point, phase)
+"""The results directory (its layout: harness/contract/layout.py): atomic writes, resume,
+and reading it back as typed models.
 
 Every file is written under a temporary name and renamed into place, and a point's JSON is
 written after its parquet files: a point counts as finished only when its JSON reads back as a
@@ -36,10 +25,18 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from harness.config.base import STORED, first_error
+from harness.contract.base import SCHEMA_VERSION
 from harness.contract.fidelity import FidelityRecord
+from harness.contract.layout import (
+    CAPACITY_FILES,
+    FAILURE_FILES,
+    FIDELITY_FILES,
+    POINT_FILES,
+    RunLayout,
+)
 from harness.contract.manifest import CellTelemetry, Invocation, RunManifest
 from harness.contract.placement import ClusterView
-from harness.contract.results import SCHEMA_VERSION, CapacityRecord, CellFailure, PointResult
+from harness.contract.results import CapacityRecord, CellFailure, PointResult
 
 Model = TypeVar("Model", bound=BaseModel)
 ROW_GROUP = 1024  # requests per parquet row group: what the writer holds encoded at once
@@ -172,48 +169,12 @@ class StoredRun:
         return self.manifest.run
 
 
-class RunStore:
+class RunStore(RunLayout):
+    """Writes and reads one results directory."""
+
     def __init__(self, root: Path):
-        self.root = root
+        super().__init__(root)
         self.began = False  # this process began (or resumed) the run in it
-
-    @property
-    def run_json(self) -> Path:
-        return self.root / "run.json"
-
-    @property
-    def summary_csv(self) -> Path:
-        return self.root / "summary.csv"
-
-    def cell_dir(self, cell: str) -> Path:
-        return self.root / "cells" / cell
-
-    def server_log(self, cell: str) -> Path:
-        return self.cell_dir(cell) / "server.log"
-
-    def point_json(self, cell: str, point: str) -> Path:
-        return self.cell_dir(cell) / "points" / f"{point}.json"
-
-    def requests_parquet(self, cell: str, point: str) -> Path:
-        return self.cell_dir(cell) / "points" / f"{point}.requests.parquet"
-
-    def telemetry_parquet(self, cell: str, point: str) -> Path:
-        return self.cell_dir(cell) / "points" / f"{point}.telemetry.parquet"
-
-    def checksums(self, cell: str, point: str) -> Path:
-        return self.cell_dir(cell) / "points" / f"{point}.sha256"
-
-    def capacity_json(self, cell: str) -> Path:
-        return self.cell_dir(cell) / "capacity.json"
-
-    def failure_json(self, cell: str) -> Path:
-        return self.cell_dir(cell) / "failed.json"
-
-    def fidelity_json(self, variant: str) -> Path:
-        return self.root / "fidelity" / f"{variant}.json"
-
-    def fidelity_parquet(self, variant: str) -> Path:
-        return self.root / "fidelity" / f"{variant}.tokens.parquet"
 
     # --- the run -------------------------------------------------------------------------
 
@@ -359,10 +320,10 @@ class RunStore:
         schema. Unreadable files are listed in `problems`, never taken as zero."""
         manifest = self.read_run()
         problems: list[str] = []
-        points = self._read_all("cells/*/points/*.json", PointResult, problems)
-        failures = self._read_all("cells/*/failed.json", CellFailure, problems)
-        capacities = self._read_all("cells/*/capacity.json", CapacityRecord, problems)
-        fidelity = self._read_all("fidelity/*.json", FidelityRecord, problems)
+        points = self._read_all(POINT_FILES, PointResult, problems)
+        failures = self._read_all(FAILURE_FILES, CellFailure, problems)
+        capacities = self._read_all(CAPACITY_FILES, CapacityRecord, problems)
+        fidelity = self._read_all(FIDELITY_FILES, FidelityRecord, problems)
         return StoredRun(self.root, manifest, [point for _, point in points],
                          [failure for _, failure in failures],
                          {path.parent.name: record for path, record in capacities}, problems,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from harness.contract.layout import CAPACITY_FILES, FAILURE_FILES, POINT_FILES, POINT_PARQUETS
 from harness.contract.manifest import RunManifest
 from harness.contract.results import CapacityRecord, CellFailure, PointResult
 from harness.store.run_store import ResultsError, RunStore, read_checksums, read_model, sha256_of
@@ -34,14 +35,13 @@ def validate_run(root: Path) -> Validation:
         store.read_run()  # raises: not a results directory
     found = Validation(root)
     _readable(store.run_json, RunManifest, found)
-    for path in sorted(root.glob("cells/*/points/*.json")):
+    for path in sorted(root.glob(POINT_FILES)):
         found.points += 1
         _check_point(store, path, found)
-    for pattern, model in (("cells/*/failed.json", CellFailure),
-                           ("cells/*/capacity.json", CapacityRecord)):
+    for pattern, model in ((FAILURE_FILES, CellFailure), (CAPACITY_FILES, CapacityRecord)):
         for path in sorted(root.glob(pattern)):
             _readable(path, model, found)
-    for path in sorted(root.glob("cells/*/points/*.parquet")):
+    for path in sorted(root.glob(POINT_PARQUETS)):
         point = path.name.removesuffix(".requests.parquet").removesuffix(".telemetry.parquet")
         if not path.with_name(point + ".json").exists():
             found.notes.append(f"{path}: no point file beside it (a point that did not "

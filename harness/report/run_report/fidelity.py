@@ -6,7 +6,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from harness.metrics.fidelity import describe, misses
+from harness.config.fidelity import FidelityConfig
+from harness.contract.fidelity import FidelityRecord, describe
+from harness.metrics.fidelity import missed
 from harness.report.charts import HEIGHT, WIDTH, Figure, figure
 from harness.report.page import escape, frame_table, missing_box
 from harness.store.run_store import StoredRun
@@ -30,7 +32,7 @@ def fidelity_frame(runs: list[StoredRun]) -> pd.DataFrame:
                 "mean KL": s.kl_mean if s else None, "p99 KL": s.kl_p99 if s else None,
                 "top-1 agreement": s.top1_agreement if s else None,
                 "diverged prompts": f"{s.diverged_prompts}/{s.prompts}" if s else None,
-                "misses": "; ".join(misses(record, limits)) or None})
+                "misses": missed(record, limits)})
     return pd.DataFrame(rows)
 
 
@@ -72,3 +74,15 @@ def fidelity_html(runs: list[StoredRun]) -> str:
         frame = frame.drop(columns="run")
     table = frame_table(frame, {"mean KL": ".3g", "p99 KL": ".3g", "top-1 agreement": ".1%"})
     return f"{table}<p>{escape(METHOD)}</p>"
+
+
+def fidelity_columns(record: FidelityRecord | None, fidelity: FidelityConfig | None) -> dict:
+    """The summary.csv columns of a variant's fidelity (docs/metrics.md names them)."""
+    s = record.score if record is not None else None
+    return {"fidelity": describe(record),
+            "fidelity_baseline": record.baseline if record is not None else None,
+            "fidelity_kl_mean": s.kl_mean if s else None,
+            "fidelity_kl_p99": s.kl_p99 if s else None,
+            "fidelity_top1_agreement": s.top1_agreement if s else None,
+            "fidelity_first_divergence_median": s.first_divergence_median if s else None,
+            "fidelity_miss": missed(record, fidelity)}

@@ -15,7 +15,7 @@ from harness.contract.results import (
     PointResult,
 )
 from harness.cost.formulas import usd_per_mtok
-from harness.metrics.fidelity import fidelity_columns
+from harness.report.run_report.fidelity import fidelity_columns
 from harness.store.run_store import RunStore, StoredRun
 
 LATENCIES = ("ttft_ms", "tpot_ms", "itl_ms", "itl_per_token_ms", "e2e_ms",
