@@ -4,6 +4,7 @@ line a user error gets."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 import typer.core
@@ -22,6 +23,29 @@ def _console(stream) -> Console:
 
 console = _console(sys.stdout)
 err_console = _console(sys.stderr)
+
+
+def emit(document, fmt, out_file: Path | None = None) -> None:
+    """A document (harness.report.output.Document) in `fmt`: the terminal view on stdout, a
+    text format on stdout or into `out_file` (a file that cannot be written: one line, exit 2)."""
+    from harness.report.output import Format, render
+
+    rendered = render(document, fmt)
+    if out_file is None:
+        if Format(fmt) is Format.table:
+            console.print(rendered)
+        else:
+            typer.echo(rendered, nl=False)
+        return
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(rendered, str):
+            out_file.write_text(rendered, encoding="utf-8")
+        else:
+            with out_file.open("w", encoding="utf-8") as handle:
+                Console(file=handle, width=200).print(rendered)
+    except OSError as err:
+        raise user_error(f"cannot write {out_file}: {err.strerror or err}") from None
 
 
 def user_error(message: str) -> typer.Exit:
