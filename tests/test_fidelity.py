@@ -24,6 +24,7 @@ from harness.cost.inputs.prices import load_price_book
 from harness.cost.inputs.profile import Profile
 from harness.cost.measured import load_results
 from harness.engines.vllm import VllmEngine
+from harness.load.prompt_source import PromptSource
 from harness.metrics.fidelity import (
     Probe,
     first_divergence,
@@ -37,7 +38,7 @@ from harness.report.run_report.fidelity import fidelity_figure
 from harness.report.run_report.html import build_report
 from harness.report.run_report.summary import summary_frame
 from harness.report.run_report.table import results_table
-from harness.run.runner import PromptSource
+from harness.run.runner import tokenizer_for
 from harness.store.run_store import RunStore
 
 from .factories import manifest, metrics, point_result, write_run
@@ -252,7 +253,8 @@ def test_prompts_of_a_fidelity_run_find_the_dummy_tokenizer_in_a_fresh_cache(tmp
     config = load_config(write(tmp_path, with_changes(
         model="dummy:tiny", matrix={"max_num_seqs": [2], "variants": TWO}, fidelity={})))
     cell = build_plan(config)[0]
-    source = PromptSource(config, cell, frozenset({TOKEN_IDS}), "run")
+    source = PromptSource(config, cell, frozenset({TOKEN_IDS}), "run",
+                          tokenizer_for(config, cell))
     assert len(source.vocab) == 256
     assert not list((tmp_path / "cache").rglob("*.safetensors")), "no weights for prompts"
 

@@ -133,12 +133,12 @@ def test_a_prompts_file_workload_loads(tmp_path):
 def prompt_source(tiny_model, workload: dict, extensions):
     from harness.config import ExperimentConfig
     from harness.contract.plan import build_plan
-    from harness.run.runner import PromptSource
+    from harness.load.prompt_source import PromptSource
 
     config = ExperimentConfig.model_validate({
         "model": str(tiny_model), "workload": workload,
         "load": {"concurrency": [1], "requests": 2}})
-    return PromptSource(config, build_plan(config)[0], extensions, "run")
+    return PromptSource(config, build_plan(config)[0], extensions, "run", str(tiny_model))
 
 
 def test_text_by_default_even_where_the_server_takes_ids(tiny_model):
@@ -155,8 +155,8 @@ def test_text_by_default_even_where_the_server_takes_ids(tiny_model):
 
 
 def test_token_ids_on_a_text_only_server_fail_the_cell_with_the_fix(tiny_model):
-    from harness.engines.base import EngineError
+    from harness.load.prompt_source import PromptsError
 
-    with pytest.raises(EngineError, match="set workload.prompt: text"):
+    with pytest.raises(PromptsError, match="set workload.prompt: text"):
         prompt_source(tiny_model, {"input_tokens": 12, "output_tokens": 2,
                                    "prompt": "token_ids"}, frozenset())

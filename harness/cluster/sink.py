@@ -5,9 +5,9 @@ progress events until the driver reads them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from harness.contract.manifest import CellTelemetry
+from harness.contract.progress import Event
 from harness.store.run_store import RunStore, write_atomic
 
 
@@ -16,7 +16,7 @@ class ResultSink:
 
     def __init__(self, root: str):
         self.store = RunStore(Path(root))
-        self.events: list[tuple[str, int, str, Any]] = []
+        self.events: list[tuple[str, int, Event]] = []
 
     def _path(self, relative: str) -> Path:
         path = (self.store.root / relative).resolve()
@@ -43,9 +43,9 @@ class ResultSink:
     def record_telemetry(self, cell: str, telemetry: CellTelemetry) -> None:
         self.store.record_telemetry(cell, telemetry)
 
-    def event(self, cell: str, attempt: int, kind: str, payload: Any = None) -> None:
-        self.events.append((cell, attempt, kind, payload))
+    def event(self, cell: str, attempt: int, event: Event) -> None:
+        self.events.append((cell, attempt, event))
 
-    def drain(self) -> list[tuple[str, int, str, Any]]:
+    def drain(self) -> list[tuple[str, int, Event]]:
         events, self.events = self.events, []
         return events

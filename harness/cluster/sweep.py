@@ -18,8 +18,14 @@ from harness.config import ExperimentConfig
 from harness.config.executor import RayExecutor
 from harness.contract.placement import ClusterView
 from harness.contract.plan import Cell
-from harness.contract.results import PointResult
-from harness.run.runner import Progress, Runner, RunOutcome
+from harness.contract.progress import (
+    CellAlreadyDone,
+    CellRetried,
+    Event,
+    PointFinished,
+    PointsSkipped,
+)
+from harness.run.runner import Runner, RunOutcome
 from harness.store.run_store import RunStore
 
 POLL_S = 0.5
@@ -27,23 +33,23 @@ CANCEL_GRACE_S = 40.0  # the engine's own stop takes up to 20 s, then the guard'
 TAIL_LINES = 40
 
 
-class CellsProgress(Progress, Protocol):
-    """The driver's display: the runner's Progress, and a point in flight per cell."""
+class CellsDisplay(Protocol):
+    """The driver's display: it shows every event the cells send; the sweep's bar moves only
+    by `advance`, which the driver calls once per point it counts."""
 
-    def cell_point_started(self, cell: str, label: str, total: int | None) -> None: ...
-    def cell_requests_done(self, cell: str, count: int) -> None: ...
-    def cell_point_finished(self, cell: str, result: PointResult) -> None: ...
+    def __call__(self, event: Event) -> None: ...
+    def advance(self, count: int) -> None: ...
     def cell_stopped(self, cell: str) -> None: ...
 
 
 class ClusterSweep:
     def __init__(self, ray: ModuleType, config: ExperimentConfig, run_name: str,
-                 store: RunStore, display: CellsProgress, view: ClusterView):
+                 store: RunStore, display: CellsDisplay, view: ClusterView):
         self.ray, self.config, self.run_name = ray, config, run_name
         self.store, self.display, self.view = store, display, view
         self.executor: RayExecutor = config.executor
         # the local runner's bookkeeping: the same failed.json, counts and messages
-        self.local = Runner(config, run_name, store, display)
+        self.local = Runner(config, run_name, store, self.local_event)
         self.outcome: RunOutcome = self.local.outcome
         self.credited: dict[str, int] = {}  # points of a cell already counted on the bar
         self.progressed: dict[tuple[str, int], int] = {}  # the same per attempt
@@ -90,9 +96,8 @@ class ClusterSweep:
             return True
         skipped = len(cell.points) + (self.config.capacity.steps if self.config.capacity else 0)
         self.outcome.skipped += len(cell.points)
-        self.display.points_skipped(skipped)
-        self.display.say(f"[dim]{cell.id}: all {len(cell.points)} points already "
-                         f"measured[/dim]")
+        self.display.advance(skipped)
+        self.display(CellAlreadyDone(cell.id, len(cell.points)))
         return False
 
     def submit(self, cell: Cell, attempt: int) -> Any:
@@ -129,8 +134,7 @@ class ClusterSweep:
             self.display.cell_stopped(cell.id)
             why = f"{type(err).__name__}: {first_sentence(err)}"
             if attempt < self.executor.max_retries and self.schedulable(cell):
-                self.display.say(f"[yellow]{cell.id}: its task was lost ({why}); retrying "
-                                 f"({attempt + 1} of {self.executor.max_retries})[/yellow]")
+                self.display(CellRetried(cell.id, why, attempt + 1, self.executor.max_retries))
                 return attempt + 1
             if attempt >= self.executor.max_retries:
                 self.fail(cell, f"its task was lost {attempt + 1} time(s), last: {why}",
@@ -169,22 +173,25 @@ class ClusterSweep:
 
     # --- progress ----------------------------------------------------------------------
 
+    def local_event(self, event: Event) -> None:
+        """An event of the driver's own bookkeeping (a cell failed before or without its
+        task): its skipped points move the bar at once."""
+        if isinstance(event, PointsSkipped):
+            self.display.advance(event.count)
+        else:
+            self.display(event)
+
     def replay(self) -> None:
         """Show what the tasks reported since the last look."""
-        for cell, attempt, kind, payload in self.ray.get(self.sink.drain.remote()):
-            if kind == "say":
-                self.display.say(payload)
-            elif kind == "skipped":
-                self.advance(cell, attempt, payload)
-            elif kind == "started":
-                self.display.cell_point_started(cell, *payload)
-            elif kind == "requests":
-                self.display.cell_requests_done(cell, payload)
-            elif kind == "finished":
+        for cell, attempt, event in self.ray.get(self.sink.drain.remote()):
+            if isinstance(event, PointsSkipped):
+                self.advance(cell, attempt, event.count)
+                continue
+            self.display(event)
+            if isinstance(event, PointFinished):
                 self.outcome.measured += 1
                 key = (cell, attempt)
                 self.measured_in[key] = self.measured_in.get(key, 0) + 1
-                self.display.cell_point_finished(cell, payload)
                 self.advance(cell, attempt, 1)
 
     def advance(self, cell: str, attempt: int, count: int) -> None:
@@ -193,7 +200,7 @@ class ClusterSweep:
         self.progressed[(cell, attempt)] = done
         credited = self.credited.get(cell, 0)
         if done > credited:
-            self.display.points_skipped(done - credited)
+            self.display.advance(done - credited)
             self.credited[cell] = done
 
 

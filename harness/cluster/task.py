@@ -22,6 +22,7 @@ from harness.config import ExperimentConfig
 from harness.contract.manifest import CellTelemetry
 from harness.contract.placement import NodeRef
 from harness.contract.plan import Cell
+from harness.contract.progress import CellOnNode, Event, RequestsDone
 from harness.contract.results import CapacityRecord, CellFailure, PointResult
 from harness.run.runner import Runner
 from harness.store.run_store import RunStore
@@ -100,35 +101,27 @@ class ShippingStore(RunStore):
 
 
 class RemoteProgress:
-    """The runner's Progress, sent to the driver as events (requests batched)."""
+    """The runner's events, sent to the driver (finished requests batched: one event per
+    REQUESTS_FLUSH_S at most, and before any other event)."""
 
     def __init__(self, sink: Any, cell: str, attempt: int):
         self.sink, self.cell, self.attempt = sink, cell, attempt
         self.requests, self.flushed = 0, time.monotonic()
 
-    def send(self, kind: str, payload: Any = None) -> None:
-        if self.requests and kind != "requests":
-            self.send("requests", self.requests)
-        if kind == "requests":
-            self.requests, self.flushed = 0, time.monotonic()
-        self.sink.event.remote(self.cell, self.attempt, kind, payload)
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RequestsDone):
+            self.requests += event.count
+            if time.monotonic() - self.flushed >= REQUESTS_FLUSH_S:
+                self.flush()
+            return
+        self.flush()
+        self.sink.event.remote(self.cell, self.attempt, event)
 
-    def say(self, message: str) -> None:
-        self.send("say", message)
-
-    def points_skipped(self, count: int) -> None:
-        self.send("skipped", count)
-
-    def point_started(self, label: str, total: int | None) -> None:
-        self.send("started", (label, total))
-
-    def request_done(self) -> None:
-        self.requests += 1
-        if time.monotonic() - self.flushed >= REQUESTS_FLUSH_S:
-            self.send("requests", self.requests)
-
-    def point_finished(self, result: PointResult) -> None:
-        self.send("finished", result)
+    def flush(self) -> None:
+        if self.requests:
+            self.sink.event.remote(self.cell, self.attempt, RequestsDone(self.cell,
+                                                                         self.requests))
+        self.requests, self.flushed = 0, time.monotonic()
 
 
 def run_cell(config: ExperimentConfig, run_name: str, cell: Cell, sink: Any,
@@ -146,9 +139,9 @@ def run_cell(config: ExperimentConfig, run_name: str, cell: Cell, sink: Any,
     try:
         store.pull(cell.id)
         progress = RemoteProgress(sink, cell.id, attempt)
-        progress.say(f"{cell.id}: on {node.hostname} ({node.address}, node {node.id[:8]})"
-                     f"{f', attempt {attempt + 1}' if attempt else ''}")
+        progress(CellOnNode(cell.id, node.hostname, node.address, node.id, attempt))
         outcome = Runner(config, run_name, store, progress).run([cell])
+        progress.flush()
         return CellReport(cell.id, node, outcome.measured, outcome.skipped,
                           outcome.failed_cells.get(cell.id))
     finally:

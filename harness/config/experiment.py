@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -35,7 +36,7 @@ from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig
 from harness.config.prompt_file import PromptFileError, read_prompts
 from harness.config.shapes import SHAPES
 from harness.config.slo import Slo
-from harness.config.trace import TraceError, read_trace
+from harness.config.trace import Trace, TraceError, read_trace
 
 DUMMY_PREFIX = "dummy:"
 
@@ -96,6 +97,7 @@ class ExperimentConfig(Strict):
     executor: ExecutorConfig = Field(
         default_factory=LocalExecutor,
         description="where the cells run: here (local) or on a Ray cluster (ray)")
+    _trace: Trace | None = PrivateAttr(None)  # load.trace's replayed window, once read
 
     @field_validator("name")
     @classmethod
@@ -199,7 +201,7 @@ class ExperimentConfig(Strict):
     def _trace_reads(self, info: ValidationInfo) -> ExperimentConfig:
         if self.load.trace is not None and not is_stored(info):
             # read now, so a bad trace fails here, naming file and line
-            replay = read_trace(self.load.trace, self.max_model_len)
+            replay = self.replayed_trace()
             phases = [phase for phases in (self.load.profiles or {}).values()
                       for phase in phases]
             if replay.offsets[-1] == 0 and any(phase.trace for phase in phases):
@@ -209,6 +211,15 @@ class ExperimentConfig(Strict):
         if self.workload.prompts is not None and not is_stored(info):
             read_prompts(self.workload.prompts)
         return self
+
+    def replayed_trace(self) -> Trace | None:
+        """The replayed window of load.trace, read once (when the config is validated) and
+        kept: the plan, the prompts and the checks all use this one reading."""
+        if self.load.trace is None:
+            return None
+        if self._trace is None:
+            self._trace = read_trace(self.load.trace, self.max_model_len)
+        return self._trace
 
     @property
     def max_model_len(self) -> int | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.config import DUMMY_PREFIX, ExperimentConfig
 from harness.config.load import LoadConfig, Phase
-from harness.config.trace import Trace, read_trace
+from harness.config.trace import Trace
 
 TRACE_POINT = "trace"
 
@@ -139,23 +139,18 @@ def load_points(load: LoadConfig, trace: Trace | None = None) -> tuple[Point, ..
     return tuple(points)
 
 
-def trace_points(config: ExperimentConfig) -> tuple[Point, ...]:
+def trace_points(replay: Trace | None) -> tuple[Point, ...]:
     """The trace replay: an open-loop point sending at the trace's own (scaled) times."""
-    replay = replayed_trace(config)
     if replay is None:
         return ()
     return (Point(TRACE_POINT, "trace", (trace_phase("trace", replay, in_profile=False),)),)
 
 
-def replayed_trace(config: ExperimentConfig) -> Trace | None:
-    trace = config.load.trace
-    return None if trace is None else read_trace(trace, config.max_model_len)
-
-
 def build_plan(config: ExperimentConfig) -> list[Cell]:
     """Cells in the order they run: variant (the fidelity baseline first), then tensor
     parallelism, then batch size."""
-    points = load_points(config.load, replayed_trace(config)) + trace_points(config)
+    replay = config.replayed_trace()
+    points = load_points(config.load, replay) + trace_points(replay)
     cells = []
     variants = dict(config.matrix.variants)
     baseline = config.fidelity_baseline

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 
 from harness.config import ExperimentConfig
-from harness.contract.fidelity import FidelityRecord, FidelityScore
+from harness.contract.fidelity import FidelityRecord
 from harness.contract.plan import Cell
 from harness.contract.server import ServerHandle
 from harness.engines.http import post_json
@@ -28,9 +27,8 @@ class NotMeasured(Exception):
 
 
 class FidelityPass:
-    def __init__(self, config: ExperimentConfig, run_name: str, store: RunStore,
-                 say: Callable[[str], None]):
-        self.config, self.run_name, self.store, self.say = config, run_name, store, say
+    def __init__(self, config: ExperimentConfig, run_name: str, store: RunStore):
+        self.config, self.run_name, self.store = config, run_name, store
 
     def needed(self, cell: Cell) -> bool:
         return self.config.fidelity is not None and \
@@ -58,7 +56,6 @@ class FidelityPass:
                                 duration_s=round(time.monotonic() - began, 3),
                                 measured_at=now_iso())
         self.store.save_fidelity(result, None if probe is None else probe.frame())
-        self.say(f"{cell.id}: fidelity {self.summary(result)} ({result.duration_s:.0f} s)")
         return result
 
     def baseline_probe(self, sha: str) -> Probe:
@@ -120,14 +117,3 @@ class FidelityPass:
             return json.loads(text)["choices"][0]
         except (ValueError, KeyError, IndexError, TypeError):
             raise NotMeasured(f"not a completion: {server.redact(text[:200])}") from None
-
-    @staticmethod
-    def summary(record: FidelityRecord) -> str:
-        if record.status == "baseline":
-            return "baseline stored"
-        if record.score is None:
-            return f"not measured: {record.reason}"
-        s: FidelityScore = record.score
-        return (f"against {record.baseline}: mean KL {s.kl_mean:.3g}, p99 {s.kl_p99:.3g}, "
-                f"top-1 {s.top1_agreement:.1%}, {s.diverged_prompts}/{s.prompts} prompts "
-                "diverged")

@@ -3,6 +3,8 @@ its capacity at the SLO), stop it.
 
 Engines are always stopped (context manager), finished points are written as soon as they
 are measured, and a cell whose server fails is recorded with its log tail while the run goes on.
+What happens is reported as typed events (harness/contract/progress.py); the command line
+renders them.
 """
 
 from __future__ import annotations
@@ -10,38 +12,37 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from harness.config import ExperimentConfig
-from harness.config.trace import read_trace
 from harness.contract.manifest import CellTelemetry
 from harness.contract.plan import Cell, PhaseSpec, Point, rate_point
+from harness.contract.progress import (
+    CapacitySearched,
+    CellAlreadyDone,
+    CellFailed,
+    CellReady,
+    CellStarting,
+    Emit,
+    FidelityMeasured,
+    NoCapacitySearch,
+    PointFinished,
+    PointsSkipped,
+    PointStarted,
+    RequestsDone,
+    WarmupFailed,
+)
 from harness.contract.results import CellFailure, PointRef, PointResult
-from harness.contract.server import TOKEN_IDS
 from harness.engines.base import EngineError
 from harness.engines.models import resolve_model
 from harness.engines.registry import make_engine
-from harness.load.file_prompts import FilePromptRequests
-from harness.load.generator import RequestSource, run_point
+from harness.load.generator import run_point
 from harness.load.loop import run_fast
-from harness.load.prompts import TextCodec, allowed_token_ids, load_tokenizer, salt_of
-from harness.load.trace import TraceRequests
-from harness.load.workload import Workload
+from harness.load.prompt_source import PromptsError, PromptSource
 from harness.run.capacity_search import SearchStep, capacity_record, search
 from harness.run.fidelity_pass import FidelityPass
 from harness.run.point_measurer import CellContext, PointMeasurer
 from harness.store.run_store import RunStore, now_iso
 from harness.telemetry.monitor import EnergyMonitor
-
-
-class Progress(Protocol):
-    """What a run reports as it goes (the command line shows it)."""
-
-    def say(self, message: str) -> None: ...
-    def points_skipped(self, count: int) -> None: ...
-    def point_started(self, label: str, total: int | None) -> None: ...
-    def request_done(self) -> None: ...
-    def point_finished(self, result: PointResult) -> None: ...
 
 
 @dataclass
@@ -73,48 +74,58 @@ def cell_telemetry(energy: EnergyMonitor) -> CellTelemetry:
         else f"not measured: {energy.cpu_reason}")
 
 
+def tokenizer_for(config: ExperimentConfig, cell: Cell) -> str:
+    """The tokenizer the cell's prompts are built with: the config's, or the model's (a dummy
+    shape's directory, its config and tokenizer files written if missing, never weights)."""
+    return config.tokenizer or resolve_model(cell.model)[0]
+
+
 class Runner:
-    def __init__(self, config: ExperimentConfig, run_name: str, store: RunStore,
-                 display: Progress):
+    def __init__(self, config: ExperimentConfig, run_name: str, store: RunStore, emit: Emit):
         self.config = config
         self.run_name = run_name
         self.store = store
-        self.display = display
+        self.emit = emit
         self.outcome = RunOutcome()
         self.measurer = PointMeasurer(config, run_name, store)
-        self.fidelity = FidelityPass(config, run_name, store, display.say)
+        self.fidelity = FidelityPass(config, run_name, store)
 
     def run(self, plan: list[Cell]) -> RunOutcome:
         for cell in plan:
             todo = [p for p in cell.points if not self.store.point_done(cell.id, p.id)]
             skipped = len(cell.points) - len(todo)
             self.outcome.skipped += skipped
-            self.display.points_skipped(skipped)
+            self.skip(cell, skipped)
             search = self.config.capacity_search
             searching = search is not None and self.store.read_capacity(cell.id) is None
             if not todo and not searching:
-                self.display.say(f"[dim]{cell.id}: all {skipped} points already measured[/dim]")
+                self.emit(CellAlreadyDone(cell.id, skipped))
                 if search is not None:
-                    self.display.points_skipped(search.steps)
+                    self.skip(cell, search.steps)
                 continue
             self.run_cell(cell, todo)
         return self.outcome
 
+    def skip(self, cell: Cell, count: int) -> None:
+        if count > 0:
+            self.emit(PointsSkipped(cell.id, count))
+
     def run_cell(self, cell: Cell, todo: list[Point]) -> None:
         engine = make_engine(self.config, cell, self.store.server_log(cell.id))
-        self.display.say(f"[bold]{cell.id}[/bold]: starting {engine.kind} "
-                         f"(log {self.store.server_log(cell.id)})")
+        self.emit(CellStarting(cell.id, engine.kind, str(self.store.server_log(cell.id))))
         remaining = list(todo)
         try:
             with engine, open_energy_monitor(self.config, cell) as energy:
                 began = time.monotonic()
                 server = engine.start()
-                self.display.say(f"{cell.id}: ready in {time.monotonic() - began:.0f} s")
+                self.emit(CellReady(cell.id, time.monotonic() - began))
                 self.store.record_telemetry(cell.id, cell_telemetry(energy))
-                prompts = PromptSource(self.config, cell, server.extensions, self.run_name)
+                prompts = PromptSource(self.config, cell, server.extensions, self.run_name,
+                                       tokenizer_for(self.config, cell))
                 self.warm_up(cell, server, prompts)
                 if self.fidelity.needed(cell):  # once per variant, on its first cell
-                    self.fidelity.run(cell, server, prompts.vocab)
+                    self.emit(FidelityMeasured(cell.id, self.fidelity.run(cell, server,
+                                                                          prompts.vocab)))
                 idle = energy.idle_baseline(self.config.telemetry.idle_baseline_s)
                 ctx = CellContext(cell, engine, server, prompts.workload, energy, idle)
                 while remaining:
@@ -125,12 +136,15 @@ class Runner:
             self.store.clear_failure(cell.id)
         except EngineError as err:
             self.fail(cell, remaining, err.reason, err.log_tail)
+        except PromptsError as err:
+            self.fail(cell, remaining, str(err), engine.log_tail())
 
     def measure(self, ctx: CellContext, point: Point) -> PointResult:
-        self.display.point_started(f"{ctx.cell.id} {point.id}", point.requests)
-        result = self.measurer.measure(ctx, point, self.display.request_done)
+        cell = ctx.cell.id
+        self.emit(PointStarted(cell, point.id, point.requests))
+        result = self.measurer.measure(ctx, point, lambda: self.emit(RequestsDone(cell)))
         self.outcome.measured += 1
-        self.display.point_finished(result)
+        self.emit(PointFinished(result))
         return result
 
     def warm_up(self, cell: Cell, server, prompts: PromptSource) -> None:
@@ -140,13 +154,12 @@ class Runner:
         point = Point("warmup", "closed", (PhaseSpec("warmup", None, n,
                                                      min(cell.max_num_seqs or n, n), None),))
         load = run_fast(run_point(server, point, prompts.workload("warmup"),
-                                     seed=self.config.seed, salt=0,
-                                     timeout_s=self.config.load.request_timeout_s,
-                                     retry=self.config.load.retry))
+                                  seed=self.config.seed, salt=0,
+                                  timeout_s=self.config.load.request_timeout_s,
+                                  retry=self.config.load.retry))
         errors = [r for r in load.records if not r.ok]
         if errors:
-            self.display.say(f"[yellow]{cell.id}: {len(errors)} of {len(load.records)} warmup "
-                             f"requests failed: {errors[0].error}[/yellow]")
+            self.emit(WarmupFailed(cell.id, len(errors), len(load.records), errors[0].error))
 
     def search_capacity(self, ctx: CellContext) -> None:
         """Bisection on the open-loop rate for the highest load that meets every SLO."""
@@ -154,9 +167,9 @@ class Runner:
         results: dict[str, PointResult] = {}
         rates = cap.rates(self.best_rate(cell))
         if rates is None:
-            self.display.points_skipped(cap.steps)
-            self.display.say(f"[yellow]{cell.id}: no capacity search: no point measured a rate "
-                             "to derive its range from (set capacity.max_rate)[/yellow]")
+            self.skip(cell, cap.steps)
+            self.emit(NoCapacitySearch(cell.id, "no point measured a rate to derive its "
+                                                "range from (set capacity.max_rate)"))
             return
 
         def measure(rate: float) -> SearchStep:
@@ -166,21 +179,15 @@ class Runner:
             if result is None:
                 result = self.measure(ctx, point)
             else:
-                self.display.points_skipped(1)
+                self.skip(cell, 1)
             results[point.id] = result
             return SearchStep(rate, point.id, result.slo.meets, result.slo.violations)
 
         found = search(measure, *rates, cap.steps)
-        self.display.points_skipped(cap.steps - len(found.steps))
+        self.skip(cell, cap.steps - len(found.steps))
         record = capacity_record(found, results, self.config.slo)
         self.store.save_capacity(cell.id, record)
-        if record.meets_slo:
-            bound = " (the top of the searched range)" if record.at_upper_bound else ""
-            self.display.say(f"[green]{cell.id}: capacity at SLO {record.rate_rps:g} req/s"
-                             f"{bound}, {record.output_throughput:,.1f} out tok/s[/green]")
-        else:
-            self.display.say(f"[yellow]{cell.id}: no searched rate meets the SLO "
-                             f"(lowest {rates[0]:.3g} req/s)[/yellow]")
+        self.emit(CapacitySearched(cell.id, record, rates[0]))
 
     def best_rate(self, cell: Cell) -> float | None:
         """The highest request rate any of the cell's own points measured (req/s)."""
@@ -195,48 +202,5 @@ class Runner:
             tensor_parallel_size=cell.tensor_parallel_size, reason=reason, log_tail=tail,
             points=[PointRef(id=p.id, kind=p.kind, concurrency=p.concurrency, rate=p.rate)
                     for p in remaining], failed_at=now_iso()))
-        self.display.points_skipped(len(remaining))
-        last = tail.splitlines()[-1] if tail else ""
-        self.display.say(f"[red]{cell.id}: failed: {reason}[/red]\n  [dim]{last}[/dim]")
-
-
-class PromptSource:
-    """The cell's tokenizer, read once; the requests of each stream (a point, the warmup):
-    generated prompts, a prompts file, or the trace replay, as text or as token ids
-    (workload.prompt; text where the server takes no ids)."""
-
-    def __init__(self, config: ExperimentConfig, cell: Cell, extensions: frozenset[str],
-                 run_name: str):
-        # a dummy shape: its config and tokenizer files (written if missing), never weights
-        tokenizer = config.tokenizer or resolve_model(cell.model)[0]
-        wants_ids = config.workload.prompt == "token_ids"
-        if wants_ids and TOKEN_IDS not in extensions:
-            raise EngineError(f"the {config.engine.kind} server takes no token-id prompts: "
-                              "set workload.prompt: text")
-        try:
-            self.vocab = allowed_token_ids(tokenizer)
-            self.text = None if wants_ids else TextCodec.load(tokenizer)
-            self.tokenizer = load_tokenizer(tokenizer)
-        except (OSError, ValueError) as err:
-            raise EngineError(f"cannot load tokenizer {tokenizer!r} to build prompts "
-                              f"(set `tokenizer:` to an HF id or local path): "
-                              f"{str(err).splitlines()[0]}") from None
-        self.config, self.cell, self.run_name = config, cell, run_name
-
-    def workload(self, stream: str, trace: bool = False) -> RequestSource:
-        """The requests of `stream`; with `trace`, its replay of load.trace."""
-        salt = salt_of(self.run_name, self.cell.id, stream)
-        base = Workload(self.config.workload, self.vocab, self.text, self.config.seed, salt,
-                        salt_of(self.run_name, self.cell.id, "shared-prefix"))
-        if trace:
-            config = self.config.load.trace
-            replay = read_trace(config, self.config.max_model_len)
-            return TraceRequests(replay, base, config.block_tokens)
-        if self.config.workload.prompts is not None:
-            try:
-                return FilePromptRequests(self.config.workload, self.tokenizer,
-                                          self.text is None, self.config.seed, salt,
-                                          self.config.max_model_len)
-            except ValueError as err:
-                raise EngineError(str(err)) from None
-        return base
+        self.skip(cell, len(remaining))
+        self.emit(CellFailed(cell.id, reason, tail.splitlines()[-1] if tail else ""))
