@@ -122,3 +122,17 @@ def test_the_compare_page_overlays_two_runs_in_chromium(chromium, tmp_path):
     drawn = {"pareto", "latency", "cost-per-point", "monthly-bill-quickstart-cpu-2vcpu",
              "monthly-bill-quickstart-again"}
     assert_page_clean(check, drawn, {"energy-per-token"})
+
+
+def test_every_format_renders_the_same_comparison(tmp_path):
+    other = rerun(tmp_path)
+    markdown = invoke(QUICKSTART, other, "--format", "md")
+    assert markdown.exit_code == 0, markdown.output
+    header = next(line for line in markdown.output.splitlines() if line.startswith("| variant"))
+    assert "| noise |" in header and markdown.output.count("\n| ") > 10
+    page = invoke(QUICKSTART, other, "--format", "html")
+    assert page.output.startswith("<!doctype html>") or page.output.lstrip().startswith("<")
+    assert "Settings that differ" in page.output and "quickstart-again" in page.output
+    rows = json.loads(invoke(QUICKSTART, other, "--format", "json").output)["deltas"]
+    csv = invoke(QUICKSTART, other, "--format", "csv").output.strip().splitlines()
+    assert len(csv) == len(rows) + 1  # one line per delta under its header

@@ -200,3 +200,23 @@ def test_latency_is_drawn_against_one_kind_of_load(tmp_path):
     rows = [row for rows in spec["datasets"].values() for row in rows if "kind" in row]
     assert rows and {row["kind"] for row in rows} == {"closed"}
     assert "concurrency (requests in flight)" in str(spec)
+
+
+def test_the_report_renders_in_every_format(tmp_path):
+    """One document, five formats: the table's rows in Markdown, summary.csv's rows in CSV
+    and JSON, the page; summary.csv rewritten either way."""
+    run = tmp_path / "run"
+    shutil.copytree(QUICKSTART, run)
+    (run / "summary.csv").unlink()
+    markdown = runner.invoke(app, ["report", str(run), "--format", "md"])
+    assert markdown.exit_code == 0, markdown.output
+    assert markdown.output.startswith(f"# quickstart ({run})")
+    points = len(list(run.glob("cells/*/points/*.json")))
+    assert markdown.output.count("| bf16 |") + markdown.output.count("| fp8-kv |") >= points
+    assert "[green]" not in markdown.output and "| met |" in markdown.output
+    rows = json.loads(runner.invoke(app, ["report", str(run), "--format", "json"]).output)
+    csv = runner.invoke(app, ["report", str(run), "--format", "csv"]).output
+    assert csv == (run / "summary.csv").read_text()
+    assert len(rows["runs"][0]["rows"]) == len(pd.read_csv(run / "summary.csv"))
+    page = runner.invoke(app, ["report", str(run), "--format", "html"]).output
+    assert "Build or buy" in page and "</html>" in page

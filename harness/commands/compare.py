@@ -3,27 +3,21 @@ within or beyond the noise, and every setting that differs between them."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from harness.commands.output import console, user_error
-from harness.commands.report import load_runs, write_page
-
-
-class CompareFormat(StrEnum):
-    table = "table"
-    md = "md"
-    csv = "csv"
-    json = "json"
+from harness.commands.output import emit, err_console, user_error
+from harness.commands.report import load_runs
+from harness.report.output import Format
 
 
 def compare(
     results: list[Path] = typer.Argument(..., metavar="RUN",
                                          help="Results directories written by `harness run`."),
-    output_format: CompareFormat = typer.Option(CompareFormat.table, "--format",
-                                                help="table, md, csv or json."),
+    output_format: Format = typer.Option(
+        Format.table, "--format",
+        help="table (the terminal), md, csv, json, or html (the page, on stdout)."),
     html_file: Path = typer.Option(
         None, "--html", metavar="FILE",
         help="Also write one page: the differing settings, the deltas, and the runs' Pareto, "
@@ -37,25 +31,16 @@ def compare(
     """
     from harness.report.comparison.deltas import NothingInCommon, distinct_names
     from harness.report.comparison.deltas import compare as compare_runs
-    from harness.report.comparison.views import (
-        as_csv,
-        as_json,
-        as_markdown,
-        as_table,
-        html_sections,
-    )
+    from harness.report.comparison.document import ComparisonReport
 
     if len(results) < 2:
         raise user_error("compare needs at least two results directories")
     runs = distinct_names(load_runs(results))
     try:
-        comparison = compare_runs(runs)
+        report = ComparisonReport(compare_runs(runs), runs)
     except NothingInCommon as err:
         raise user_error(str(err)) from None
-    if output_format is CompareFormat.table:
-        console.print(as_table(comparison))
-    else:
-        render = {"md": as_markdown, "csv": as_csv, "json": as_json}[output_format.value]
-        typer.echo(render(comparison), nl=False)
+    emit(report, output_format)
     if html_file is not None:
-        write_page(runs, html_file, None, html_sections(comparison))
+        emit(report, Format.html, html_file)
+        err_console.print(f"report: {html_file} (open it in a browser; it needs no network)")

@@ -1,5 +1,6 @@
-"""`harness report RESULTS_DIR [...]`: the results table of stored runs, offline, and with
---html a self-contained page of charts (--png: each chart as a PNG too)."""
+"""`harness report RESULTS_DIR [...]`: the results of stored runs, offline: the table in the
+terminal (or Markdown, CSV, JSON, the page), and with --html a self-contained page of charts
+(--png: each chart as a PNG too)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from harness.commands.output import console, err_console, user_error
+from harness.commands.output import console, emit, err_console, user_error
+from harness.report.output import Format
 
 
 def load_runs(paths: list[Path]) -> list:
@@ -26,27 +28,24 @@ def load_runs(paths: list[Path]) -> list:
     return runs
 
 
-def write_page(runs: list, html_file: Path | None, png_dir: Path | None,
-               extra: list[tuple[str, str]] | None = None) -> None:
-    """The HTML page and/or PNGs of `runs`; a file that cannot be written is a user error."""
+def write_pngs(runs: list, png_dir: Path) -> None:
+    """Each chart of the runs' page as a PNG; a folder that cannot be written is a user error."""
     from harness.report.run_report.html import build_report, write_pngs
 
-    report = build_report(runs, extra)
     try:
-        if html_file is not None:
-            html_file.parent.mkdir(parents=True, exist_ok=True)
-            html_file.write_text(report.html, encoding="utf-8")
-            console.print(f"report: {html_file} (open it in a browser; it needs no network)")
-        if png_dir is not None:
-            written = write_pngs(report.figures, png_dir)
-            console.print(f"{len(written)} charts as PNG in {png_dir}")
+        written = write_pngs(build_report(runs).figures, png_dir)
     except OSError as err:
-        raise user_error(f"cannot write the report: {err}") from None
+        raise user_error(f"cannot write the charts: {err}") from None
+    err_console.print(f"{len(written)} charts as PNG in {png_dir}")
 
 
 def report(
     results: list[Path] = typer.Argument(..., metavar="RESULTS_DIR",
                                          help="Results directories written by `harness run`."),
+    output_format: Format = typer.Option(
+        Format.table, "--format",
+        help="table (the terminal), md, csv (summary.csv's rows), json, or html (the page, "
+             "on stdout)."),
     html_file: Path = typer.Option(
         None, "--html", metavar="FILE",
         help="Also write one self-contained HTML page (charts, build-or-buy headline, "
@@ -54,22 +53,21 @@ def report(
     png_dir: Path = typer.Option(None, "--png", metavar="DIR",
                                  help="Also write each chart as DIR/<chart>.png."),
 ) -> None:
-    """Print the results table of stored runs (offline; rewrites their summary.csv).
+    """Print the results of stored runs (offline; rewrites their summary.csv).
 
     With --html, one page that opens from disk with no network: throughput against
     interactivity, latency against load, cost against the APIs, energy, phases, provenance.
     """
-    from harness.report.run_report.summary import summary_frame
-    from harness.report.run_report.table import results_table
+    from harness.report.run_report.document import RunReport
     from harness.store.run_store import RunStore
 
     runs = load_runs(results)
-    for path, run in zip(results, runs, strict=True):
-        frame = summary_frame(run, with_phases=True)
-        RunStore(path).save_summary(frame)
-        if frame.empty:
-            console.print(f"{path}: no points measured yet")
-            continue
-        console.print(results_table(frame, title=f"{run.name} ({path})", width=console.width))
-    if html_file is not None or png_dir is not None:
-        write_page(runs, html_file, png_dir)
+    document = RunReport.of(runs, width=console.width)
+    for run, frame in zip(runs, document.frames, strict=True):
+        RunStore(run.root).save_summary(frame)
+    emit(document, output_format)
+    if html_file is not None:
+        emit(document, Format.html, html_file)
+        err_console.print(f"report: {html_file} (open it in a browser; it needs no network)")
+    if png_dir is not None:
+        write_pngs(runs, png_dir)

@@ -74,15 +74,21 @@ def _columns(fidelity: bool) -> list[tuple[str, str, Callable[[dict], str]]]:
     return columns
 
 
+def table_columns(frame: pd.DataFrame) -> list[tuple[str, str, Callable[[dict], str]]]:
+    """The columns worth showing: every one with something in some row (energy on a CPU,
+    $/Mtok without a price are left out)."""
+    ok_rows = [row for row in frame.to_dict("records") if row["status"] == "ok"]
+    return [(name, justify, cell) for name, justify, cell in _columns("fidelity" in frame)
+            if name in _ALWAYS or any(cell(row) not in ("-", "") for row in ok_rows)]
+
+
 def results_table(frame: pd.DataFrame, title: str = "Results", width: int | None = None
                   ) -> Table:
     """The human view: throughput, latency percentiles, energy, SLO and $/Mtok per row.
     A column with nothing in any row (energy on a CPU, $/Mtok without a price) is left out;
     in a terminal narrower than NARROW, so are NARROW_DROPS (summary.csv has them all)."""
     rows = frame.to_dict("records")
-    ok_rows = [row for row in rows if row["status"] == "ok"]
-    columns = [(name, justify, cell) for name, justify, cell in _columns("fidelity" in frame)
-               if name in _ALWAYS or any(cell(row) not in ("-", "") for row in ok_rows)]
+    columns = table_columns(frame)
     drops = ("cell",)
     if width is not None and width < MEDIUM:
         drops = NARROW_DROPS if width < NARROW else (*MEDIUM_DROPS, "cell")

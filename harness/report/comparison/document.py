@@ -1,9 +1,11 @@
-"""A comparison as people read it: a terminal table, Markdown, CSV, JSON, or sections of the
-HTML page (the differing settings first, then the deltas)."""
+"""A comparison as a document (harness/report/output.py): a terminal table, Markdown, CSV, JSON,
+or the page of the runs with the comparison's sections first (the differing settings, then
+the deltas)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 from rich.console import Group, RenderableType
@@ -11,7 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.report.comparison.deltas import Comparison
+from harness.report.output import markdown_table
 from harness.report.page import escape, frame_table
+from harness.store.run_store import StoredRun
 
 NOISE_STYLE = {"beyond noise": "bold yellow", "within noise": "green", "no CI stored": "dim"}
 
@@ -78,10 +82,7 @@ def as_markdown(comparison: Comparison) -> str:
     lines = [f"# compare: {' vs '.join(comparison.runs)}", "", "Settings that differ:", ""]
     lines += [f"- {line}" for line in settings_lines(comparison)]
     lines += [f"- (expected) {k}: {' | '.join(v)}" for k, v in comparison.incidental]
-    lines += ["", "| " + " | ".join(frame.columns) + " |",
-              "|" + "|".join("---" for _ in frame.columns) + "|"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(False)]
-    lines += ["", summary_line(comparison)]
+    lines += ["", markdown_table(frame).rstrip("\n"), "", summary_line(comparison)]
     lines += [f"- not compared: {line}" for line in comparison.unmatched]
     return "\n".join(lines) + "\n"
 
@@ -116,3 +117,29 @@ def html_sections(comparison: Comparison) -> list[tuple[str, str]]:
     return [("Settings that differ", f"<ul>{settings}</ul><p>Expected to differ:</p>"
                                      f"<ul>{incidental or '<li>nothing</li>'}</ul>"),
             ("Deltas", deltas)]
+
+
+@dataclass
+class ComparisonReport:
+    """`harness compare`: the comparison of `runs` (the first is the base)."""
+
+    comparison: Comparison
+    runs: list[StoredRun]
+
+    def terminal(self) -> RenderableType:
+        return as_table(self.comparison)
+
+    def markdown(self) -> str:
+        return as_markdown(self.comparison)
+
+    def csv(self) -> str:
+        return as_csv(self.comparison)
+
+    def json(self) -> str:
+        return as_json(self.comparison)
+
+    def html(self) -> str:
+        """The runs' page (their charts overlaid) with the comparison's sections first."""
+        from harness.report.run_report.html import build_report
+
+        return build_report(self.runs, html_sections(self.comparison)).html
