@@ -17,7 +17,7 @@ from harness.config import ExperimentConfig
 from harness.contract.plan import Cell
 from harness.contract.server import INCLUDE_USAGE, TOKEN_IDS, ServerHandle
 from harness.engines.base import Engine, EngineError
-from harness.engines.http import completion_ok, get_status
+from harness.engines.http import completion_ok, get_status, open_url
 from harness.engines.models import served_name
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.sse import completion_payload
@@ -94,7 +94,7 @@ class ExternalEngine(Engine):
 
         request = urllib.request.Request(self.url + "/metrics", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with open_url(request, 5) as response:
                 text = response.read().decode(errors="replace")
             return any(f.name.startswith("vllm:") for f in text_string_to_metric_families(text))
         except (OSError, ValueError):

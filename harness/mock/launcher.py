@@ -11,9 +11,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 from harness.contract.server import ServerHandle
+from harness.engines.http import open_url
 from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.mock.supervisor import alive
 from harness.mock.token_schedule import Schedule
@@ -113,6 +113,6 @@ class MockServer:
         reports = []
         for port in self.worker_ports:
             url = f"http://127.0.0.1:{port}/mock/stamps"
-            with urllib.request.urlopen(url, timeout=30) as response:
+            with open_url(url, 30) as response:
                 reports.append(json.loads(response.read()))
         return reports
