@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 
 import pytest
 from transformers import AutoConfig, AutoTokenizer
@@ -11,7 +13,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.config.shapes import SHAPES
-from harness.engines.dummy_model import model_config, write_dummy_model
+from harness.engines.dummy_model import model_config, write_dummy_model, write_random_weights
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
@@ -64,3 +66,21 @@ def test_seeded_weights_are_the_same_for_the_same_seed(tmp_path):
         return hashlib.sha256((tmp_path / name / "model.safetensors").read_bytes()).hexdigest()
 
     assert written("a", 0) == written("b", 0) != written("c", 1)
+
+
+def test_weights_are_written_in_a_child_process_that_leaves_no_torch_behind(tmp_path):
+    """On a GPU the weights are built on cuda:0: the harness must hold no CUDA context or
+    memory afterwards, so the process that wrote them is not the harness's own."""
+    check = ("import sys; from pathlib import Path; "
+             "from harness.engines.dummy_model import write_dummy_model, write_random_weights; "
+             f"d = Path({str(tmp_path / 'm')!r}); write_dummy_model(d, 'tiny'); "
+             "write_random_weights(d, 3); "
+             "assert (d / 'model.safetensors').exists(); "
+             "assert 'torch' not in sys.modules, 'torch imported by the harness itself'")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_failed_weights_write_is_one_line(tmp_path):
+    with pytest.raises(OSError, match="cannot write random weights to"):
+        write_random_weights(tmp_path / "no-config-here", 0)

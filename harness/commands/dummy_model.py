@@ -31,7 +31,10 @@ def dummy_model(
         raise user_error(f"--shape: unknown shape {shape!r}; known: {', '.join(SHAPES)}")
     write_dummy_model(out_dir, shape, dtype)
     if weights:
-        write_random_weights(out_dir, seed)
+        try:
+            write_random_weights(out_dir, seed)
+        except OSError as err:
+            raise user_error(str(err)) from None
         console.print(f"wrote {shape} model files and seed-{seed} random weights to {out_dir}")
         return
     console.print(f"wrote {shape} model files to {out_dir} (serve with --load-format dummy)")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
@@ -120,8 +122,20 @@ def write_random_weights(directory: Path, seed: int = 0) -> None:
     """Seeded random weights (transformers' own initialisation) for the directory's config,
     as model.safetensors: the same seed on the same kind of device gives the same file.
 
-    Built on the GPU when there is one (an 8B model takes seconds there, minutes on a CPU).
+    Built in a child process, on the GPU when there is one (an 8B model takes seconds there,
+    minutes on a CPU): the harness itself never holds a CUDA context or GPU memory, which
+    vLLM would count as taken (it refuses to start below gpu_memory_utilization x total).
     """
+    done = subprocess.run([sys.executable, "-m", "harness.engines.dummy_model", str(directory),
+                           str(seed)], capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise OSError(f"cannot write random weights to {directory}: "
+                      f"{lines[-1] if lines else f'exit code {done.returncode}'}")
+
+
+def _build_weights(directory: Path, seed: int) -> None:
+    """The child process's work (write_random_weights)."""
     import tempfile
 
     import torch
@@ -156,3 +170,7 @@ def ensure_dummy_weights(shape: str, seed: int = 0) -> Path:
     if not has_weights(directory):
         write_random_weights(directory, seed)
     return directory
+
+
+if __name__ == "__main__":  # python -m harness.engines.dummy_model DIR SEED
+    _build_weights(Path(sys.argv[1]), int(sys.argv[2]))

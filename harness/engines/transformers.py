@@ -3,7 +3,7 @@
 It takes text prompts only (no token ids), rejects fields it does not know (`ignore_eos` gets
 HTTP 422) and has no /metrics; the output length is pinned through its own `generation_config`
 request field (min_new_tokens = max_new_tokens). It loads real weights: a dummy model needs
-random weights written first (harness.dummy_model.ensure_dummy_weights).
+random weights written first (harness.engines.dummy_model.ensure_dummy_weights).
 """
 
 from __future__ import annotations
