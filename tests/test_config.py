@@ -179,6 +179,20 @@ def test_dry_run_prints_plan_and_starts_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_dry_run_says_what_the_plan_costs_in_wall_time(tmp_path):
+    config = with_changes(load={"concurrency": [1], "rates": [2.0], "duration_s": 30,
+                                "requests": None},
+                          slo={"ttft_p95_ms": 500}, capacity={"steps": 3, "duration_s": 10})
+    config["engine"] = {"startup_timeout_s": 600}
+    result = run_cli(tmp_path, str(write(tmp_path, config)), "--dry-run")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    # 2 cells x (c1 + r2) x 30 s = 120 s; 2 x 3 capacity steps x 10 s = 60 s
+    assert "about 3 min of load: 4 load points (2 min of planned arrivals)" in text
+    assert "up to 6 capacity steps (60 s)" in text
+    assert "2 server launches (each up to 10 min to start)" in text
+
+
 def test_shipped_configs_validate():
     for path in sorted(Path(__file__).resolve().parent.parent.glob("configs/*.yaml")):
         if not path.name.startswith("profile"):  # cost profiles have their own schema

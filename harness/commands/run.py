@@ -58,6 +58,7 @@ def run(
     plan = build_plan(config)
     if dry_run:
         console.print(plan_table(config, plan, out))
+        console.print(expected_time(config, plan))
         return
     check_out_writable(out)
     if config.executor.kind == "local":  # on a cluster, each node is listed and checked
@@ -248,6 +249,32 @@ def plan_table(config: ExperimentConfig, plan: list, out: Path) -> Table:
         engine = make_engine(config, cell, store.server_log(cell.id), create=False)
         table.add_row(cell.id, cell.model, engine.describe(), points)
     return table
+
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:,.0f} min" if seconds >= 90 else f"{seconds:,.0f} s"
+
+
+def expected_time(config: ExperimentConfig, plan: list) -> str:
+    """What the plan will cost in wall time: its load, and what comes on top."""
+    from harness.run.estimate import estimate
+
+    e = estimate(config, plan)
+    parts = [f"{e.points} load points"
+             + (f" ({minutes(e.timed_load_s)} of planned arrivals" if e.timed_load_s else "")
+             + (f"{'; ' if e.timed_load_s else ' ('}{e.untimed_points} of a request count: as "
+                "long as the server takes" if e.untimed_points else "")
+             + (")" if e.timed_load_s or e.untimed_points else "")]
+    if e.search_steps:
+        parts.append(f"up to {e.search_steps} capacity steps ({minutes(e.search_load_s)})")
+    extra = [f"{e.launches} server launches (each up to {minutes(e.startup_timeout_s)} to "
+             "start)", "warmups"]
+    if e.idle_s:
+        extra.append(f"up to {minutes(e.idle_s)} of idle baselines")
+    if e.fidelity_passes:
+        extra.append(f"{e.fidelity_passes} fidelity passes")
+    return (f"Expected wall time: about {minutes(e.load_s)} of load: " + ", ".join(parts)
+            + f"; plus {', '.join(extra)} and each point's drain (its last replies).")
 
 
 def describe_point(point) -> str:
