@@ -28,6 +28,8 @@ from harness.load.loop import run_fast
 from harness.load.prompts import TextCodec, allowed_token_ids, salt_of
 from harness.load.workload import Workload
 from harness.metrics.point_metrics import point_metrics
+from harness.store.requests_file import ParquetRequests
+from harness.store.spool import RequestSpool
 
 OPTIONS = {"load_format": "dummy", "dtype": "bfloat16", "max_model_len": 512,
            "enforce_eager": True, "max_num_seqs": 16, "seed": 0}
@@ -38,7 +40,12 @@ def measure(server, workload: Workload, concurrency: int, requests: int, salt: i
                   (PhaseSpec("main", None, requests, concurrency, None),))
     load = run_fast(run_point(server, point, workload, seed=0, salt=salt, timeout_s=120,
                               retry=RetryConfig()))
-    m = point_metrics(load.records, load.start, load.end)
+    with tempfile.TemporaryDirectory() as tmp:  # the metrics read what a run stores
+        spool = RequestSpool(Path(tmp) / "point.requests.parquet")
+        spool.begin(load.start)
+        for record in load.records:
+            spool.add(record)
+        m = point_metrics(ParquetRequests(spool.close()), load.end - load.start)
     return {"ttft_p50": m.ttft_ms.p50, "ttft_p95": m.ttft_ms.p95, "e2e_p50": m.e2e_ms.p50,
             "out_tps": m.output_throughput, "errors": m.errors,
             "mismatches": m.input_length_mismatches, "load": os.getloadavg()[0]}

@@ -1,7 +1,7 @@
 """Soak: one long load point against the mock server, through the path `harness run` takes
 (run_point keeping no record, the request spool writing the point's parquet as requests
-finish, point_metrics reading every metric back from it), with the client's memory sampled
-as it runs.
+finish, read_point reading every figure of the point back from it), with the client's memory
+sampled as it runs.
 
     .venv/bin/python benchmarks/soak.py --duration 600 [--streams 64 | --rate R] [--tokens 256]
 
@@ -30,7 +30,7 @@ from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.generator import run_point, soon
 from harness.load.health import client_problems
 from harness.load.loop import run_fast
-from harness.metrics.point_metrics import point_metrics
+from harness.metrics.reading import read_point
 from harness.mock import MockServer, Schedule
 from harness.run.selftest import KeyedRequests, cpus_apart
 from harness.store.requests_file import ParquetRequests
@@ -100,7 +100,7 @@ def soak(duration_s: float, streams: int, tokens: int, interval_ms: float,
         end_rss = rss_mb()
         parquet = spool.close()
         read_from = time.monotonic()
-        metrics = point_metrics(ParquetRequests(parquet), load.start, load.end)
+        metrics = read_point(ParquetRequests(parquet), load.end - load.start).metrics
         read_s = time.monotonic() - read_from
         written = pq.ParquetFile(parquet).metadata.num_rows
         size_mb = parquet.stat().st_size / 2**20

@@ -15,9 +15,9 @@ from harness.load.client import stream_completion
 from harness.load.session import StreamSession
 from harness.load.sse import completion_payload
 from harness.metrics.point_metrics import tpot
-from harness.store.requests_file import rows_of
 
 from .aiohttp_reference import stream_completion_aiohttp
+from .requests_files import rows_of
 from .sse_peer import running_peer
 
 
@@ -31,7 +31,7 @@ def fetch(scenario: str, timeout_s: float = 5.0, extensions=VLLM_EXTENSIONS):
     return asyncio.run(go())
 
 
-def test_multi_token_chunks_are_counted_by_usage_growth():
+def test_multi_token_chunks_are_counted_by_usage_growth(tmp_path):
     record, payloads = fetch("multi-token")
     assert record.ok, record.error
     assert list(record.chunk_tokens) == [1, 3, 2]
@@ -40,7 +40,7 @@ def test_multi_token_chunks_are_counted_by_usage_growth():
     assert record.send_time <= record.first_token_time <= record.last_token_time
     assert record.last_token_time <= record.done_time
     streaming = record.last_token_time - record.first_token_time
-    assert tpot(rows_of([record]))[0] == pytest.approx(streaming / 5)
+    assert tpot(rows_of(tmp_path, [record]))[0] == pytest.approx(streaming / 5)
     sent = payloads[0]
     assert sent["prompt"] == [5, 6, 7, 8] and sent["max_tokens"] == 6 and sent["stream"]
     assert sent["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}

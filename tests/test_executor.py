@@ -16,8 +16,8 @@ from harness.engines.vllm import VLLM_EXTENSIONS
 from harness.load.generator import Prebuilt, chains_needed, run_point
 from harness.load.health import dispatch_at
 from harness.load.workload import Workload
-from harness.metrics.point_metrics import point_metrics
 
+from .requests_files import metrics_of
 from .sse_peer import running_peer
 
 VOCAB = list(range(3, 259))
@@ -40,7 +40,7 @@ def open_phase(rate, duration=None, requests=None, name="main", arrival="constan
     return PhaseSpec(name, duration, requests, None, (rate, rate), arrival)
 
 
-def test_open_loop_sends_on_schedule():
+def test_open_loop_sends_on_schedule(tmp_path):
     result, payloads = run(Point("r20", "open", (open_phase(20.0, requests=10),)))
     assert len(result.records) == len(payloads) == 10
     intended = [r.intended_time - result.start for r in result.records]
@@ -50,7 +50,7 @@ def test_open_loop_sends_on_schedule():
     # for a loaded machine: a late timer there is scheduling, not the executor)
     assert min(lags) >= 0 and sorted(lags)[5] < 0.005 and max(lags) < 0.1, \
         "requests go out when the schedule says"
-    m = point_metrics(result.records, result.start, result.end)
+    m = metrics_of(tmp_path, result.records, result.start, result.end)
     assert m.dispatch_lag_ms.n == 10 and m.ttft_from_intended_ms.n == 10
     assert m.ttft_from_intended_ms.p50 >= m.ttft_ms.p50
 
@@ -73,21 +73,21 @@ def test_profile_phases_keep_their_own_records_and_windows():
     assert all(r.intended_time >= peak.start for r in result.records if r.phase == "peak")
 
 
-def test_retries_are_recorded_and_counted():
+def test_retries_are_recorded_and_counted(tmp_path):
     retry = RetryConfig(max_tries=3, backoff_s=0.01)
     result, _ = run(Point("c2", "closed", (PhaseSpec("main", None, 4, 2, None),)),
                     scenario="fail-first", retry=retry)
     assert len(result.records) == 8  # every request failed once, then succeeded
-    m = point_metrics(result.records, result.start, result.end)
+    m = metrics_of(tmp_path, result.records, result.start, result.end)
     assert (m.requests, m.attempts, m.completed, m.errors) == (4, 8, 4, 0)
     assert m.retried_requests == 4 and m.failed_attempts == 4
     assert m.retry_prompt_tokens == 4 * 8
 
 
-def test_without_retries_a_failure_is_an_error():
+def test_without_retries_a_failure_is_an_error(tmp_path):
     result, _ = run(Point("c2", "closed", (PhaseSpec("main", None, 4, 2, None),)),
                     scenario="fail-first")
-    m = point_metrics(result.records, result.start, result.end)
+    m = metrics_of(tmp_path, result.records, result.start, result.end)
     assert (m.requests, m.errors, m.error_rate) == (4, 4, 1.0)
 
 
@@ -135,7 +135,8 @@ def test_prebuilt_prompts_are_every_chain_the_point_sends_and_the_same_ones():
         tuple(fresh.chain(i)[0].prompt) for i in sent), "prebuilding changes no prompt"
 
 
-def test_without_keeping_records_every_attempt_goes_to_on_record_and_none_stays():
+def test_without_keeping_records_every_attempt_goes_to_on_record_and_none_stays(
+        tmp_path):
     """`harness run` keeps no record in memory: each finished attempt goes to its spool."""
     point = Point("r40", "open", (open_phase(40.0, requests=12),))
     config = WorkloadConfig(input_tokens=8, output_tokens=6)
@@ -152,7 +153,7 @@ def test_without_keeping_records_every_attempt_goes_to_on_record_and_none_stays(
     result, payloads = asyncio.run(go())
     assert result.records == [] and len(seen) == len(payloads) == 12
     assert sorted(r.index for r in seen) == list(range(12))
-    assert point_metrics(seen, result.start, result.end).completed == 12
+    assert metrics_of(tmp_path, seen, result.start, result.end).completed == 12
 
 
 def test_dispatch_starts_each_item_at_its_time_and_lets_finished_tasks_go():

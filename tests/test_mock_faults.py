@@ -12,11 +12,11 @@ import pytest
 from harness.config.load import RetryConfig
 from harness.contract.records import requests_frame
 from harness.load.generator import run_point
-from harness.metrics.point_metrics import point_metrics
 from harness.mock import MockServer, Schedule
 from harness.mock.faults import parse_plan
 
 from .loads import closed_point, workload
+from .requests_files import metrics_of
 
 VOCAB = list(range(3, 259))
 TOKENS = 6
@@ -44,7 +44,7 @@ def run_against(plan: str, requests: int, concurrency: int = 1,
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_each_fault_is_recorded_with_its_class_and_the_point_goes_on(fault):
+def test_each_fault_is_recorded_with_its_class_and_the_point_goes_on(fault, tmp_path):
     kind, says = FAULTS[fault]
     result = run_against(f"ok,{fault}", requests=6)
     records = sorted(result.records, key=lambda r: r.index)
@@ -55,7 +55,7 @@ def test_each_fault_is_recorded_with_its_class_and_the_point_goes_on(fault):
     assert all(says in r.error for r in failed), failed[0].error
     ok = [r for r in records if r.ok]
     assert len(ok) == 3 and all(r.completion_tokens == TOKENS for r in ok)
-    metrics = point_metrics(result.records, result.start, result.end)
+    metrics = metrics_of(tmp_path, result.records, result.start, result.end)
     assert metrics.errors == 3 and metrics.error_rate == pytest.approx(0.5)
     assert metrics.errors_by_kind == {kind: 3}
     if kind == "http":
@@ -77,7 +77,7 @@ def test_every_fault_at_once_under_concurrency_is_counted_exactly():
     assert pd.isna(frame.loc[frame["error"].isna(), "error_kind"]).all()
 
 
-def test_retries_follow_the_policy():
+def test_retries_follow_the_policy(tmp_path):
     on_errors = run_against("http500,ok", requests=3,
                             retry=RetryConfig(max_tries=2, backoff_s=0.01))
     by_request = {}
@@ -85,7 +85,7 @@ def test_retries_follow_the_policy():
         by_request.setdefault(record.index, []).append(record)
     assert all([r.attempt for r in tries] == [1, 2] for tries in by_request.values())
     assert all(tries[-1].ok and tries[0].error_kind == "http" for tries in by_request.values())
-    metrics = point_metrics(on_errors.records, on_errors.start, on_errors.end)
+    metrics = metrics_of(tmp_path, on_errors.records, on_errors.start, on_errors.end)
     assert metrics.errors == 0 and metrics.retried_requests == 3
 
     not_on_timeout = run_against("stall:0,ok", requests=2,

@@ -10,15 +10,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pynvml
 import pytest
 
-from harness.telemetry.energy import decode_clock_event_reasons, energy_metrics
+from harness.contract.manifest import CellTelemetry
+from harness.contract.results import CpuEnergy, WindowSummary
+from harness.telemetry.energy import decode_clock_event_reasons, point_energy
 from harness.telemetry.gpus import TelemetryError, parse_visible
 from harness.telemetry.measurement import DeviceEnergy, Measurement
 from harness.telemetry.monitor import IDLE_WINDOW, EnergyMonitor
-from harness.telemetry.nvml import counter_delta_j, samples_frame
+from harness.telemetry.nvml import counter_delta_j, empty_samples, samples_frame
 
 from .fake_pynvml import (
     H100_TRACE,
@@ -156,7 +157,7 @@ def test_short_window_is_flagged():
         long = replay(monitor, nvml.clock, "long", start + 1.0, start + 2.0)
     assert short.short_window and short.gpu_energy_j is not None
     assert not long.short_window
-    assert energy_metrics(short, prompt_tokens=1, output_tokens=1)["energy_short_window"]
+    assert point_energy(short, long, prompt_tokens=1, output_tokens=1).energy_short_window
 
 
 def test_two_gpus_sum_their_counters():
@@ -171,7 +172,8 @@ def test_two_gpus_sum_their_counters():
     assert window.gpu_energy == expected
     assert window.gpu_energy_j == sum(expected.values())
     assert sorted(window.samples["gpu"].unique()) == [0, 1]
-    assert [fact["name"] for fact in facts] == ["NVIDIA H200", "NVIDIA H100 80GB HBM3"]
+    assert [fact.name for fact in facts] == ["NVIDIA H200", "NVIDIA H100 80GB HBM3"]
+    assert [fact.position for fact in facts] == [0, 1]
 
 
 # --- which GPUs -------------------------------------------------------------------------------
@@ -267,7 +269,8 @@ def assert_not_measured(monitor, reason: str) -> None:
     """Every method works and says why energy is missing; nothing waits for nothing."""
     began = time.perf_counter()
     with monitor:
-        assert monitor.idle_baseline(seconds=5.0).gpu.reason == reason
+        idle = monitor.idle_baseline(seconds=5.0)
+        assert idle.gpu.reason == reason
         monitor.begin_window("c1")
         monitor.sample_now()
         window = monitor.end_window("c1")
@@ -275,10 +278,28 @@ def assert_not_measured(monitor, reason: str) -> None:
     assert time.perf_counter() - began < 1.0
     assert window.gpu_energy_j is None and window.gpu_energy is None
     assert window.gpu.reason == reason and window.samples.empty
-    row = energy_metrics(window, prompt_tokens=100, output_tokens=50, idle_w=None)
-    assert row["energy_j"] is None and row["j_per_output_token"] is None
-    assert row["energy_note"] == reason
-    assert row["peak_temp_c"] is None and row["throttle_reasons"] is None
+    energy = point_energy(window, idle, prompt_tokens=100, output_tokens=50)
+    assert energy.energy_j is None and energy.j_per_output_token is None
+    assert energy.energy_note == f"not measured: {reason}"
+    assert energy.peak_temp_c is None and energy.throttle_reasons is None
+    assert energy.idle_power_w is None and energy.idle.reason == reason
+
+
+def test_a_cancelled_window_reads_no_counter_and_keeps_no_sample():
+    nvml = fake_nvml(H200_TRACE)
+    with open_monitor(nvml) as monitor:
+        monitor.begin_window("c1")
+        monitor.sample_now()
+        calls = nvml.calls
+        monitor.cancel_window("c1")  # its point failed
+        assert nvml.calls == calls, "no counter was read"
+        assert monitor._nvml.samples_between(-np.inf, np.inf).empty
+        with pytest.raises(ValueError, match="no open window"):
+            monitor.end_window("c1")
+        with pytest.raises(ValueError, match="no open window"):
+            monitor.cancel_window("c1")
+        outer = replay(monitor, nvml.clock, "c1", 8.0, 10.0)  # the name is free again
+    assert outer.gpu_energy_j is not None and len(outer.samples) == 20
 
 
 def test_energy_counter_not_supported_keeps_samples():
@@ -308,9 +329,9 @@ def test_missing_readings_are_gaps_not_crashes():
         window = replay(monitor, nvml.clock, "c1", 8.0, 10.0)
     assert window.samples["power_instant_w"].isna().all()
     assert window.samples["power_avg_w"].notna().all()
-    row = energy_metrics(window, prompt_tokens=10, output_tokens=10)
-    assert row["peak_temp_c"] is None and row["throttle_reasons"] is None
-    assert row["energy_j"] == window.gpu_energy_j
+    energy = point_energy(window, window, prompt_tokens=10, output_tokens=10)
+    assert energy.peak_temp_c is None and energy.throttle_reasons is None
+    assert energy.energy_j == window.gpu_energy_j and energy.energy_note is None
 
 
 # --- facts, the sampler thread, the fake itself ------------------------------------------------
@@ -322,12 +343,16 @@ def test_static_facts(path):
     device = nvml.gpus[0].trace.device
     with open_monitor(nvml) as monitor:
         (facts,) = monitor.static_facts()
-    assert facts == {
+    stored = {  # the keys run.json has always held
         "position": 0, "index": 0, "uuid": device["uuid"], "name": device["name"],
         "driver": "580.159.04", "power_limit_w": 700.0,
         "memory_total_b": device["memory_total_B"], "compute_capability": "9.0",
         "max_sm_clock_mhz": None, "persistence_mode": None,  # not in the trace
     }
+    assert facts.model_dump() == stored
+    cell = {"gpus": [stored], "gpu_energy": "measured (NVML energy counter)",
+            "cpu_energy": "not measured: no RAPL"}
+    assert CellTelemetry.model_validate(cell).gpus == [facts]
 
 
 def test_background_sampler_runs_and_stops():
@@ -378,7 +403,8 @@ def test_fake_returns_nvml_types_and_errors():
 # --- derived metrics, by hand ------------------------------------------------------------------
 
 
-def hand_window(energy_j: float | None = 1000.0, seconds: float = 10.0) -> Measurement:
+def hand_window(energy_j: float | None = 1000.0, seconds: float = 10.0,
+                name: str = "c4") -> Measurement:
     rows = [  # t, gpu, uuid, instant W, avg W, util, mem util, mem B, SM MHz, temp, reasons
         (1.0, 0, "GPU-a", 400.0, 380.0, 90, 40, 10 * 1024**3, 1980, 60, 0x0),
         (2.0, 0, "GPU-a", 420.0, 400.0, 100, 50, 12 * 1024**3, 1980, 66, 0x4),
@@ -387,12 +413,20 @@ def hand_window(energy_j: float | None = 1000.0, seconds: float = 10.0) -> Measu
     ]
     per_gpu = {"GPU-a": energy_j / 2, "GPU-b": energy_j / 2} if energy_j is not None else None
     cpu = DeviceEnergy({"package-0": 250.0, "package-1": 50.0})
-    return Measurement("c4", 0.0, seconds, DeviceEnergy(per_gpu), cpu, samples_frame(rows))
+    return Measurement(name, 0.0, seconds, DeviceEnergy(per_gpu), cpu, samples_frame(rows))
 
 
-def test_energy_metrics_by_hand():
-    row = energy_metrics(hand_window(), prompt_tokens=1500, output_tokens=500, idle_w=40.0)
-    assert row == {
+def idle_window(reason: str | None = None) -> Measurement:
+    """The GPUs at rest for 5 s at 40 W (or not measured, for `reason`)."""
+    gpu = DeviceEnergy(None, reason) if reason else DeviceEnergy({"GPU-a": 100.0, "GPU-b": 100.0})
+    return Measurement(IDLE_WINDOW, 0.0, 5.0, gpu, DeviceEnergy(None, "no RAPL"),
+                       empty_samples())
+
+
+def test_point_energy_by_hand():
+    window, idle = hand_window(), idle_window()
+    energy = point_energy(window, idle, prompt_tokens=1500, output_tokens=500)
+    assert energy.model_dump(exclude={"window", "idle"}) == {
         "energy_j": 1000.0,
         "cpu_energy_j": 300.0,
         "mean_power_w": 100.0,
@@ -408,14 +442,22 @@ def test_energy_metrics_by_hand():
         "energy_short_window": False,
         "energy_note": None,
     }
-    assert pd.Series(row).index.is_unique
+    assert energy.window == window.gpu_summary() and energy.idle == idle.gpu_summary()
 
 
-def test_energy_metrics_without_idle_or_tokens():
-    row = energy_metrics(hand_window(), prompt_tokens=0, output_tokens=0)
-    assert row["mean_power_above_idle_w"] is None
-    assert row["j_per_output_token"] is None and row["j_per_token"] is None
-    assert row["output_tokens_per_j"] == 0.0
+def test_point_energy_without_idle_or_tokens():
+    energy = point_energy(hand_window(), idle_window("NVML unavailable"), prompt_tokens=0,
+                          output_tokens=0)
+    assert energy.idle_power_w is None and energy.mean_power_above_idle_w is None
+    assert energy.j_per_output_token is None and energy.j_per_token is None
+    assert energy.output_tokens_per_j == 0.0
+
+
+def test_a_point_without_gpu_energy_says_why_in_its_note():
+    window = Measurement("c1", 0.0, 1.0, DeviceEnergy(None, "NVML unavailable: no driver"),
+                         DeviceEnergy(None, "no RAPL"), empty_samples())
+    energy = point_energy(window, idle_window(), prompt_tokens=1, output_tokens=1)
+    assert energy.energy_note == "not measured: NVML unavailable: no driver"
 
 
 def test_clock_event_reasons_decode_to_nvml_names():
@@ -433,21 +475,15 @@ def test_counter_delta_in_joules():
     assert lost.joules is None and lost.reason == "energy counter of a unreadable: GPU is lost"
 
 
-def test_window_summary_is_json_ready():
-    import json
-    summary = hand_window().summary()
-    assert json.loads(json.dumps(summary))["samples"] == 4
-    assert summary["mean_power_w"] == 100.0 and summary["short_window"] is False
-    assert summary["cpu"] == {"energy_j": 300.0, "reason": None,
-                              "energy_j_per_zone": {"package-0": 250.0, "package-1": 50.0}}
-
-
 def test_summaries_keep_the_shape_of_stored_results():
     """A point result's energy.window (and energy.idle) and cpu_energy keep their keys."""
     window = hand_window()
-    assert set(window.gpu_summary()) == {"name", "duration_s", "energy_j", "energy_j_per_gpu",
+    summary = window.gpu_summary()
+    assert set(summary.model_dump()) == {"name", "duration_s", "energy_j", "energy_j_per_gpu",
                                          "mean_power_w", "short_window", "reason", "notes",
                                          "samples"}
-    assert window.cpu_summary() == {"name": "c4", "duration_s": 10.0, "energy_j": 300.0,
-                                    "energy_j_per_zone": {"package-0": 250.0, "package-1": 50.0},
-                                    "reason": None}
+    assert summary.samples == 4 and summary.mean_power_w == 100.0 and not summary.short_window
+    assert WindowSummary.model_validate_json(summary.model_dump_json()) == summary
+    assert window.cpu_summary() == CpuEnergy(
+        name="c4", duration_s=10.0, energy_j=300.0,
+        energy_j_per_zone={"package-0": 250.0, "package-1": 50.0}, reason=None)

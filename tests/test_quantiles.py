@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from harness.contract.records import RequestRecord
 from harness.metrics import quantiles
-from harness.metrics.point_metrics import PERCENTILES, pooled_distribution
-from harness.store.requests_file import select
+from harness.metrics.point_metrics import point_metrics
+from harness.metrics.samples import PERCENTILES
+
+from .requests_files import requests_file
 
 values = st.lists(st.one_of(st.floats(0, 5, allow_nan=False),
                             st.sampled_from([0.0, 0.001, 0.5])),  # repeats, as real gaps
@@ -49,7 +51,8 @@ def test_streamed_percentiles_are_numpys_and_inside_their_intervals(raw):
         assert low <= pcts[p] + 1e-12 and pcts[p] <= high + 1e-12
 
 
-def test_pooled_itl_beyond_the_memory_limit_equals_the_itl_held_whole(monkeypatch):
+def gaps_point(tmp_path):
+    """60 requests of 30 chunks of 1 or 2 tokens: 1,740 gaps, about 2,600 per token."""
     rng = np.random.default_rng(3)
     records = []
     for index in range(60):
@@ -57,20 +60,46 @@ def test_pooled_itl_beyond_the_memory_limit_equals_the_itl_held_whole(monkeypatc
         record.chunk_times.extend((index + 0.1 + np.cumsum(rng.exponential(0.02, 30))).tolist())
         record.chunk_tokens.extend(rng.integers(1, 3, 30).tolist())
         records.append(record)
-    held = pooled_distribution(select(records))
-    per_token = pooled_distribution(select(records), per_token=True)
+    return requests_file(tmp_path, records, batch_records=7)
+
+
+class Counted:
+    """A requests file that counts how often it is read."""
+
+    def __init__(self, stored):
+        self.stored, self.reads = stored, 0
+
+    def batches(self, chunks=False):
+        self.reads += 1
+        return self.stored.batches(chunks)
+
+
+def test_samples_that_let_their_values_go_are_gathered_again_the_same(tmp_path, monkeypatch):
+    stored = Counted(gaps_point(tmp_path))
+    held = point_metrics(stored, 60.0)
+    assert stored.reads == 1
+    # room for one pooled sample, not both: the larger lets its values go
+    monkeypatch.setattr(quantiles, "IN_MEMORY_VALUES", held.itl_per_token_ms.n + 1)
+    assert point_metrics(stored, 60.0) == held
+    assert stored.reads == 1 + 2, "one more pass, to gather the values let go"
+
+
+def test_pooled_itl_beyond_the_memory_limit_equals_the_itl_held_whole(tmp_path, monkeypatch):
+    stored = gaps_point(tmp_path)
+    held = point_metrics(stored, 60.0)
     monkeypatch.setattr(quantiles, "IN_MEMORY_VALUES", 100)
     monkeypatch.setattr(quantiles, "GATHER_LIMIT", 50)
-    streamed = pooled_distribution(select(records))
-    assert streamed.n == held.n == 60 * 29
-    assert streamed.mean == pytest.approx(held.mean)
-    for p in PERCENTILES:
-        assert getattr(streamed, f"p{p}") == pytest.approx(getattr(held, f"p{p}"), rel=1e-12)
-        low, high = getattr(streamed, f"p{p}_ci")
-        held_low, held_high = getattr(held, f"p{p}_ci")
-        assert low <= getattr(held, f"p{p}") <= high
-        # order-statistic and bootstrap intervals agree roughly at this n
-        assert high - low == pytest.approx(held_high - held_low, rel=0.6)
-    streamed_tokens = pooled_distribution(select(records), per_token=True)
-    assert streamed_tokens.n == per_token.n
-    assert streamed_tokens.p99 == pytest.approx(per_token.p99, rel=1e-12)
+    streamed = point_metrics(stored, 60.0)
+    for name in ("itl_ms", "itl_per_token_ms"):
+        beyond, whole = getattr(streamed, name), getattr(held, name)
+        assert beyond.n == whole.n and beyond.n > 100
+        assert beyond.mean == pytest.approx(whole.mean)
+        for p in PERCENTILES:
+            assert getattr(beyond, f"p{p}") == pytest.approx(getattr(whole, f"p{p}"), rel=1e-12)
+            low, high = getattr(beyond, f"p{p}_ci")
+            whole_low, whole_high = getattr(whole, f"p{p}_ci")
+            assert low <= getattr(whole, f"p{p}") <= high
+            # order-statistic and bootstrap intervals agree roughly at this n
+            assert high - low == pytest.approx(whole_high - whole_low, rel=0.6)
+    assert held.itl_ms.n == 60 * 29
+    assert streamed.ttft_ms == held.ttft_ms  # 60 values: still held

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.telemetry import rapl
-from harness.telemetry.energy import energy_metrics
+from harness.telemetry.energy import point_energy
 from harness.telemetry.monitor import EnergyMonitor
 from harness.telemetry.rapl import RaplMonitor
 
@@ -97,8 +97,8 @@ def test_one_window_measures_gpus_and_cpus(tmp_path, powercap):
     assert window.duration_s == pytest.approx(5.0, abs=0.01)
     assert window.mean_gpu_power_w == pytest.approx(690, abs=10)
     assert window.cpu_energy == {"package-0": 200.0, "package-1": 0.0}
-    row = energy_metrics(window, prompt_tokens=100, output_tokens=100)
-    assert row["cpu_energy_j"] == 200.0 and row["energy_j"] == window.gpu_energy_j
+    energy = point_energy(window, window, prompt_tokens=100, output_tokens=100)
+    assert energy.cpu_energy_j == 200.0 and energy.energy_j == window.gpu_energy_j
 
 
 def test_counter_wrap_around(tmp_path, cpu_monitor):
@@ -226,7 +226,7 @@ def test_no_powercap_tree_is_not_measured(tmp_path, cpu_monitor):
     monitor.begin_window("c1")
     window = monitor.end_window("c1")
     assert window.cpu_energy_j is None and window.cpu.reason == reason
-    assert window.cpu_summary()["reason"] == reason
+    assert window.cpu_summary().reason == reason
 
 
 def test_unreadable_counter_is_not_measured(tmp_path, powercap, monkeypatch):

@@ -107,7 +107,7 @@ def measured_on_the_h200_trace() -> tuple[CellTelemetry, list[pd.DataFrame]]:
 def gpu_run(root: Path) -> Path:
     cell_facts, samples = measured_on_the_h200_trace()
     manifest = factories.manifest(model="dummy:llama-3.1-8b",
-                                  gpus=[cell_facts.gpus[0]["name"]],
+                                  gpus=[cell_facts.gpus[0].name],
                                   config={"matrix": {"max_num_seqs": [8, 32]}})
     points = []
     for batch in (8, 32):

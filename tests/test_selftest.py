@@ -27,7 +27,6 @@ from harness.load.health import (
     LagTally,
     LoopLag,
     client_problems,
-    dispatch_summary,
 )
 from harness.load.processes import run_in_processes
 from harness.load.session import StreamSession
@@ -37,6 +36,7 @@ from harness.run.selftest import (
     StreamsResult,
     _problems,
     cpus_apart,
+    dispatch_summary,
     selftest_client,
     streams_point,
 )

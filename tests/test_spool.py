@@ -1,5 +1,6 @@
 """A point's records written in batches as they finish: the file holds every attempt, and
-every metric read back from the file equals the metric of the same records held whole."""
+every figure read back from it does not depend on how the file is cut into row groups, nor on
+whether the figures are read together or one by one."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pytest
 
 from harness.config.slo import Slo
 from harness.contract.records import RequestRecord
-from harness.load.generator import PhaseWindow
-from harness.metrics.point_metrics import phase_metrics, point_metrics
-from harness.metrics.slo import verdict
+from harness.metrics.point_metrics import PhaseSpan, phase_metrics, point_metrics
+from harness.metrics.reading import read_point
+from harness.metrics.slo import goodput
 from harness.metrics.steady import steady_window
 from harness.store.requests_file import ParquetRequests
 from harness.store.spool import RequestSpool, spool_path
@@ -45,9 +46,9 @@ def records(n: int = 40, seed: int = 1) -> list[RequestRecord]:
     return [*found, retry]
 
 
-def spooled(tmp_path, batch_records=7):
+def spooled(tmp_path, batch_records=7, name="c4"):
     held = records()
-    spool = RequestSpool(spool_path(tmp_path / "c4.requests.parquet"), batch_records)
+    spool = RequestSpool(spool_path(tmp_path / f"{name}.requests.parquet"), batch_records)
     spool.begin(START)
     for record in reversed(copy.deepcopy(held)):  # finishing order need not be index order
         spool.add(record)
@@ -66,22 +67,26 @@ def test_records_are_written_in_batches_in_the_order_they_finish(tmp_path):
                                                      for r in reversed(held)])
 
 
-def test_metrics_read_back_from_the_file_equal_the_metrics_of_the_records_held(tmp_path):
+def test_every_figure_is_the_same_whatever_the_row_groups_and_read_alone_or_together(tmp_path):
     held, path = spooled(tmp_path)
-    stored = ParquetRequests(path)
-    end = max(r.done_time for r in held)
-    whole = point_metrics(held, START, end)
-    assert point_metrics(stored, START, end) == whole
-    assert whole.itl_ms.n == sum(len(r.chunk_times) - 1 for r in held if r.ok)
-    assert (whole.requests, whole.attempts, whole.retried_requests) == (40, 41, 1)
-    assert whole.burst_share is not None
-    windows = [PhaseWindow("warm", START, START + 1.0), PhaseWindow("hot", START + 1.0, end)]
-    assert phase_metrics(stored, windows, START) == phase_metrics(held, windows, START)
-    assert steady_window(stored, START) == steady_window(held, START)
-    assert steady_window(held, START).output_tokens > 0
+    _, whole_path = spooled(tmp_path, batch_records=len(held), name="whole")
+    stored, whole = ParquetRequests(path), ParquetRequests(whole_path)
+    end = max(r.done_time for r in held) - START
+    spans = [PhaseSpan("warm", 0.0, 1.0), PhaseSpan("hot", 1.0, end)]
     slo = Slo(ttft_p95_ms=25, itl_p50_ms=12)
-    assert verdict(stored, whole, slo) == verdict(held, whole, slo, start=START)
-    assert 0 < verdict(stored, whole, slo).goodput_rps < whole.request_throughput
+    together = read_point(stored, end, spans, slo)
+    assert together == read_point(whole, end, spans, slo)
+    assert together.metrics == point_metrics(stored, end)
+    assert {name: phase.metrics for name, phase in together.phases.items()} == phase_metrics(
+        stored, spans)
+    assert together.steady == steady_window(stored)
+    assert together.slo.goodput_rps == goodput(stored, end, slo)
+    m = together.metrics
+    assert m.itl_ms.n == sum(len(r.chunk_times) - 1 for r in held if r.ok)
+    assert (m.requests, m.attempts, m.retried_requests) == (40, 41, 1)
+    assert m.burst_share is not None and together.steady.output_tokens > 0
+    assert 0 < together.slo.goodput_rps < m.request_throughput
+    assert together.phases["hot"].slo.goodput_rps > 0
 
 
 def test_a_failed_write_keeps_every_chunk_and_is_raised_when_the_point_closes(tmp_path,

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from harness.contract.records import RequestRecord
-from harness.metrics.steady import apportion, steady_bounds, steady_window
+from harness.metrics.steady import apportion, steady_window, with_energy
+
+from .requests_files import requests_file
 
 
 def request(index, send, chunks, prompt=10):
@@ -26,12 +28,23 @@ def closed_loop() -> list[RequestRecord]:
     return found
 
 
-def test_window_runs_from_first_completion_to_last_send():
-    assert steady_bounds(closed_loop()) == (105.0, 110.0)
+def steady_of(tmp_path, records, **kwargs):
+    """The steady window of `records` written as a point that started at 100 s."""
+    return steady_window(requests_file(tmp_path, records, start=100.0, **kwargs))
 
 
-def test_steady_metrics_by_hand():
-    steady = steady_window(closed_loop(), point_start=100.0)
+def test_window_runs_from_first_completion_to_last_send(tmp_path):
+    steady = steady_of(tmp_path, closed_loop())
+    assert (steady.start_s, steady.end_s) == (5.0, 10.0)
+
+
+@pytest.mark.parametrize("order", ["finished", "reversed"])
+@pytest.mark.parametrize("batch_records", [1, 2, 1024])
+def test_steady_metrics_by_hand(tmp_path, order, batch_records):
+    # however the file is cut into row groups, and even if it does not list the first
+    # completion first (the window is found in the same pass that counts what falls in it)
+    records = sorted(closed_loop(), key=lambda r: r.done_time, reverse=order == "reversed")
+    steady = steady_of(tmp_path, records, batch_records=batch_records)
     assert (steady.start_s, steady.end_s, steady.duration_s) == (5.0, 10.0, 5.0)
     # sent in [5, 10]: the four requests of the second and third waves
     assert steady.requests == 4
@@ -48,20 +61,22 @@ def test_steady_metrics_by_hand():
     assert steady.energy_j is None and steady.note is None
 
 
-def test_no_steady_window_when_everything_is_sent_before_the_first_completion():
-    records = [request(i, 0.0, [1.0, 2.0]) for i in range(4)]
-    steady = steady_window(records, point_start=0.0)
+def test_no_steady_window_when_everything_is_sent_before_the_first_completion(tmp_path):
+    records = [request(i, 100.0, [101.0, 102.0]) for i in range(4)]
+    steady = steady_of(tmp_path, records)
     assert steady.duration_s is None and steady.completed == 0
     assert "no steady window" in steady.note
 
 
-def test_failed_requests_do_not_start_the_window():
+def test_failed_requests_do_not_start_the_window(tmp_path):
     records = closed_loop()
     failed = RequestRecord(index=9, input_tokens=10, max_tokens=4, send_time=100.0,
                            done_time=100.5, error="HTTP 500")
     failed.chunk_times = [100.4]
     failed.chunk_tokens = [1]
-    assert steady_bounds([failed, *records]) == (105.0, 110.0)
+    steady = steady_of(tmp_path, [failed, *records])
+    assert (steady.start_s, steady.end_s) == (5.0, 10.0)
+    assert steady.requests == 4  # the failed request sent at 0 s is not counted either
 
 
 def samples(points: list[tuple[float, float]], gpus: int = 2) -> pd.DataFrame:
@@ -81,9 +96,13 @@ def test_energy_is_the_counter_share_of_the_sampled_power():
                      (0.0, 10.0), (2.0, 7.0)) is None
 
 
-def test_steady_energy_per_output_token():
-    flat = samples([(100.0, 100.0), (115.0, 100.0)])
-    steady = steady_window(closed_loop(), 100.0, energy_j=1500.0, samples=flat,
-                           window=(100.0, 115.0))
+def test_steady_energy_per_output_token(tmp_path):
+    # the monitor's clock: the point started at 1000 s, its energy window ran 1000-1015 s
+    flat = samples([(1000.0, 100.0), (1015.0, 100.0)])
+    steady = with_energy(steady_of(tmp_path, closed_loop()), 1500.0, flat, (1000.0, 1015.0),
+                         point_start=1000.0)
     assert steady.energy_j == pytest.approx(500.0, rel=0.01)
     assert steady.j_per_output_token == pytest.approx(50.0, rel=0.01)
+    none = with_energy(steady_of(tmp_path, closed_loop()[:2]), 1500.0, flat, (1000.0, 1015.0),
+                       point_start=1000.0)
+    assert none.duration_s is None and none.energy_j is None

@@ -20,10 +20,11 @@ from harness.contract.plan import build_plan
 from harness.load.generator import Prebuilt, chains_needed, run_point
 from harness.load.trace import TraceRequests
 from harness.load.workload import Workload
-from harness.metrics.point_metrics import phase_metrics
+from harness.metrics.point_metrics import PhaseSpan, phase_metrics
 from harness.mock import MockServer, Schedule
 
 from .children import finish, harness
+from .requests_files import requests_file
 from .trace_samples import sample_rows, write_trace
 
 VOCAB = list(range(3, 259))
@@ -134,7 +135,9 @@ def test_profile_with_a_trace_phase_sends_the_traces_lengths_at_its_shifted_time
     closed = result.phases[2]
     assert closed.start == pytest.approx(start + trace.offsets[-1])
     assert min(r.send_time for r in by_phase["phase3"]) >= closed.start
-    metrics = phase_metrics(records, result.phases)
+    spans = [PhaseSpan(w.name, w.start - result.start, w.end - result.start)
+             for w in result.phases]
+    metrics = phase_metrics(requests_file(tmp_path, records, result.start), spans)
     assert metrics["replay"].completed == TRACE_N
     assert metrics["replay"].dispatch_lag_ms.n == TRACE_N
 

@@ -18,9 +18,9 @@ from harness.load.health import LAG_LIMIT_MS
 from harness.load.prompts import TextCodec, allowed_token_ids
 from harness.load.trace import TraceRequests
 from harness.load.workload import Workload
-from harness.metrics.point_metrics import point_metrics
 from harness.telemetry import server_metrics as sm
 
+from .requests_files import metrics_of
 from .trace_samples import write_trace
 
 pytestmark = pytest.mark.vllm
@@ -60,7 +60,7 @@ def test_every_trace_layout_replays_with_its_times_and_lengths(vllm_server, tiny
                         100 + number, 200 + number)
         load, hit_rates[fmt] = asyncio.run(
             replay(server, TraceRequests(trace, base, block), trace.offsets))
-        metrics = point_metrics(load.records, load.start, load.end)
+        metrics = metrics_of(tmp_path, load.records, load.start, load.end)
         assert metrics.completed == 30 and metrics.errors == 0, fmt
         assert metrics.input_length_mismatches == 0, fmt
         assert metrics.output_length_mismatches == 0, fmt

@@ -15,11 +15,11 @@ from harness.engines.base import EngineError
 from harness.engines.vllm import VllmEngine
 from harness.load.prompts import allowed_token_ids
 from harness.metrics.point_metrics import e2e, ttft
-from harness.store.requests_file import rows_of
 from harness.telemetry import server_metrics as sm
 
 from .conftest import API_KEY, TINY_ENV, TINY_OPTIONS, running, server_pids
 from .loads import closed_loop, workload
+from .requests_files import rows_of
 
 pytestmark = pytest.mark.vllm
 
@@ -45,7 +45,7 @@ async def measured(server, requests, concurrency, count):
     return records, start, end, client, before, after, samples
 
 
-def test_closed_loop_counts_equal_vllm_counters(vllm_server, tiny_model):
+def test_closed_loop_counts_equal_vllm_counters(vllm_server, tiny_model, tmp_path):
     engine, server = vllm_server
     requests = workload(allowed_token_ids(str(tiny_model)), 40, 7, salt=11)
     records, start, end, client, before, after, _ = asyncio.run(
@@ -60,7 +60,7 @@ def test_closed_loop_counts_equal_vllm_counters(vllm_server, tiny_model):
         assert sum(r.chunk_tokens) == 7, "per-chunk token counts must add up to usage"
         assert r.finish_reason == "length"
         assert start <= r.send_time and r.done_time <= end
-    rows = rows_of(records, start)
+    rows = rows_of(tmp_path, records, start)
     assert (0 < ttft(rows)).all() and (ttft(rows) <= e2e(rows)).all()
 
 

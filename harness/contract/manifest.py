@@ -69,10 +69,25 @@ class Invocation(Stored):
     cluster: ClusterView | None = None  # a run on a Ray cluster
 
 
+class GpuFacts(Stored):
+    """What one GPU of a cell is, as NVML says (None where it does not say)."""
+
+    position: int  # in the engine's order: 0 is cuda:0
+    index: int  # NVML's index
+    uuid: str
+    name: str | None
+    driver: str | None
+    power_limit_w: float | None  # the enforced limit
+    memory_total_b: int | None
+    compute_capability: str | None  # "9.0"
+    max_sm_clock_mhz: int | None
+    persistence_mode: int | None
+
+
 class CellTelemetry(Stored):
     """What measured a cell's energy (the GPUs' static facts), or why nothing did."""
 
-    gpus: list[dict[str, Any]]
+    gpus: list[GpuFacts]
     gpu_energy: str
     cpu_energy: str
 

@@ -1,7 +1,7 @@
 """Did the client keep up? How late the event loop ran (LoopLag), the verdict on that and on
 the dispatch lag (client_problems; the dispatch lag itself is defined in
-harness.metrics.point_metrics); and
-dispatch_at, which starts each scheduled request from a timer callback so it leaves on time."""
+harness.metrics.point_metrics); and dispatch_at, which starts each scheduled request from a
+timer callback so it leaves on time."""
 
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from harness.contract.records import RequestRecord
-from harness.metrics.point_metrics import dispatch_lag
-from harness.store.requests_file import rows_of
 
 LAG_SAMPLE_S = 0.005
 LAG_STEP_S = 1e-5  # the loop lag is counted to 10 microseconds
@@ -118,13 +114,6 @@ class _Ranked:
 
     def __getitem__(self, rank: int) -> float:
         return self.steps[int(np.searchsorted(self.ends, rank, side="right"))] * LAG_STEP_S
-
-
-def dispatch_summary(records: Sequence[RequestRecord]) -> LagSummary:
-    """The dispatch lag (harness.metrics.point_metrics.dispatch_lag) of these records,
-    summarized."""
-    lags = dispatch_lag(rows_of(records)) if records else np.empty(0)
-    return LagSummary.of(lags[~np.isnan(lags)].tolist())
 
 
 def client_problems(loop_lag: LagSummary, dispatch_p99_ms: float | None,

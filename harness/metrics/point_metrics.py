@@ -13,49 +13,35 @@ Per point, over the window from just before the first send to the last reply:
     total token throughput = (sum(prompt) + sum(output)) / window
 A request is one logical request: its attempts are its retries. Latencies and throughput count
 successful final attempts; a request whose last attempt failed is an error; the tokens of
-failed attempts are counted apart as retry cost.
+failed attempts are counted apart as retry cost. A request is retried only after an attempt
+failed (harness.load.generator), so a successful attempt is its request's last, and every
+request has exactly one first attempt.
+
+Every figure is read from the point's requests file (harness/store/requests_file.py), its
+times in seconds from the start of the point's window; `PointTally` takes them a batch at a
+time, in the one pass over the file of harness/metrics/samples.py `read`.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.contract.records import RequestRecord
-from harness.contract.results import Distribution, PointMetrics
-from harness.metrics import quantiles
-from harness.store.requests_file import (
-    Rows,
-    Selection,
-    StoredRequests,
-    Where,
-    everything,
-    in_memory,
-)
+from harness.contract.results import PointMetrics
+from harness.metrics.samples import Sample, read
+from harness.store.requests_file import Batch, Chunks, Rows, StoredRequests
 
-PERCENTILES = (50, 90, 95, 99)
-RELIABLE_P99_N = 100  # below this a p99 is little more than the maximum
-BOOTSTRAP_RESAMPLES = 200
-BOOTSTRAP_LIMIT = 20_000  # beyond, order-statistic intervals (a bootstrap of 2 M values: 12 s)
 BURST_GAP_S = 0.0005  # tokens closer than this did not arrive one by one
 BURST_SHARE_FLAG = 0.25  # a point whose tokens arrive in bursts this often is flagged
 
-# A point's requests: the stored rows of its requests file, or records still in memory.
-Requests = StoredRequests | Sequence[RequestRecord]
+Where = Callable[[Rows], np.ndarray]  # which rows of a batch a figure counts
 
 
-def source_of(requests: Requests, start: float = 0.0) -> StoredRequests:
-    """`requests` as a source: records (which must hold their chunks) with times from
-    `start`; a source (whose times already count from the point's start) as it is."""
-    return in_memory(requests, start) if isinstance(requests, Sequence) else requests
-
-
-# Per request, over Rows (harness/store/requests_file.py): one value each, NaN where a request
-# has none.
+# Per request, over Rows: one value each, NaN where a request has none.
 
 def ttft(rows: Rows) -> np.ndarray:
     return rows.first_token_time - rows.send_time
@@ -95,128 +81,36 @@ def tpot(rows: Rows) -> np.ndarray:
     return np.where(n > 1, (e2e(rows) - ttft(rows)) / np.maximum(n - 1, 1), np.nan)
 
 
-# Per chunk, over one record that still holds its chunks (the pooled forms read Selections).
-
-def itls(record: RequestRecord) -> list[float]:
-    return np.diff(record.chunk_times).tolist()
+LATENCIES = {"ttft_ms": ttft, "tpot_ms": tpot, "e2e_ms": e2e,
+             "ttft_from_intended_ms": ttft_from_intended, "e2e_from_intended_ms": e2e_from_intended}
 
 
-def itls_per_token(record: RequestRecord) -> list[float]:
-    gaps = np.diff(record.chunk_times)
-    counts = record.chunk_tokens[1:]
-    return [gap / k for gap, k in zip(gaps, counts, strict=True) for _ in range(k)]
+# Per chunk, over the chunks of the rows a mask keeps, pooled over those rows.
+
+def itl(chunks: Chunks, rows: np.ndarray) -> np.ndarray:
+    """Every gap between consecutive chunks of a request."""
+    return chunks.gaps[chunks.gaps_of_rows(rows)]
 
 
-def pooled_gaps(selection: Selection, per_token: bool = False) -> Iterator[np.ndarray]:
-    """Every selected row's gaps between chunks (itls), or each spread over its chunk's
-    tokens (itls_per_token), a batch of rows at a time."""
-    for chunks in selection.read():
-        gaps, tokens = chunks.gaps()
-        yield np.repeat(gaps / tokens, tokens) if per_token else gaps
+def itl_per_token(chunks: Chunks, rows: np.ndarray) -> np.ndarray:
+    """Each gap spread evenly over the tokens of its later chunk."""
+    keep = chunks.gaps_of_rows(rows)
+    tokens = chunks.gap_tokens[keep]
+    return np.repeat(chunks.gaps[keep] / tokens, tokens)
 
 
-def burst_share(selection: Selection) -> float | None:
-    """Share of the tokens after each request's first that arrived in a burst: a chunk's extra
-    tokens came at once, and a chunk that follows the previous one within BURST_GAP_S came in
-    a burst (burst_tokens, pooled)."""
-    burst = after_first = 0
-    for chunks in selection.read():
-        gaps, _ = chunks.gaps()
-        burst += int(np.sum(chunks.tokens - 1)) + int(np.sum(gaps < BURST_GAP_S))
-        starts = np.concatenate([[0], np.cumsum(chunks.lengths)[:-1]])
-        per_row = np.add.reduceat(chunks.tokens, starts[chunks.lengths > 0]) \
-            if chunks.tokens.size else np.empty(0, dtype=np.int64)
-        after_first += int(np.sum(np.maximum(per_row - 1, 0)))
-    return burst / after_first if after_first else None
-
-
-def burst_tokens(record: RequestRecord) -> tuple[int, int]:
-    """(tokens that arrived in a burst, tokens after the first) of one record that still
-    holds its chunks."""
-    burst = sum(k - 1 for k in record.chunk_tokens)
-    burst += int(np.sum(np.diff(record.chunk_times) < BURST_GAP_S))
-    return burst, max(sum(record.chunk_tokens) - 1, 0)
-
-
-def bootstrap_ci(values: np.ndarray, seed: int = 0) -> np.ndarray:
-    """95% percentile-bootstrap intervals of PERCENTILES, shape (len(PERCENTILES), 2)."""
-    rng = np.random.default_rng(seed)
-    n = values.size
-    per_chunk = max(1, 2_000_000 // n)
-    estimates = []
-    for done in range(0, BOOTSTRAP_RESAMPLES, per_chunk):
-        size = min(per_chunk, BOOTSTRAP_RESAMPLES - done)
-        picks = values[rng.integers(0, n, size=(size, n))]
-        estimates.append(np.percentile(picks, PERCENTILES, axis=1).T)
-    return np.percentile(np.concatenate(estimates), [2.5, 97.5], axis=0).T
-
-
-def distribution(values_s: Iterable[float | None] | np.ndarray) -> Distribution:
-    """Percentiles and their intervals, in ms, of values in seconds (None and NaN skipped)."""
-    if isinstance(values_s, np.ndarray):
-        values = values_s.astype(float) * 1000.0
-    else:
-        values = np.asarray([v for v in values_s if v is not None], dtype=float) * 1000.0
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return Distribution(n=0)
-    values = np.sort(values)  # the intervals then do not depend on the order values came in
-    pcts = np.percentile(values, PERCENTILES)  # linear interpolation, as vllm bench serve
-    cis = bootstrap_ci(values) if values.size <= BOOTSTRAP_LIMIT else [
-        [values[rank] for rank in quantiles.interval_ranks(values.size, p)] for p in PERCENTILES]
-    fields = {f"p{p}": float(v) for p, v in zip(PERCENTILES, pcts, strict=True)}
-    fields |= {f"p{p}_ci": [float(lo), float(hi)]
-               for p, (lo, hi) in zip(PERCENTILES, cis, strict=True)}
-    return Distribution(n=int(values.size), mean=float(values.mean()),
-                        p99_low_n=values.size < RELIABLE_P99_N, **fields)
-
-
-def streamed_distribution(read: Callable[[], Iterator[np.ndarray]]) -> Distribution:
-    """distribution() of the values `read()` yields (seconds, NaN skipped), exact however
-    many: held in memory up to quantiles.IN_MEMORY_VALUES, read in passes beyond (intervals
-    then from order statistics, harness/metrics/quantiles.py)."""
-    def present() -> Iterator[np.ndarray]:
-        for values in read():
-            yield values[~np.isnan(values)]
-
-    held, size = [np.empty(0)], 0
-    for values in present():
-        held.append(values)
-        size += values.size
-        if size > quantiles.IN_MEMORY_VALUES:
-            break
-    else:
-        return distribution(np.concatenate(held))
-    del held
-
-    def in_ms() -> Iterator[np.ndarray]:
-        return (values * 1000.0 for values in present())
-
-    summary = quantiles.summarize(in_ms)
-    pcts, cis = quantiles.streamed_percentiles(in_ms, PERCENTILES, summary)
-    fields = {f"p{p}": pcts[p] for p in PERCENTILES}
-    fields |= {f"p{p}_ci": list(cis[p]) for p in PERCENTILES}
-    return Distribution(n=summary.n, mean=summary.total / summary.n, p99_low_n=False, **fields)
-
-
-def pooled_distribution(selection: Selection, per_token: bool = False) -> Distribution:
-    """The distribution of the selected rows' pooled gaps (pooled_gaps)."""
-    return streamed_distribution(lambda: pooled_gaps(selection, per_token))
-
-
-def per_request(selection: Selection, value: Callable[[Rows], np.ndarray]) -> Distribution:
-    """The distribution of one value of each selected row (ttft, tpot, ...)."""
-    return streamed_distribution(lambda: (value(rows) for rows in selection.rows()))
-
-
-def final_ok(rows: Rows) -> np.ndarray:
-    """A request's successful last attempt: what latencies and throughput count."""
-    return rows.final & rows.ok
+def burst_tokens(rows: Rows, chunks: Chunks, keep: np.ndarray) -> tuple[int, int]:
+    """(tokens that arrived in a burst, tokens after each request's first) of the rows `keep`
+    selects: a chunk's extra tokens came at once, and a chunk that follows the previous one
+    within BURST_GAP_S came in a burst."""
+    extra = int(np.sum((rows.streamed_tokens - chunks.lengths)[keep]))
+    close = int(np.sum(itl(chunks, keep) < BURST_GAP_S))
+    return extra + close, int(np.sum(np.maximum(rows.streamed_tokens[keep] - 1, 0)))
 
 
 @dataclass
 class Counts:
-    """The counts and token sums of a point, taken in one pass over its rows."""
+    """The counts and token sums of a point, taken a batch of rows at a time."""
 
     requests: int = 0
     attempts: int = 0
@@ -230,16 +124,21 @@ class Counts:
     output_length_mismatches: int = 0
     input_length_mismatches: int = 0
     last_done: float = -math.inf
-    errors_by_kind: Counter = field(default_factory=Counter)
+    # each failed request's latest failed attempt, index -> (attempt, row number, error kind):
+    # one entry per request that failed at least once (what errors_by_kind needs of them)
+    _failed: dict[int, tuple[int, int, str]] = field(default_factory=dict)
+    _recovered: set[int] = field(default_factory=set)  # retried requests that succeeded
+    _rows: int = 0
 
     def add(self, rows: Rows) -> None:
-        final, ok = rows.final, final_ok(rows)
-        failed = ~rows.ok
-        self.requests += int(final.sum())
+        ok, failed = rows.ok, ~rows.ok
+        # a request has one first attempt, a retried request one second attempt, and a
+        # successful attempt is its request's last
+        self.requests += int((rows.attempt == 1).sum())
         self.attempts += len(rows)
         self.completed += int(ok.sum())
         self.failed_attempts += int(failed.sum())
-        self.retried_requests += int((final & (rows.attempt > 1)).sum())
+        self.retried_requests += int((rows.attempt == 2).sum())
         self.retry_prompt_tokens += int(rows.input_tokens[failed].sum())
         self.retry_output_tokens += int(rows.streamed_tokens[failed].sum())
         done = ok.nonzero()[0]
@@ -251,79 +150,114 @@ class Counts:
         if len(rows):
             self.last_done = max(self.last_done, float(np.nanmax(
                 np.append(rows.done_time, -math.inf))))
-        lost = final & ~rows.ok
-        self.errors_by_kind.update(kind or "other" for kind in rows.error_kind[lost])
+        self._recovered.update(rows.index[ok & (rows.attempt > 1)].tolist())
+        for row in failed.nonzero()[0].tolist():
+            index, attempt = int(rows.index[row]), int(rows.attempt[row])
+            if attempt > self._failed.get(index, (0,))[0]:
+                self._failed[index] = (attempt, self._rows + row, rows.error_kind[row] or "other")
+        self._rows += len(rows)
+
+    @property
+    def errors_by_kind(self) -> dict[str, int]:
+        """Failed requests by the error of their last attempt (in the order the file has
+        them)."""
+        lost = sorted(found[1:] for index, found in self._failed.items()
+                      if index not in self._recovered)
+        return dict(Counter(kind for _, kind in lost))
 
 
-def count(selection: Selection) -> Counts:
-    counts = Counts()
-    for rows in selection.rows():
-        counts.add(rows)
-    return counts
+class PointTally:
+    """Every figure of PointMetrics over the rows `where` keeps (all of them, or a phase's)."""
+
+    def __init__(self, where: Where | None = None):
+        self.where = where
+        self.counts = Counts()
+        self.burst = self.after_first = 0
+        self._figures: dict[str, Callable[[Batch], np.ndarray]] = {
+            **{name: _of_successes(value) for name, value in LATENCIES.items()},
+            "itl_ms": lambda batch: itl(batch.chunks, batch.rows.ok),
+            "itl_per_token_ms": lambda batch: itl_per_token(batch.chunks, batch.rows.ok),
+            "dispatch_lag_ms": lambda batch: dispatch_lag(batch.rows)}
+        self._samples = {name: Sample(lambda batch, figure=figure: figure(self.chosen(batch)))
+                         for name, figure in self._figures.items()}
+
+    def chosen(self, batch: Batch) -> Batch:
+        return batch if self.where is None else batch.take(self.where(batch.rows))
+
+    def take(self, batch: Batch) -> None:
+        chosen = self.chosen(batch)
+        self.counts.add(chosen.rows)
+        for name, figure in self._figures.items():
+            self._samples[name].add(figure(chosen))
+        burst, after_first = burst_tokens(chosen.rows, chosen.chunks, chosen.rows.ok)
+        self.burst += burst
+        self.after_first += after_first
+
+    def samples(self) -> list[Sample]:
+        return list(self._samples.values())
+
+    def metrics(self, duration: float) -> PointMetrics:
+        """The metrics over a window of `duration` seconds, once the reading is over."""
+        counts, share = self.counts, self.burst / self.after_first if self.after_first else None
+        errors = counts.requests - counts.completed
+        return PointMetrics(
+            requests=counts.requests,
+            attempts=counts.attempts,
+            completed=counts.completed,
+            errors=errors,
+            error_rate=errors / counts.requests if counts.requests else 0.0,
+            failed_attempts=counts.failed_attempts,
+            errors_by_kind=counts.errors_by_kind,
+            retried_requests=counts.retried_requests,
+            retry_prompt_tokens=counts.retry_prompt_tokens,
+            retry_output_tokens=counts.retry_output_tokens,
+            duration_s=duration,
+            prompt_tokens=counts.prompt_tokens,
+            output_tokens=counts.output_tokens,
+            request_throughput=counts.completed / duration,
+            output_throughput=counts.output_tokens / duration,
+            total_token_throughput=(counts.prompt_tokens + counts.output_tokens) / duration,
+            output_length_mismatches=counts.output_length_mismatches,
+            input_length_mismatches=counts.input_length_mismatches,
+            burst_share=share,
+            burst_delivery=share is not None and share >= BURST_SHARE_FLAG,
+            **{name: sample.distribution for name, sample in self._samples.items()})
 
 
-def point_metrics(requests: Requests, start: float, end: float,
-                  where: Where = everything) -> PointMetrics:
-    """The metrics of a point's requests (those `where` is true of) over the window
-    [start, end]; records' times are on the window's clock, a source's count from `start`."""
-    selection = Selection(source_of(requests, start), where)
-    return metrics_of(selection, max(end - start, 1e-9))
+def _of_successes(value: Callable[[Rows], np.ndarray]) -> Callable[[Batch], np.ndarray]:
+    """A per-request value of a batch's successful attempts (what latencies count)."""
+    return lambda batch: value(batch.rows)[batch.rows.ok]
 
 
-def metrics_of(selection: Selection, duration: float, counts: Counts | None = None
-               ) -> PointMetrics:
-    """The metrics of the selected rows over a window of `duration` (`counts`: their counts,
-    when already taken)."""
-    counts = counts or count(selection)
-    ok = selection.narrow(final_ok)
-    share = burst_share(ok)
-    errors = counts.requests - counts.completed
-    return PointMetrics(
-        requests=counts.requests,
-        attempts=counts.attempts,
-        completed=counts.completed,
-        errors=errors,
-        error_rate=errors / counts.requests if counts.requests else 0.0,
-        failed_attempts=counts.failed_attempts,
-        errors_by_kind=dict(counts.errors_by_kind),
-        retried_requests=counts.retried_requests,
-        retry_prompt_tokens=counts.retry_prompt_tokens,
-        retry_output_tokens=counts.retry_output_tokens,
-        duration_s=duration,
-        prompt_tokens=counts.prompt_tokens,
-        output_tokens=counts.output_tokens,
-        request_throughput=counts.completed / duration,
-        output_throughput=counts.output_tokens / duration,
-        total_token_throughput=(counts.prompt_tokens + counts.output_tokens) / duration,
-        ttft_ms=per_request(ok, ttft),
-        tpot_ms=per_request(ok, tpot),
-        itl_ms=pooled_distribution(ok),
-        itl_per_token_ms=pooled_distribution(ok, per_token=True),
-        e2e_ms=per_request(ok, e2e),
-        ttft_from_intended_ms=per_request(ok, ttft_from_intended),
-        e2e_from_intended_ms=per_request(ok, e2e_from_intended),
-        dispatch_lag_ms=per_request(selection, dispatch_lag),
-        output_length_mismatches=counts.output_length_mismatches,
-        input_length_mismatches=counts.input_length_mismatches,
-        burst_share=share,
-        burst_delivery=share is not None and share >= BURST_SHARE_FLAG,
-    )
+@dataclass(frozen=True)
+class PhaseSpan:
+    """A phase of a traffic profile: its scheduled stretch, in seconds from the point's start."""
+
+    name: str
+    start_s: float
+    end_s: float
 
 
 def in_phase(name: str) -> Where:
     return lambda rows: rows.phase == name
 
 
-def phase_metrics(requests: Requests, windows: Sequence, start: float = 0.0
+def phase_duration(span: PhaseSpan, tally: PointTally) -> float:
+    """A phase's window: its scheduled stretch plus the drain of its replies."""
+    return max(max(span.end_s, tally.counts.last_done) - span.start_s, 1e-9)
+
+
+def point_metrics(stored: StoredRequests, duration_s: float) -> PointMetrics:
+    """The metrics of a point's requests over its window of `duration_s` seconds."""
+    tally = PointTally()
+    read(stored, [tally])
+    return tally.metrics(max(duration_s, 1e-9))
+
+
+def phase_metrics(stored: StoredRequests, spans: Sequence[PhaseSpan]
                   ) -> dict[str, PointMetrics]:
-    """Metrics of each phase of a profile: its requests over its own window (plus its drain).
-    The windows are on the clock of `start`, the point's start (as point_metrics)."""
-    source = source_of(requests, start)
-    result = {}
-    for window in windows:
-        selection = Selection(source, in_phase(window.name))
-        counts = count(selection)
-        end = max(window.end - start, counts.last_done)
-        result[window.name] = metrics_of(selection, max(end - (window.start - start), 1e-9),
-                                         counts)
-    return result
+    """Metrics of each phase of a profile: its requests over its own window (plus its drain)."""
+    tallies = {span.name: PointTally(in_phase(span.name)) for span in spans}
+    read(stored, list(tallies.values()))
+    return {span.name: tallies[span.name].metrics(phase_duration(span, tallies[span.name]))
+            for span in spans}

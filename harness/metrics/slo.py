@@ -16,15 +16,15 @@ import numpy as np
 from harness.config.slo import Limit, Slo
 from harness.contract.results import Distribution, PointMetrics, SloVerdict
 from harness.metrics.point_metrics import (
-    Requests,
+    Where,
     e2e,
     e2e_from_intended,
-    source_of,
     tpot,
     ttft,
     ttft_from_intended,
 )
-from harness.store.requests_file import Batch, Chunks, Selection, Where, everything
+from harness.metrics.samples import Sample, read
+from harness.store.requests_file import Batch, Chunks, StoredRequests
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,6 @@ def judge(metrics: PointMetrics, slo: Slo) -> Judgement:
     return Judgement(not missed, missed, worst)
 
 
-def violations(metrics: PointMetrics, slo: Slo) -> list[str]:
-    """Each limit the point misses (empty: it meets them all)."""
-    return judge(metrics, slo).violations
-
-
 def _request_values(batch: Batch, limit: Limit) -> np.ndarray:
     """Each request's own value of a limit's metric, in ms (NaN: it has none, e.g. the TPOT
     of a one-token answer). A request has one TTFT, TPOT and E2E, which every limit on that
@@ -86,13 +81,17 @@ def _request_values(batch: Batch, limit: Limit) -> np.ndarray:
 
 
 def _itl_stat(chunks: Chunks, stat: str) -> np.ndarray:
-    """`stat` ('mean' or 'pNN') of each row's own gaps between chunks (NaN: fewer than two)."""
-    gaps, _ = chunks.gaps()
-    per_row = np.maximum(chunks.lengths - 1, 0)
+    """`stat` ('mean' or 'pNN') of each row's own gaps between chunks (NaN: fewer than two).
+    Rows with as many gaps are taken together, as the rows of one array: numpy reduces each
+    row of it as it would that row alone."""
+    per_row = chunks.gaps_per_row
     found = np.full(per_row.size, np.nan)
-    for row, own in enumerate(np.split(gaps, np.cumsum(per_row)[:-1])):
-        if own.size:
-            found[row] = own.mean() if stat == "mean" else np.percentile(own, float(stat[1:]))
+    starts = np.cumsum(per_row) - per_row
+    for count in np.unique(per_row[per_row > 0]).tolist():
+        rows = np.flatnonzero(per_row == count)
+        own = chunks.gaps[starts[rows, None] + np.arange(count)]
+        found[rows] = (own.mean(axis=1) if stat == "mean"
+                       else np.percentile(own, float(stat[1:]), axis=1))
     return found
 
 
@@ -105,21 +104,39 @@ def good(batch: Batch, slo: Slo) -> np.ndarray:
     return meets
 
 
-def goodput(requests: Requests, duration_s: float, slo: Slo, where: Where = everything,
-            start: float = 0.0) -> float:
-    """Good requests per second over the window; failed requests count as misses. (Records'
-    times count from `start`, as point_metrics.)"""
-    finals = Selection(source_of(requests, start), where).narrow(lambda rows: rows.final)
-    chunks = any(limit.metric == "itl" for limit in slo.limits())
-    total = sum(int(good(batch, slo).sum()) for batch in finals.batches(chunks))
-    return total / max(duration_s, 1e-9)
+class GoodTally:
+    """The good requests among the rows `where` keeps (all of them, or a phase's). A failed
+    request is never good, and only a request's last attempt can succeed: the successful
+    attempts are all that is judged."""
+
+    def __init__(self, slo: Slo, where: Where | None = None):
+        self.slo, self.where = slo, where
+        self.good = 0
+        self._gaps = any(limit.metric == "itl" for limit in slo.limits())  # chunks needed
+
+    def take(self, batch: Batch) -> None:
+        keep = batch.rows.ok if self.where is None else batch.rows.ok & self.where(batch.rows)
+        judged = Batch(batch.rows.take(keep), batch.chunks.take(keep) if self._gaps else None)
+        self.good += int(good(judged, self.slo).sum())
+
+    def samples(self) -> list[Sample]:
+        return []
+
+    def goodput(self, duration_s: float) -> float:
+        """Good requests per second over the window."""
+        return self.good / max(duration_s, 1e-9)
 
 
-def verdict(requests: Requests, metrics: PointMetrics, slo: Slo | None,
-            where: Where = everything, start: float = 0.0) -> SloVerdict | None:
-    """The stored verdict of a point or phase (None without an SLO)."""
-    if slo is None:
-        return None
+def goodput(stored: StoredRequests, duration_s: float, slo: Slo, where: Where | None = None
+            ) -> float:
+    """Good requests per second over the window; failed requests count as misses."""
+    tally = GoodTally(slo, where)
+    read(stored, [tally])
+    return tally.goodput(duration_s)
+
+
+def verdict(metrics: PointMetrics, slo: Slo, good: GoodTally) -> SloVerdict:
+    """The stored verdict of a point or phase, its goodput over its metrics' window."""
     judged = judge(metrics, slo)
     return SloVerdict(limits=slo, meets=judged.meets, violations=judged.violations,
-                      goodput_rps=goodput(requests, metrics.duration_s, slo, where, start))
+                      goodput_rps=good.goodput(metrics.duration_s))

@@ -14,95 +14,148 @@ Over [start, end]:
                          power that falls in it (samples place the counter's joules in time)
 A point whose last send comes before its first completion (it never left its ramp: fewer
 requests than fill two batches, or a short open-loop point) has no steady window.
+
+The window is found in the same pass over the requests file as every other figure of the
+point (harness/metrics/samples.py), while it is still moving: the earliest completion read so
+far only comes earlier and the latest send only later, so the window read so far only widens
+and what falls in it stays in it. What falls outside waits (`Pending`) until the window
+reaches it or the file ends: the chunks and requests of the ramp before the first completion
+read so far, and the tokens that came after the latest send read so far, about what the load
+keeps in flight.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from harness.contract.results import SteadyWindow
-from harness.metrics.point_metrics import (
-    Requests,
-    e2e,
-    final_ok,
-    per_request,
-    pooled_distribution,
-    prompt_tokens,
-    source_of,
-    tpot,
-    ttft,
-)
-from harness.store.requests_file import Selection
+from harness.metrics.point_metrics import LATENCIES, itl, prompt_tokens
+from harness.metrics.samples import Sample, read
+from harness.store.requests_file import Batch, StoredRequests
 
 RULE = "first completion to last send"
 MIN_COMPLETIONS = 2  # fewer completions in the window give no rate worth the name
+SUMS = ("completed", "prefilled", "sent", "output_tokens")
+DISTRIBUTIONS = ("ttft_ms", "tpot_ms", "e2e_ms", "itl_ms")
 
 
-def steady_bounds(requests: Requests, point_start: float = 0.0) -> tuple[float, float] | None:
-    """(start, end) of the steady window in seconds from the point's start (records' times
-    count from `point_start`), or None if there is none."""
-    first_done, last_send = math.inf, -math.inf
-    for rows in Selection(source_of(requests, point_start)).rows():
+def placed(ok: Batch) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """What the steady window counts of a batch's successful attempts, figure by figure: each
+    value with the time that places it in the window or out of it. A completion counts at its
+    last token, a prompt's tokens at its first token, a request and its latencies and gaps at
+    its send, an output token at its chunk's arrival."""
+    rows, chunks = ok.rows, ok.chunks
+    one = np.ones(len(rows), dtype=np.int64)
+    return {"completed": (rows.last_token_time, one),
+            "prefilled": (rows.first_token_time, prompt_tokens(rows)),
+            "sent": (rows.send_time, one),
+            "output_tokens": (chunks.times, chunks.tokens),
+            **{name: (rows.send_time, LATENCIES[name](rows)) for name in DISTRIBUTIONS[:3]},
+            "itl_ms": (np.repeat(rows.send_time, chunks.gaps_per_row),
+                       itl(chunks, np.ones(len(rows), dtype=bool)))}
+
+
+class Pending:
+    """Values, each at a time, that count once the steady window holds their time."""
+
+    def __init__(self, counted: Callable[[np.ndarray], None]):
+        self.counted = counted
+        self.times: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+
+    def add(self, times: np.ndarray, values: np.ndarray) -> None:
+        self.times.append(times)
+        self.values.append(values)
+
+    def settle(self, start: float, end: float) -> None:
+        """Count the values whose time is in [start, end]; keep the others waiting."""
+        times, values = np.concatenate(self.times), np.concatenate(self.values)
+        inside = (times >= start) & (times <= end)
+        self.counted(values[inside])
+        waiting = ~inside & ~np.isnan(times)  # (a time that is NaN never counts)
+        self.times, self.values = [times[waiting]], [values[waiting]]
+
+
+class SteadyTally:
+    """The steady window and its figures, read a batch at a time."""
+
+    def __init__(self) -> None:
+        self.start, self.end = math.inf, -math.inf  # as far as the batches read so far say
+        self.sums = dict.fromkeys(SUMS, 0)
+        self._samples = {name: Sample(lambda batch, name=name: self._in_window(
+            *placed(_ok(batch))[name])) for name in DISTRIBUTIONS}
+        self._waiting = {name: Pending(lambda values, name=name: self._add(name, values))
+                         for name in SUMS}
+        self._waiting |= {name: Pending(sample.add) for name, sample in self._samples.items()}
+
+    def _add(self, name: str, values: np.ndarray) -> None:
+        self.sums[name] += int(values.sum())
+
+    def _in_window(self, times: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return values[(times >= self.start) & (times <= self.end)]
+
+    def take(self, batch: Batch) -> None:
+        rows = batch.rows
+        if not len(rows):
+            return
         done = rows.last_token_time[rows.ok & ~np.isnan(rows.last_token_time)]
         if done.size:
-            first_done = min(first_done, float(done.min()))
-        last_send = max(last_send, float(rows.send_time.max()))
-    return (first_done, last_send) if last_send > first_done else None
+            self.start = min(self.start, float(done.min()))
+        self.end = max(self.end, float(rows.send_time.max()))
+        for name, (times, values) in placed(_ok(batch)).items():
+            self._waiting[name].add(times, values)
+            self._waiting[name].settle(self.start, self.end)  # (after the last batch: all)
+
+    def samples(self) -> list[Sample]:
+        return list(self._samples.values())
+
+    def window(self) -> SteadyWindow:
+        """The steady window's figures (without energy: with_energy), once the reading is
+        over."""
+        if not self.end > self.start:
+            return SteadyWindow(rule=RULE, note="no steady window: the last request was sent "
+                                                "before the first one completed")
+        duration, sums = self.end - self.start, self.sums
+        completions, out = sums["completed"], sums["output_tokens"]
+        note = None
+        if completions < MIN_COMPLETIONS:
+            note = f"only {completions} completion(s) in the steady window: a rough rate"
+        return SteadyWindow(
+            rule=RULE, start_s=self.start, end_s=self.end, duration_s=duration,
+            requests=sums["sent"], completed=completions, output_tokens=out,
+            request_throughput=completions / duration, output_throughput=out / duration,
+            total_token_throughput=(sums["prefilled"] + out) / duration,
+            **{name: sample.distribution for name, sample in self._samples.items()}, note=note)
 
 
-def steady_window(requests: Requests, point_start: float,
-                  energy_j: float | None = None, samples: pd.DataFrame | None = None,
-                  window: tuple[float, float] | None = None) -> SteadyWindow:
-    """The steady window's metrics; `energy_j` over `window` (the point's energy window on
-    the clock of `point_start`) is apportioned by the GPU power `samples` (t_s,
-    power_avg_w, on that clock too). Records' times are on that clock; a source's count from
-    `point_start`."""
-    source = source_of(requests, point_start)
-    bounds = steady_bounds(source)
-    if bounds is None:
-        return SteadyWindow(rule=RULE, note="no steady window: the last request was sent "
-                                            "before the first one completed")
-    start, end = bounds
-
-    def inside(times: np.ndarray) -> np.ndarray:
-        return (times >= start) & (times <= end)
-
-    finals = Selection(source, final_ok)
-    in_window = finals.narrow(lambda rows: inside(rows.send_time))
-    completions = prefilled = sent = 0
-    for rows in finals.rows():
-        completions += int(inside(rows.last_token_time).sum())
-        prefilled += int(prompt_tokens(rows)[inside(rows.first_token_time)].sum())
-        sent += int(inside(rows.send_time).sum())
-    duration = end - start
-    out = tokens_between(finals, start, end)
-    note = None
-    if completions < MIN_COMPLETIONS:
-        note = f"only {completions} completion(s) in the steady window: a rough rate"
-    steady_j = apportion(energy_j, samples, window, (start + point_start, end + point_start))
-    return SteadyWindow(
-        rule=RULE, start_s=start, end_s=end, duration_s=duration,
-        requests=sent, completed=completions, output_tokens=out,
-        request_throughput=completions / duration, output_throughput=out / duration,
-        total_token_throughput=(prefilled + out) / duration,
-        ttft_ms=per_request(in_window, ttft),
-        tpot_ms=per_request(in_window, tpot),
-        itl_ms=pooled_distribution(in_window),
-        e2e_ms=per_request(in_window, e2e),
-        energy_j=steady_j, j_per_output_token=steady_j / out if steady_j and out else None,
-        note=note)
+def _ok(batch: Batch) -> Batch:
+    """A batch's successful attempts: what the steady window counts."""
+    return batch.take(batch.rows.ok)
 
 
-def tokens_between(selection: Selection, start_s: float, end_s: float) -> int:
-    """Tokens of the chunks that arrived in [start_s, end_s] (seconds from the point's start)."""
-    total = 0
-    for batch in selection.read():
-        inside = (batch.times >= start_s) & (batch.times <= end_s)
-        total += int(batch.tokens[inside].sum())
-    return total
+def steady_window(stored: StoredRequests) -> SteadyWindow:
+    """The steady window of a point's requests, without energy."""
+    tally = SteadyTally()
+    read(stored, [tally])
+    return tally.window()
+
+
+def with_energy(steady: SteadyWindow, energy_j: float | None, samples: pd.DataFrame | None,
+                window: tuple[float, float] | None, point_start: float) -> SteadyWindow:
+    """The steady window with its share of `energy_j` (over `window`, on the monitor's clock,
+    as the GPU power `samples`: t_s, power_avg_w), the point having started at `point_start`
+    on that clock."""
+    if steady.start_s is None:
+        return steady
+    joules = apportion(energy_j, samples, window,
+                       (steady.start_s + point_start, steady.end_s + point_start))
+    out = steady.output_tokens
+    return steady.model_copy(update={
+        "energy_j": joules, "j_per_output_token": joules / out if joules and out else None})
 
 
 def apportion(energy_j: float | None, samples: pd.DataFrame | None,

@@ -14,16 +14,12 @@ from harness.contract.plan import Cell, Point
 from harness.contract.records import RequestRecord
 from harness.contract.results import (
     ClientHealth,
-    CpuEnergy,
-    Energy,
     LagStats,
-    PhaseResult,
     Planned,
     PlannedPhase,
     PointMetrics,
     PointResult,
     ServerView,
-    WindowSummary,
 )
 from harness.contract.server import ServerHandle
 from harness.engines.base import Engine, EngineError
@@ -39,14 +35,14 @@ from harness.load.health import LAG_LIMIT_MS, client_problems
 from harness.load.loop import run_fast
 from harness.load.prompts import salt_of
 from harness.load.watchdog import ServerHung, unless_hung
-from harness.metrics.point_metrics import in_phase, phase_metrics, point_metrics
-from harness.metrics.slo import verdict
-from harness.metrics.steady import steady_window
-from harness.store.requests_file import ParquetRequests, StoredRequests
+from harness.metrics.point_metrics import PhaseSpan
+from harness.metrics.reading import read_point
+from harness.metrics.steady import with_energy
+from harness.store.requests_file import ParquetRequests
 from harness.store.run_store import ResultsLost, RunStore, now_iso
 from harness.store.spool import RequestSpool, spool_path
 from harness.telemetry import server_metrics as sm
-from harness.telemetry.energy import energy_metrics
+from harness.telemetry.energy import point_energy
 from harness.telemetry.measurement import Measurement
 from harness.telemetry.monitor import EnergyMonitor
 
@@ -99,11 +95,13 @@ class PointMeasurer:
         ctx.energy.begin_window(point.id)
         try:
             load, server_view = run_fast(self._run(ctx, point, requests, spool, on_request))
-        except (TimeoutError, aiohttp.ClientError, ServerHung) as err:
-            raise EngineError(f"server stopped answering during point {point.id}: {err}",
-                              engine.log_tail()) from None
-        finally:
-            window = ctx.energy.end_window(point.id)
+        except BaseException as err:
+            ctx.energy.cancel_window(point.id)  # a failed point stores no energy
+            if isinstance(err, (TimeoutError, aiohttp.ClientError, ServerHung)):
+                raise EngineError(f"server stopped answering during point {point.id}: {err}",
+                                  engine.log_tail()) from None
+            raise
+        window = ctx.energy.end_window(point.id)
         if not engine.alive():
             raise EngineError(f"server died during point {point.id}", engine.log_tail())
         try:
@@ -113,21 +111,22 @@ class PointMeasurer:
             raise ResultsLost(f"{self.store.root}: cannot write the requests of point "
                               f"{cell.id}/{point.id} ({err.strerror or err}); earlier points "
                               f"are kept") from None
-        stored = ParquetRequests(requests_file)  # every metric is read from what is stored
-        metrics = point_metrics(stored, load.start, load.end)
+        # every figure is read from what is stored, in one pass over the file
+        reading = read_point(ParquetRequests(requests_file), load.end - load.start,
+                             phase_spans(point, load), self.config.slo)
+        metrics = reading.metrics
         result = PointResult(
             run=self.run_name, cell=cell.id, point=point.id, kind=point.kind,
             engine=engine.kind, variant=cell.variant, max_num_seqs=cell.max_num_seqs,
             tensor_parallel_size=cell.tensor_parallel_size, concurrency=point.concurrency,
-            rate=point.rate, planned=self.planned(point), metrics=metrics,
-            slo=verdict(stored, metrics, self.config.slo),
-            phases=self.phases(point, load, stored), server=server_view,
-            client=client_health(load, metrics),
-            energy=energy_result(window, ctx.idle, metrics),
-            cpu_energy=CpuEnergy(**window.cpu_summary()),
+            rate=point.rate, planned=self.planned(point), metrics=metrics, slo=reading.slo,
+            phases=reading.phases, server=server_view, client=client_health(load, metrics),
+            energy=point_energy(window, ctx.idle, prompt_tokens=metrics.prompt_tokens,
+                                output_tokens=metrics.output_tokens),
+            cpu_energy=window.cpu_summary(),
             started_at=started_at, ended_at=now_iso(), prefix_cache=cache,
-            steady=steady_window(stored, load.start, window.gpu_energy_j,
-                                 window.samples, (window.start_s, window.end_s)))
+            steady=with_energy(reading.steady, window.gpu_energy_j, window.samples,
+                               (window.start_s, window.end_s), load.start))
         self.store.save_point(result, requests_file, window.samples)
         return result
 
@@ -180,17 +179,6 @@ class PointMeasurer:
         return Planned(phases=phases, input_tokens=inputs, output_tokens=outputs,
                        request_timeout_s=self.config.load.request_timeout_s)
 
-    def phases(self, point: Point, load: LoadResult, stored: StoredRequests
-               ) -> dict[str, PhaseResult]:
-        """Each phase of a profile: its requests over its own window, with its verdict."""
-        if len(point.phases) < 2:
-            return {}
-        found = {}
-        for name, metrics in phase_metrics(stored, load.phases, load.start).items():
-            found[name] = PhaseResult(metrics=metrics, slo=verdict(
-                stored, metrics, self.config.slo, in_phase(name)))
-        return found
-
 
 @dataclass
 class Tally:
@@ -237,13 +225,13 @@ def planned_lengths(config: ExperimentConfig, point: Point) -> tuple[str, str]:
     return tuple(f"{text}; phase {replays} {source}" if replays else text for text in lengths)
 
 
-def energy_result(window: Measurement, idle: Measurement, metrics: PointMetrics) -> Energy:
-    energy = energy_metrics(window, prompt_tokens=metrics.prompt_tokens,
-                            output_tokens=metrics.output_tokens, idle_w=idle.mean_gpu_power_w)
-    if energy["energy_j"] is None:
-        energy["energy_note"] = f"not measured: {energy['energy_note']}"
-    return Energy(**energy, window=WindowSummary(**window.gpu_summary()),
-                  idle=WindowSummary(**idle.gpu_summary()))
+def phase_spans(point: Point, load: LoadResult) -> list[PhaseSpan]:
+    """The phases of a profile as they ran, in seconds from the point's start (none for a
+    point of one phase: its metrics are the point's)."""
+    if len(point.phases) < 2:
+        return []
+    return [PhaseSpan(window.name, window.start - load.start, window.end - load.start)
+            for window in load.phases]
 
 
 def client_health(load: LoadResult, metrics: PointMetrics) -> ClientHealth:

@@ -16,12 +16,16 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from harness.contract.plan import PhaseSpec, Point
-from harness.contract.records import RequestRecord
-from harness.load.health import LagSummary, client_problems, dispatch_summary
+from harness.contract.records import RequestRecord, requests_table
+from harness.load.health import LagSummary, client_problems
 from harness.load.processes import run_in_processes
 from harness.load.workload import PlannedRequest
+from harness.metrics.point_metrics import dispatch_lag
 from harness.mock import MockServer, Schedule
+from harness.store.requests_file import TableRequests
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,14 @@ def measure_streams(mock: MockServer, streams: int, duration_s: float, tokens: i
         max((r["step_lag_p99_s"] for r in reports), default=0.0) * 1e3, [])
     row.problems = _problems(row, schedule.interval_s * 1e3, result.records)
     return row
+
+
+def dispatch_summary(records: Sequence[RequestRecord]) -> LagSummary:
+    """The dispatch lag (harness.metrics.point_metrics.dispatch_lag) of these records,
+    summarized: read as the metrics read a point's requests, from the table they make."""
+    batches = TableRequests(requests_table(list(records), 0.0)).batches()
+    lags = np.concatenate([np.empty(0), *(dispatch_lag(batch.rows) for batch in batches)])
+    return LagSummary.of(lags[~np.isnan(lags)].tolist())
 
 
 def _span(offsets: Sequence[float], tokens: int, schedule: Schedule) -> float:

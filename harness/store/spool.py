@@ -3,8 +3,9 @@
 Each finished attempt joins a batch; a full batch (BATCH_RECORDS records or BATCH_CHUNKS
 chunks) is written as one row group of the parquet file and let go. So the client holds its
 requests in flight and one batch, however long the point runs (`harness run` keeps no record
-beyond: harness.load.generator.run_point's keep_records); every metric reads the file back
-(harness/store/requests_file.py ParquetRequests). Rows are in the order the attempts finished.
+beyond: harness.load.generator.run_point's keep_records); the metrics read the file back, in
+one pass for every figure of the point (harness/store/requests_file.py ParquetRequests,
+harness/metrics/reading.py). Rows are in the order the attempts finished.
 
 The file is written under a hidden name beside the point's (`.c4.requests.parquet.spool`),
 moved into place when the point is saved (RunStore.save_point) and removed if it is not.

@@ -4,6 +4,7 @@
     m.duration_s, m.gpu_energy   # {GPU UUID: J} or None
     m.cpu_energy                 # {RAPL zone: J} or None
     m.gpu.reason, m.cpu.reason   # why a side was not measured
+    m.gpu_summary(), m.cpu_summary()   # as a point result stores them (WindowSummary, CpuEnergy)
 
 Each side is a `DeviceEnergy`: joules per device, or None and the reason. Nothing is ever a
 zero standing in for "not measured".
@@ -12,9 +13,10 @@ zero standing in for "not measured".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
+
+from harness.contract.results import CpuEnergy, WindowSummary
 
 SHORT_WINDOW_S = 1.0  # the NVML counter moves every ~100 ms: a shorter window is a coarse reading
 
@@ -33,9 +35,6 @@ class DeviceEnergy:
     @property
     def total_j(self) -> float | None:
         return sum(self.joules.values()) if self.joules is not None else None
-
-    def summary(self, per_device_key: str) -> dict[str, Any]:
-        return {"energy_j": self.total_j, per_device_key: self.joules, "reason": self.reason}
 
 
 @dataclass(eq=False)
@@ -84,19 +83,15 @@ class Measurement:
             return None
         return self.gpu_energy_j / self.duration_s
 
-    def gpu_summary(self) -> dict[str, Any]:
+    def gpu_summary(self) -> WindowSummary:
         """The window and its GPU side, as a point result's `energy.window` holds it."""
-        return {"name": self.name, "duration_s": self.duration_s,
-                **self.gpu.summary("energy_j_per_gpu"), "mean_power_w": self.mean_gpu_power_w,
-                "short_window": self.short_window, "notes": list(self.notes),
-                "samples": len(self.samples)}
+        return WindowSummary(name=self.name, duration_s=self.duration_s,
+                             energy_j=self.gpu_energy_j, energy_j_per_gpu=self.gpu_energy,
+                             mean_power_w=self.mean_gpu_power_w, short_window=self.short_window,
+                             reason=self.gpu.reason, notes=list(self.notes),
+                             samples=len(self.samples))
 
-    def cpu_summary(self) -> dict[str, Any]:
+    def cpu_summary(self) -> CpuEnergy:
         """The window and its CPU side, as a point result's `cpu_energy` holds it."""
-        return {"name": self.name, "duration_s": self.duration_s,
-                **self.cpu.summary("energy_j_per_zone")}
-
-    def summary(self) -> dict[str, Any]:
-        """Everything but the samples, ready for JSON: the GPU side at the top, the CPU side
-        under "cpu"."""
-        return {**self.gpu_summary(), "cpu": self.cpu.summary("energy_j_per_zone")}
+        return CpuEnergy(name=self.name, duration_s=self.duration_s, energy_j=self.cpu_energy_j,
+                         energy_j_per_zone=self.cpu_energy, reason=self.cpu.reason)

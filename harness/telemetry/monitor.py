@@ -5,7 +5,8 @@
     monitor.begin_window("c16")
     ...                                  # the load point
     m = monitor.end_window("c16")        # m.gpu_energy, m.cpu_energy, m.samples (a DataFrame)
-    row = energy_metrics(m, prompt_tokens=..., output_tokens=..., idle_w=idle.mean_gpu_power_w)
+    energy = point_energy(m, idle, prompt_tokens=..., output_tokens=...)   # a point's Energy
+    monitor.cancel_window("c32")         # a point that failed: its window is dropped unread
 
 A window reads every GPU's NVML energy counter and every RAPL package counter when it begins
 and when it ends, and returns one `Measurement`. Windows may nest and overlap. While one is
@@ -24,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pandas as pd
 
+from harness.contract.manifest import GpuFacts
 from harness.telemetry.gpus import Gpu
 from harness.telemetry.measurement import DeviceEnergy, Measurement
 from harness.telemetry.nvml import DEFAULT_SAMPLE_HZ, NvmlGpus, Reading, empty_samples
@@ -129,8 +130,8 @@ class EnergyMonitor:
         gpu_notes = self._nvml.notes if self._nvml is not None else []
         return [*gpu_notes, *self._notes]
 
-    def static_facts(self) -> list[dict[str, Any]]:
-        """What the GPUs are, one dict per GPU in the engine's order (position 0 = cuda:0)."""
+    def static_facts(self) -> list[GpuFacts]:
+        """What the GPUs are, in the engine's order (position 0 = cuda:0)."""
         return self._nvml.static_facts() if self._nvml is not None else []
 
     # --- windows ---------------------------------------------------------------------------
@@ -153,6 +154,13 @@ class EnergyMonitor:
                                   self._samples(begin.start_s, end_s), self.notes)
         self._drop_old_samples()
         return measurement
+
+    def cancel_window(self, name: str) -> None:
+        """Drop the open window `name` without reading a counter: the point it measured
+        failed, and nothing of it is stored."""
+        if self._open.pop(name, None) is None:
+            raise ValueError(f"no open window named {name!r}")
+        self._drop_old_samples()
 
     def idle_baseline(self, seconds: float = 5.0) -> Measurement:
         """The devices at rest for `seconds` (5 s or more: the GPU counter is coarse). Its

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.contract.manifest import GpuFacts
 from harness.telemetry.gpus import Gpu, TelemetryError, as_text, select_gpus
 from harness.telemetry.measurement import DeviceEnergy
 from harness.telemetry.ticker import Ticker
@@ -180,30 +181,29 @@ class NvmlGpus:
 
     # --- facts ------------------------------------------------------------------------------
 
-    def static_facts(self) -> list[dict[str, Any]]:
-        """What the GPUs are, one dict per GPU in the engine's order (position 0 = cuda:0)."""
+    def static_facts(self) -> list[GpuFacts]:
+        """What the GPUs are, in the engine's order (position 0 = cuda:0)."""
         driver = self._try(self.nvml.nvmlSystemGetDriverVersion)
         return [self._facts(position, gpu, driver) for position, gpu in enumerate(self.gpus)]
 
-    def _facts(self, position: int, gpu: Gpu, driver: str | None) -> dict[str, Any]:
+    def _facts(self, position: int, gpu: Gpu, driver: str | None) -> GpuFacts:
         nvml, handle = self.nvml, gpu.handle
         limit_mw = self._try(nvml.nvmlDeviceGetEnforcedPowerLimit, handle)
         memory = self._try(nvml.nvmlDeviceGetMemoryInfo, handle)
         capability = self._try(nvml.nvmlDeviceGetCudaComputeCapability, handle)
         name = self._try(nvml.nvmlDeviceGetName, handle)
-        return {
-            "position": position,
-            "index": gpu.index,
-            "uuid": gpu.uuid,
-            "name": as_text(name) if name is not None else None,
-            "driver": as_text(driver) if driver is not None else None,
-            "power_limit_w": _watts(limit_mw),
-            "memory_total_b": memory.total if memory is not None else None,
-            "compute_capability": "{}.{}".format(*capability) if capability else None,
-            "max_sm_clock_mhz": self._try(nvml.nvmlDeviceGetMaxClockInfo, handle,
-                                          nvml.NVML_CLOCK_SM),
-            "persistence_mode": self._try(nvml.nvmlDeviceGetPersistenceMode, handle),
-        }
+        return GpuFacts(
+            position=position,
+            index=gpu.index,
+            uuid=gpu.uuid,
+            name=as_text(name) if name is not None else None,
+            driver=as_text(driver) if driver is not None else None,
+            power_limit_w=_watts(limit_mw),
+            memory_total_b=memory.total if memory is not None else None,
+            compute_capability="{}.{}".format(*capability) if capability else None,
+            max_sm_clock_mhz=self._try(nvml.nvmlDeviceGetMaxClockInfo, handle,
+                                       nvml.NVML_CLOCK_SM),
+            persistence_mode=self._try(nvml.nvmlDeviceGetPersistenceMode, handle))
 
 
 def counter_delta_j(begin: Reading, end: Reading) -> DeviceEnergy:

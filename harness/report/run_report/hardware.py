@@ -89,7 +89,8 @@ def hardware_frame(run: StoredRun) -> tuple[pd.DataFrame, str | None]:
     workload = config.workload
     for result in run.points:
         facts = manifest.telemetry.get(result.cell)
-        bandwidth, source = peak_bandwidth(facts.gpus[0] if facts and facts.gpus else {})
+        gpu = facts.gpus[0].model_dump() if facts and facts.gpus else {}
+        bandwidth, source = peak_bandwidth(gpu)
         sizes = model_bytes(config.model, config.matrix.variants.get(result.variant, {}))
         engine, tpot = result.server.engine, result.metrics.tpot_ms.p50
         if bandwidth is None or sizes is None:
