@@ -63,6 +63,6 @@ def test_a_run_with_a_cost_profile_searches_and_the_answer_uses_the_search(tmp_p
     assert len(record["steps"]) <= 3
     assert max(s["rate_rps"] for s in record["steps"]) == float(f"{top:.3g}")
     answer = build_answer(load_results(out), load_profile(profile), load_price_book())
-    (variant,) = answer.variants.to_dict("records")
-    assert variant["capacity_source"] == "capacity search" and variant["capacity_verified"]
-    assert variant["rate_rps"] == record["rate_rps"]
+    (variant,) = answer.variants
+    assert variant.capacity.source == "capacity search" and variant.capacity.verified
+    assert variant.capacity.rate_rps == record["rate_rps"]

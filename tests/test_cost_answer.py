@@ -10,11 +10,13 @@ import pytest
 import yaml
 
 from harness.contract.results import CapacityRecord, SteadyWindow
-from harness.cost.answer import build_answer, points_frame
+from harness.cost.answer import build_answer
+from harness.cost.flat import frame
 from harness.cost.inputs.files import CostInputError
 from harness.cost.inputs.prices import load_price_book
 from harness.cost.inputs.profile import Profile
 from harness.cost.measured import load_results
+from harness.cost.points import point_costs
 
 from .factories import dist, manifest, metrics, point_result, write_run
 
@@ -72,27 +74,35 @@ def test_hand_computed_answer(tmp_path, book):
     root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 200)],
                      gpus=["Test GPU"])
     answer = build_answer(load_results(root), profile(), book)
-    v = answer.variants.iloc[0]
-    assert v["capacity_tps"] == pytest.approx(5000) and v["units"] == 1
-    assert v["utilization"] == pytest.approx(0.2)
-    assert v["rented_usd_per_month"] == pytest.approx(1460)
-    assert v["rented_usd_per_mtok_full_load"] == pytest.approx(2 / 18)
-    assert v["rented_usd_per_mtok_effective"] == pytest.approx(2 / 18 / 0.2)
+    (v,) = answer.variants
+    assert v.capacity.tps == pytest.approx(5000) and v.provisioning.units == 1
+    assert v.provisioning.utilization == pytest.approx(0.2)
+    assert v.rented.usd_per_month == pytest.approx(1460)
+    assert v.rented.usd_per_mtok_full_load == pytest.approx(2 / 18)
+    assert v.rented.usd_per_mtok_effective == pytest.approx(2 / 18 / 0.2)
     # GKE split of the point: 3750 / 4 + 1250 = 2187.5 weighted tok/s
-    assert v["rented_usd_per_mtok_output"] == pytest.approx(2 / 3600 / 2187.5 * 1e6)
-    api = answer.apis.iloc[0]
-    assert api["api_usd_per_mtok"] == pytest.approx(0.5)
-    assert api["api_usd_per_month"] == pytest.approx(1314)
-    row = answer.verdicts.iloc[0]
-    assert row["rented_cheaper"] == "API"
-    assert row["rented_minus_api_usd_per_month"] == pytest.approx(146)
+    assert v.rented.split.output_usd_per_mtok == pytest.approx(2 / 3600 / 2187.5 * 1e6)
+    (api,) = answer.apis
+    assert api.usd_per_mtok == pytest.approx(0.5)
+    assert api.usd_per_month == pytest.approx(1314)
+    (verdict,) = answer.verdicts
+    rented = verdict.rented.comparison
+    assert rented.cheaper == "API"
+    assert rented.minus_api_usd_per_month == pytest.approx(146)
     # The bills meet at 2,920 Mtok, but one replica carries 13,140 / 4 = 3,285 Mtok at this
     # peak: n replicas win on [2920 n, 3285 n] until 2920 n <= 3285 (n - 1), i.e. n = 9.
-    assert pd.isna(row["rented_break_even_traffic_mtok_month"])  # not one number: 8 ranges
-    assert row["rented_break_even_range_count"] == 8
-    assert row["rented_break_even_ranges"].startswith("2,920-3,285; 5,840-6,570; ")
-    assert row["rented_break_even_ranges"].endswith("; 23,360+ Mtok/mo")
-    assert row["rented_break_even_utilization"] == pytest.approx(2920 / 13_140)
+    assert rented.break_even_traffic_mtok_month is None  # not one number: 8 ranges
+    assert len(rented.ranges) == 8
+    assert rented.ranges_text.startswith("2,920-3,285; 5,840-6,570; ")
+    assert rented.ranges_text.endswith("; 23,360+ Mtok/mo")
+    assert verdict.rented.break_even_utilization == pytest.approx(2920 / 13_140)
+    assert api.prices_as_of == date(2026, 11, 2)
+    assert answer.rented_price.dated == "checked 2026-11-01"
+    # the same figures under the columns scripts read
+    row = frame(answer, "verdicts").iloc[0]
+    assert row["rented_cheaper"] == "API" and row["rented_break_even_range_count"] == 8
+    assert row["rented_usd_per_month"] == pytest.approx(1460) and row["units"] == 1
+    assert pd.isna(row["rented_break_even_traffic_mtok_month"])
     assert row["api_prices_as_of"] == "2026-11-02" and row["rented_price_dated"] == \
         "checked 2026-11-01"
 
@@ -104,16 +114,16 @@ def test_capacity_is_the_best_point_that_meets_the_slo(tmp_path, book):
         point("bf16-b64", "bf16", 64, 32, 6000, 1500, 450, errors=1),  # an error: a miss
         point("fp8-b64", "fp8", 64, 64, 7000, 1750, 480)])
     answer = build_answer(load_results(root), profile(), book)
-    by_variant = answer.variants.set_index("variant")
-    assert by_variant.loc["bf16", "capacity_tps"] == pytest.approx(4000)
-    assert by_variant.loc["bf16", "capacity_source"] == "closed loop"
-    assert not by_variant.loc["bf16", "capacity_verified"]
+    bf16 = answer.variant("bf16").capacity
+    assert bf16.tps == pytest.approx(4000)
+    assert bf16.source == "closed loop"
+    assert not bf16.verified
     unverified = [c for c in answer.caveats if c.code == "capacity_unverified"]
     assert {c.variant for c in unverified} == {"bf16", "fp8"}
     assert all(c.severity == "warning" and "unverified: closed loop" in c.text
                for c in unverified)
-    assert "capacity_unverified" in answer.verdicts.iloc[0]["rented_caveats"]
-    assert by_variant.loc["fp8", "capacity_tps"] == pytest.approx(7000)
+    assert "capacity_unverified" in answer.verdicts[0].rented.caveat_codes
+    assert answer.variant("fp8").capacity.tps == pytest.approx(7000)
 
 
 def test_a_closed_loop_capacity_is_its_steady_window_without_ramp_up_and_drain(tmp_path, book):
@@ -125,12 +135,12 @@ def test_a_closed_loop_capacity_is_its_steady_window_without_ramp_up_and_drain(t
     closed = point("bf16-b16", "bf16", 16, 16, 4000, 1000, 300).model_copy(
         update={"steady": steady})
     rooted = write(tmp_path / "run", [closed])
-    row = build_answer(load_results(rooted), profile(), book).variants.iloc[0]
-    assert row["capacity_tps"] == pytest.approx(5000) and row["output_tps"] == 1250
-    assert row["capacity_window"] == "steady"
+    capacity = build_answer(load_results(rooted), profile(), book).variants[0].capacity
+    assert capacity.tps == pytest.approx(5000) and capacity.output_tps == 1250
+    assert capacity.window == "steady"
     whole = write(tmp_path / "whole", [point("bf16-b16", "bf16", 16, 16, 4000, 1000, 300)])
-    row = build_answer(load_results(whole), profile(), book).variants.iloc[0]
-    assert row["capacity_tps"] == pytest.approx(4000) and row["capacity_window"] == "whole"
+    capacity = build_answer(load_results(whole), profile(), book).variants[0].capacity
+    assert capacity.tps == pytest.approx(4000) and capacity.window == "whole"
 
 
 def searched(rate: float, total: float, ttft_p95: float, n: int = 200):
@@ -161,39 +171,39 @@ SEARCH = search_record({"ttft_p95_ms": 300}, [(2, True), (4, False), (3, True)])
 def test_capacity_search_wins_over_the_closed_loop(tmp_path, book):
     root = write(tmp_path / "run", SEARCH_POINTS, capacity={"bf16-b64": SEARCH})
     answer = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 300}), book)
-    v = answer.variants.iloc[0]
-    assert v["capacity_tps"] == pytest.approx(6000)        # not the closed loop's 9,000
-    assert v["capacity_source"] == "capacity search" and v["rate_rps"] == 3
-    assert v["capacity_verified"] and not v["capacity_at_least"]
+    v = answer.variants[0].capacity
+    assert v.tps == pytest.approx(6000)        # not the closed loop's 9,000
+    assert v.source == "capacity search" and v.rate_rps == 3
+    assert v.verified and not v.at_least
     # the capacity lies below the next rate tried, 4 req/s: [6,000, 8,000) tok/s
-    assert v["capacity_high_tps"] == pytest.approx(8000)
+    assert v.high_tps == pytest.approx(8000)
     assert not [c for c in answer.caveats if c.code.startswith("search_slo")]
-    assert "capacity_unverified" not in answer.verdicts.iloc[0]["rented_caveats"]
+    assert "capacity_unverified" not in answer.verdicts[0].rented.caveat_codes
 
 
 def test_a_search_at_a_looser_slo_is_re_judged_at_the_profiles(tmp_path, book):
     # The profile asks ttft_p95 <= 100: the search's 3 req/s (250 ms) misses it, 2 req/s meets.
     root = write(tmp_path / "run", SEARCH_POINTS, capacity={"bf16-b64": SEARCH})
     answer = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 100}), book)
-    v = answer.variants.iloc[0]
-    assert v["rate_rps"] == 2 and v["capacity_tps"] == pytest.approx(4000)
-    assert v["capacity_high_tps"] == pytest.approx(6000)  # 3 req/s missed the profile's SLO
+    v = answer.variants[0].capacity
+    assert v.rate_rps == 2 and v.tps == pytest.approx(4000)
+    assert v.high_tps == pytest.approx(6000)  # 3 req/s missed the profile's SLO
     looser = [c for c in answer.caveats if c.code == "search_slo_looser"]
     assert len(looser) == 1 and "re-run the search at the profile's SLO" in looser[0].text
-    assert "search_slo_looser" in answer.verdicts.iloc[0]["rented_caveats"]
+    assert "search_slo_looser" in answer.verdicts[0].rented.caveat_codes
     # stricter than every searched rate: no capacity, and no closed-loop figure either
     strict = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 20}), book)
-    v = strict.variants.iloc[0]
-    assert pd.isna(v["capacity_tps"]) and "re-run the search" in v["slo_note"]
-    assert strict.decision.iloc[0]["cheapest"] == "no capacity at this SLO"
+    v = strict.variants[0]
+    assert v.capacity is None and "re-run the search" in v.slo_note
+    assert strict.decision[0].cheapest == "no capacity at this SLO"
 
 
 def test_a_search_that_met_the_slo_at_its_top_rate_is_a_lower_bound(tmp_path, book):
     record = search_record({"ttft_p95_ms": 500}, [(2, True), (3, True)])
     root = write(tmp_path / "run", SEARCH_POINTS[1:3], capacity={"bf16-b64": record})
     answer = build_answer(load_results(root), profile(), book)
-    v = answer.variants.iloc[0]
-    assert v["capacity_at_least"] and pd.isna(v["capacity_high_tps"])
+    v = answer.variants[0].capacity
+    assert v.at_least and v.high_tps is None
     assert any(c.code == "capacity_at_least" and "at least" in c.text for c in answer.caveats)
 
 
@@ -203,16 +213,16 @@ def test_few_samples_and_a_confidence_interval_over_the_limit_are_flagged(tmp_pa
     answer = build_answer(load_results(root), profile(), book)
     codes = {c.code for c in answer.caveats}
     assert {"few_samples", "slo_within_ci", "capacity_unverified"} <= codes
-    assert answer.variants.iloc[0]["capacity_n"] == 48
+    assert answer.variants[0].capacity.n == 48
 
 
 def test_a_capacity_search_that_found_nothing_gives_no_capacity(tmp_path, book):
     record = search_record({"ttft_p95_ms": 500}, [(4, False)])
     root = write(tmp_path / "run", [SEARCH_POINTS[0], SEARCH_POINTS[3]],
                  capacity={"bf16-b64": record})
-    v = build_answer(load_results(root), profile(), book).variants.iloc[0]
-    assert pd.isna(v["capacity_tps"])  # no capacity invented from the closed loop
-    assert "capacity search" in v["slo_note"]
+    v = build_answer(load_results(root), profile(), book).variants[0]
+    assert v.capacity is None  # no capacity invented from the closed loop
+    assert "capacity search" in v.slo_note
 
 
 def test_no_point_meets_the_slo_shows_the_closest(tmp_path, book):
@@ -220,12 +230,13 @@ def test_no_point_meets_the_slo_shows_the_closest(tmp_path, book):
         point("bf16-b16", "bf16", 16, 16, 4000, 1000, 650),
         point("bf16-b64", "bf16", 64, 64, 9000, 2250, 1900)])
     answer = build_answer(load_results(root), profile(), book)
-    v = answer.variants.iloc[0]
-    assert pd.isna(v["capacity_tps"])
+    v = answer.variants[0]
+    assert v.capacity is None
     assert "no point meets the SLO; closest: batch 16 conc 16: ttft_p95_ms 650.0 > 500" in \
-        v["slo_note"]
-    assert "rented_usd_per_month" not in answer.verdicts or \
-        answer.verdicts["rented_usd_per_month"].isna().all()
+        v.slo_note
+    assert all(not verdict.rented.priced and verdict.variant.rented is None
+               for verdict in answer.verdicts)
+    assert "rented_usd_per_month" not in frame(answer, "verdicts")
     assert any("no measured point meets the SLO" in note for note in answer.notes)
 
 
@@ -233,9 +244,9 @@ def test_tensor_parallel_cells_rent_every_gpu(tmp_path, book):
     # tp 2 at 8,000 tok/s: a replica is 2 GPUs at $2/h; peak 4,000 tok/s -> 1 replica, 2 GPUs
     root = write(tmp_path / "run", [point("bf16-b64-tp2", "bf16", 64, 64, 8000, 2000,
                                               100, tp=2)], gpus=["Test GPU", "Test GPU"])
-    v = build_answer(load_results(root), profile(), book).variants.iloc[0]
-    assert v["units"] == 2 and v["capacity_tps_per_unit"] == pytest.approx(4000)
-    assert v["rented_usd_per_month"] == pytest.approx(2 * 2 * 730)
+    v = build_answer(load_results(root), profile(), book).variants[0]
+    assert v.provisioning.units == 2 and v.capacity.tps_per_unit == pytest.approx(4000)
+    assert v.rented.usd_per_month == pytest.approx(2 * 2 * 730)
 
 
 def test_owned_uses_measured_power_when_there_is_some(tmp_path, book):
@@ -243,16 +254,16 @@ def test_owned_uses_measured_power_when_there_is_some(tmp_path, book):
            "usd_per_kwh": 0.10}
     measured = point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)
     root = write(tmp_path / "a", [measured])
-    v = build_answer(load_results(root), profile(own=own), book).variants.iloc[0]
-    assert v["owned_power_basis"] == "assumed" and v["owned_power_w_per_unit"] == 700
+    owned = build_answer(load_results(root), profile(own=own), book).variants[0].owned
+    assert owned.power.basis == "assumed" and owned.power.w_per_unit == 700
     # 35000 / 4 / 8760 + 0.7 x 1.3 x 0.10 per hour, 730 hours
-    assert v["owned_usd_per_month"] == pytest.approx((35_000 / 4 / 8760 + 0.091) * 730)
+    assert owned.usd_per_month == pytest.approx((35_000 / 4 / 8760 + 0.091) * 730)
 
     powered = write(tmp_path / "b", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100,
                                            power=400.0)])
-    v = build_answer(load_results(powered), profile(own=own), book).variants.iloc[0]
-    assert v["owned_power_basis"] == "measured" and v["owned_power_w_per_unit"] == 400
-    assert v["owned_usd_per_month"] == pytest.approx((35_000 / 4 / 8760 + 0.052) * 730)
+    owned = build_answer(load_results(powered), profile(own=own), book).variants[0].owned
+    assert owned.power.basis == "measured" and owned.power.w_per_unit == 400
+    assert owned.usd_per_month == pytest.approx((35_000 / 4 / 8760 + 0.052) * 730)
 
 
 def test_the_runs_own_price_is_per_machine(tmp_path, book):
@@ -260,7 +271,7 @@ def test_the_runs_own_price_is_per_machine(tmp_path, book):
                      usd_per_hour=0.5)
     answer = build_answer(load_results(root), profile(gpu=None), book)
     assert answer.unit == "machine"
-    assert answer.variants.iloc[0]["rented_usd_per_month"] == pytest.approx(0.5 * 730)
+    assert answer.variants[0].rented.usd_per_month == pytest.approx(0.5 * 730)
     assert any("cost.usd_per_hour in configs/test.yaml" in line and "2026-11-20" in line
                for line in answer.prices_used)
 
@@ -277,39 +288,40 @@ def test_retries_enter_both_sides(tmp_path, book):
     plain = build_answer(load_results(root), profile(), book)
     retried = build_answer(load_results(root), profile(traffic={"retry_rate": 0.2}), book)
     assert retried.demand.average_tps == pytest.approx(1.2 * plain.demand.average_tps)
-    assert retried.apis.iloc[0]["api_usd_per_month"] == pytest.approx(
-        1.2 * plain.apis.iloc[0]["api_usd_per_month"])
-    assert retried.variants.iloc[0]["utilization"] == pytest.approx(0.24)
+    assert retried.apis[0].usd_per_month == pytest.approx(1.2 * plain.apis[0].usd_per_month)
+    assert retried.variants[0].provisioning.utilization == pytest.approx(0.24)
     # 50 % more: a peak of 6,000 tok/s needs a second GPU, half as busy
     more = build_answer(load_results(root), profile(traffic={"retry_rate": 0.5}), book)
-    assert more.variants.iloc[0]["units"] == 2
-    assert more.variants.iloc[0]["utilization"] == pytest.approx(1500 / 10_000)
+    assert more.variants[0].provisioning.units == 2
+    assert more.variants[0].provisioning.utilization == pytest.approx(1500 / 10_000)
 
 
 def test_mixes_are_converted_and_said(tmp_path, book):
     root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
     answer = build_answer(load_results(root), profile(traffic={"input_output_ratio": 1}), book)
     # weighted 3750 / 4 + 1250 = 2187.5; at 1:1 a token weighs (1/4 + 1) / 2 = 0.625
-    assert answer.variants.iloc[0]["capacity_tps"] == pytest.approx(2187.5 / 0.625)
+    assert answer.variants[0].capacity.tps == pytest.approx(2187.5 / 0.625)
     assert any("measured mix 3:1 to the profile's 1:1" in note for note in answer.notes)
 
 
 def test_without_traffic_only_full_load_and_break_even_utilization(tmp_path, book):
     root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100)])
     answer = build_answer(load_results(root), Profile(gpu="TestGPU", apis=["test-api"]), book)
-    row = answer.verdicts.iloc[0]
-    assert row["rented_break_even_utilization"] == pytest.approx((2 / 18) / 0.5)
-    assert pd.isna(row.get("rented_usd_per_month"))
+    (verdict,) = answer.verdicts
+    assert verdict.rented.break_even_utilization == pytest.approx((2 / 18) / 0.5)
+    assert verdict.rented.comparison is None and verdict.variant.rented.usd_per_month is None
+    assert verdict.variant.provisioning is None and not answer.break_even
+    assert "rented_usd_per_month" not in frame(answer, "verdicts")
 
 
-def test_points_frame_prices_every_point(tmp_path, book):
+def test_point_costs_price_every_point(tmp_path, book):
     root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100),
                                         point("bf16-b64", "bf16", 64, 8, 1000, 250, 900)])
-    frame = points_frame(load_results(root), profile(), book)
-    fast = frame[frame["concurrency"] == 64].iloc[0]
-    assert fast["usd_per_mtok_output"] == pytest.approx(2 / (1250 * 0.0036))
-    assert fast["usd_per_mtok_total"] == pytest.approx(2 / (5000 * 0.0036))
-    assert bool(fast["meets_slo"]) and not frame[frame["concurrency"] == 8].iloc[0]["meets_slo"]
+    by_concurrency = {p.concurrency: p for p in point_costs(load_results(root), profile(), book)}
+    fast = by_concurrency[64]
+    assert fast.prices.usd_per_mtok_output == pytest.approx(2 / (1250 * 0.0036))
+    assert fast.prices.usd_per_mtok_total == pytest.approx(2 / (5000 * 0.0036))
+    assert fast.meets_slo and not by_concurrency[8].meets_slo
 
 
 def test_results_without_run_json(tmp_path):
@@ -329,14 +341,14 @@ def test_owned_hardware_with_cost_of_capital_availability_and_overhead(tmp_path,
     root = write(tmp_path / "run", [point("bf16-b64", "bf16", 64, 64, 5000, 1250, 100,
                                           power=400.0)], gpus=["Test GPU"])
     answer = build_answer(load_results(root), profile(own=own), book)
-    v = answer.variants.iloc[0]
-    assert v["owned_power_basis"] == "measured" and v["units"] == 1
-    assert v["owned_usd_per_replica_hour"] == pytest.approx(2.06476, rel=1e-5)
-    assert v["owned_usd_per_month"] == pytest.approx(1507.28, rel=1e-5)
+    v = answer.variants[0]
+    assert v.owned.power.basis == "measured" and v.provisioning.units == 1
+    assert v.owned.usd_per_replica_hour == pytest.approx(2.06476, rel=1e-5)
+    assert v.owned.usd_per_month == pytest.approx(1507.28, rel=1e-5)
     # the API's $1,314 is less: owned loses by $193.28 a month
-    row = answer.verdicts.iloc[0]
-    assert row["owned_cheaper"] == "API"
-    assert row["owned_minus_api_usd_per_month"] == pytest.approx(1507.28 - 1314, rel=1e-4)
+    owned = answer.verdicts[0].owned.comparison
+    assert owned.cheaper == "API"
+    assert owned.minus_api_usd_per_month == pytest.approx(1507.28 - 1314, rel=1e-4)
 
 
 def test_cached_input_and_batch_prices_go_through_the_whole_answer(tmp_path):
@@ -356,14 +368,15 @@ def test_cached_input_and_batch_prices_go_through_the_whole_answer(tmp_path):
     answer = build_answer(load_results(root), profile(
         apis=["cached-api"], traffic={"cached_input_share": 0.5, "batch_share": 0.25,
                                       "output_tokens_per_request": 250}), book)
-    api = answer.apis.iloc[0]
-    assert api["api_has_batch_price"]
-    assert api["api_usd_per_mtok"] == pytest.approx(0.5140625)
-    assert api["api_usd_per_month"] == pytest.approx(2628 * 0.5140625)
-    row = answer.verdicts.iloc[0]
+    (api,) = answer.apis
+    assert api.has_batch_price
+    assert api.usd_per_mtok == pytest.approx(0.5140625)
+    assert api.usd_per_month == pytest.approx(2628 * 0.5140625)
+    (verdict,) = answer.verdicts
     # self-hosted is unchanged ($1,460): the API's discounts make it the cheaper side
-    assert row["rented_usd_per_month"] == pytest.approx(1460)
-    assert row["rented_minus_api_usd_per_month"] == pytest.approx(1460 - 2628 * 0.5140625)
+    assert verdict.variant.rented.usd_per_month == pytest.approx(1460)
+    assert verdict.rented.comparison.minus_api_usd_per_month == pytest.approx(
+        1460 - 2628 * 0.5140625)
 
 
 def test_an_external_servers_results_say_so_rather_than_no_gpu(tmp_path, book):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,10 @@ import yaml
 from typer.testing import CliRunner
 
 from harness.cli import app
+from harness.cost.answer import build_answer
+from harness.cost.inputs.prices import load_price_book
+from harness.cost.inputs.profile import load_profile
+from harness.cost.measured import load_results
 
 REPO = Path(__file__).resolve().parent.parent
 QUICKSTART = REPO / "results" / "quickstart-cpu-2vcpu"
@@ -291,3 +296,128 @@ def test_bad_prices_are_one_line_and_exit_2(tmp_path):
         result = invoke("cost", QUICKSTART, *args)
         assert result.exit_code == 2, (args, result.output)
         assert len(error_lines(result)) == 1 and expected in result.output, result.output
+
+
+class PageTables(HTMLParser):
+    """A page's section headings and tables (class, rows of cell texts)."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.headings: list[str] = []
+        self.tables: list[tuple[str, list[list[str]]]] = []
+        self._text: list[str] | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append((dict(attrs).get("class") or "", []))
+        elif tag == "tr":
+            self.tables[-1][1].append([])
+        elif tag in ("td", "th", "h2"):
+            self._text = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][1][-1].append(" ".join("".join(self._text).split()))
+        elif tag == "h2":
+            self.headings.append("".join(self._text))
+        if tag in ("td", "th", "h2"):
+            self._text = None
+
+    def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
+
+    def table(self, header: str) -> list[list[str]]:
+        """The rows (header first) of the table whose first header cell is `header`."""
+        return next(rows for _, rows in self.tables if rows and rows[0][0] == header)
+
+
+def markdown_rows(text: str, header: str) -> list[list[str]]:
+    """The body rows of the Markdown table whose header line starts with `| header |`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header} |"))
+    assert set(lines[start + 1]) <= {"|", "-"}
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def quickstart_answer():
+    profile = load_profile(EXAMPLE_PROFILE)
+    book = load_price_book(max_age_days=profile.max_price_age_days)
+    return build_answer(load_results(QUICKSTART), profile, book)
+
+
+def test_the_answer_in_markdown_holds_the_decision_and_every_table():
+    answer = quickstart_answer()
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format", "md")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.startswith("# Build or buy: ") and out.endswith("\n")
+    for decision in answer.decision:
+        assert f"- **{decision.variant}: {decision.cheapest}, " in out
+        assert f"  - rests on: {decision.caveat_codes.replace('; ', ', ')}" in out
+    for title in ("Self-hosted", "Hosted APIs", "Build or buy (a month of this traffic)",
+                  "What flips the decision"):
+        assert f"**{title}" in out
+    assert [row[0] for row in markdown_rows(out, "variant | capacity at SLO from")] == [
+        v.variant for v in answer.variants]
+    assert [row[0] for row in markdown_rows(out, "API | tier")] == [a.name for a in answer.apis]
+    verdicts = markdown_rows(out, "variant | API | API $/mo")
+    assert [(row[0], row[1]) for row in verdicts] == [
+        (v.variant.variant, v.api.name) for v in answer.verdicts]
+    assert len(markdown_rows(out, "variant | side | input")) == len(answer.sensitivity)
+    assert all(line in out for line in answer.prices_used)
+
+
+def test_the_answer_as_a_page_parses_and_holds_the_decision():
+    answer = quickstart_answer()
+    result = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--format", "html")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("<!DOCTYPE html>") and "</html>" in result.output
+    page = PageTables(result.output)
+    assert page.headings[0] == "Decision" and "The whole answer" in page.headings
+    decision = page.table("variant")[1:]
+    assert [row[:2] for row in decision] == [[d.variant, d.cheapest] for d in answer.decision]
+    assert all(f"{d.usd_per_month:,.2f}" in row[2] for d, row in zip(answer.decision, decision,
+                                                                        strict=True))
+    whole = [rows for _, rows in page.tables if rows[0][:3] == ["variant", "API", "API $/mo"]]
+    assert len(whole) == 1 and len(whole[0]) == len(answer.verdicts) + 1
+    assert "<pre class=answer>" not in result.output   # tables, not a recorded console
+
+
+def test_points_in_markdown_and_html(tmp_path):
+    points = len(list(Path(QUICKSTART).glob("cells/*/points/*.json")))
+    md = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--points", "--format", "md")
+    assert md.exit_code == 0, md.output
+    assert md.output.startswith("# Measured points")
+    rows = markdown_rows(md.output, "variant | batch | load")
+    assert len(rows) == points and all(row[4] in ("yes", "no") or row[4].startswith("no ")
+                                       for row in rows)
+    html = invoke("cost", QUICKSTART, "--profile", EXAMPLE_PROFILE, "--points", "--format",
+                  "html")
+    assert html.exit_code == 0, html.output
+    assert len(PageTables(html.output).table("variant")) == points + 1
+
+
+def test_prices_in_markdown_and_html():
+    md = invoke("prices", "--gpu", "H100", "--format", "md")
+    assert md.exit_code == 0, md.output
+    gpus = json.loads(invoke("prices", "--gpu", "H100", "--format", "json").output)["gpus"]
+    rows = markdown_rows(md.output, "GPU | provider | tier")
+    assert [(r[0], r[1], r[2]) for r in rows] == [(g["gpu"], g["provider"], g["tier"])
+                                                  for g in gpus]
+    assert "Hosted APIs" not in md.output   # only the GPU asked for
+    html = invoke("prices", "--api", "llama-3.1-8b", "--format", "html")
+    assert html.exit_code == 0, html.output
+    page = PageTables(html.output)
+    apis = json.loads(invoke("prices", "--api", "llama-3.1-8b", "--format", "json").output)
+    assert page.headings == ["Hosted APIs ($ per million tokens)"]
+    assert [row[1] for row in page.table("tier")[1:]] == [
+        row["api"] + (" (tiered by prompt length)" if row["tiered_by_prompt_length"] else "")
+        for row in apis["apis"]]

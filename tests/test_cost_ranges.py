@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -55,35 +54,35 @@ def answer(tmp_path):
 
 
 def test_a_step_function_break_even_has_two_ranges(answer):
-    ranges = answer.break_even[answer.break_even["side"] == "rented"]
-    assert list(ranges["from_mtok_month"]) == pytest.approx([2920, 5840])
-    assert ranges["to_mtok_month"].iloc[0] == pytest.approx(13_140 / 2.9)
-    assert pd.isna(ranges["to_mtok_month"].iloc[1])
-    assert not ranges["contains_this_traffic"].any()      # 5,256 sits in the gap
-    row = answer.verdicts.iloc[0]
-    assert row["rented_cheaper"] == "API" and row["rented_usd_per_month"] == pytest.approx(2920)
-    assert row["rented_minus_api_usd_per_month"] == pytest.approx(292)
-    assert pd.isna(row["rented_break_even_traffic_mtok_month"])  # two ranges: no one number
-    assert row["rented_break_even_ranges"] == "2,920-4,531; 5,840+ Mtok/mo"
+    ranges = [r for r in answer.break_even if r.side == "rented"]
+    assert [r.from_mtok_month for r in ranges] == pytest.approx([2920, 5840])
+    assert ranges[0].to_mtok_month == pytest.approx(13_140 / 2.9)
+    assert ranges[1].to_mtok_month is None
+    assert not any(r.contains_this_traffic for r in ranges)      # 5,256 sits in the gap
+    (verdict,) = answer.verdicts
+    rented = verdict.rented.comparison
+    assert rented.cheaper == "API" and verdict.variant.rented.usd_per_month == pytest.approx(2920)
+    assert rented.minus_api_usd_per_month == pytest.approx(292)
+    assert rented.break_even_traffic_mtok_month is None  # two ranges: no one number
+    assert rented.ranges_text == "2,920-4,531; 5,840+ Mtok/mo"
 
 
 def test_sensitivity_gives_the_flip_points(answer):
-    table = answer.sensitivity.set_index("input")
-    hourly = table.loc["rented $/h per replica"]
+    table = {row.input: row for row in answer.sensitivity}
+    hourly = table["rented $/h per replica"]
     # 2 replicas x h x 730 = 2,628 -> h = $1.80 (-10%); at -25% ($1.50): 2 x 1.5 x 730 - 2628
     # = -438; at +25% ($2.50): 3650 - 2628 = +1,022.
-    assert hourly["flips_at"] == pytest.approx(1.8, rel=1e-6)
-    assert hourly["flips_at_change"] == pytest.approx(-0.1, rel=1e-5)
-    assert hourly["minus_api_usd_month_at_low"] == pytest.approx(-438)
-    assert hourly["minus_api_usd_month_at_base"] == pytest.approx(292)
-    assert hourly["minus_api_usd_month_at_high"] == pytest.approx(1022)
+    assert hourly.flips_at == pytest.approx(1.8, rel=1e-6)
+    assert hourly.flips_at_change == pytest.approx(-0.1, rel=1e-5)
+    assert hourly.minus_api_usd_month_at_low == pytest.approx(-438)
+    assert hourly.minus_api_usd_month_at_base == pytest.approx(292)
+    assert hourly.minus_api_usd_month_at_high == pytest.approx(1022)
     # One replica suffices once the peak fits 5,000 tok/s: peak-to-average 2.5; then
     # $1,460 < $2,628.
-    assert table.loc["peak-to-average", "flips_at"] == pytest.approx(2.5, rel=1e-6)
+    assert table["peak-to-average"].flips_at == pytest.approx(2.5, rel=1e-6)
     # The API's price at which 5,256 x a = 2,920: a = 0.5556 (+11.1%).
-    api = table.loc["test-api $/Mtok"]
-    assert api["flips_at"] == pytest.approx(2920 / 5256, rel=1e-6)
-    assert (table["cheaper_at_base"] == "API").all()
+    assert table["test-api $/Mtok"].flips_at == pytest.approx(2920 / 5256, rel=1e-6)
+    assert all(row.cheaper_at_base == "API" for row in answer.sensitivity)
 
 
 def test_a_verdict_that_flips_inside_the_capacity_interval_is_flagged(tmp_path):
@@ -99,13 +98,13 @@ def test_a_verdict_that_flips_inside_the_capacity_interval_is_flagged(tmp_path):
         "steps": [{"rate_rps": r, "point": f"search-r{r}", "meets_slo": r == 2, "violations": []}
                   for r in (2, 4)]})
     answer = gap_answer(tmp_path, points, {"gpu-b64": record})
-    capacity = answer.sensitivity.set_index("input").loc["measured capacity"]
-    assert capacity["flips_at"] == pytest.approx(5800, rel=1e-6)
-    assert capacity["flips_within_interval"]
-    assert capacity["interval_low"] == 4000 and capacity["interval_high"] == 8000
+    (capacity,) = [row for row in answer.sensitivity if row.input == "measured capacity"]
+    assert capacity.flips_at == pytest.approx(5800, rel=1e-6)
+    assert capacity.interval.flips_within
+    assert capacity.interval.low == 4000 and capacity.interval.high == 8000
     (flag,) = [c for c in answer.caveats if c.code == "flip_within_capacity_interval"]
     assert flag.severity == "warning" and "5,800 tok/s" in flag.text
-    assert "flip_within_capacity_interval" in answer.verdicts.iloc[0]["rented_caveats"]
+    assert "flip_within_capacity_interval" in answer.verdicts[0].rented.caveat_codes
 
 
 def gap_answer(tmp_path, points, capacities=None):

@@ -19,6 +19,7 @@ from harness.config.fidelity import FidelityConfig
 from harness.contract.fidelity import FidelityRecord, FidelityScore
 from harness.contract.plan import build_plan
 from harness.contract.server import TOKEN_IDS
+from harness.cost import flat
 from harness.cost.answer import build_answer
 from harness.cost.inputs.prices import load_price_book
 from harness.cost.inputs.profile import Profile
@@ -233,12 +234,13 @@ def test_a_variant_beyond_max_kl_is_marked_in_summary_table_and_cost_answer(tmp_
     profile = Profile.model_validate({"traffic": {"tokens_per_day": 1e6,
                                                   "input_output_ratio": 3}})
     answer = build_answer(load_results(root), profile, load_price_book())
-    variants = answer.variants.set_index("variant")
-    assert variants.loc["fp8", "fidelity_miss"] == "mean KL 0.02 > max_kl 0.01"
+    assert answer.variant("fp8").fidelity.miss == "mean KL 0.02 > max_kl 0.01"
+    assert answer.variant("bf16").fidelity.miss is None
     assert any(note.startswith("fp8: misses fidelity (mean KL 0.02 > max_kl 0.01 against bf16)")
                for note in answer.notes), answer.notes
     assert not any(note.startswith("bf16: misses") for note in answer.notes)
-    assert (answer.verdicts[answer.verdicts["variant"] == "fp8"]["fidelity_miss"].notna().all())
+    verdicts = flat.frame(answer, "verdicts")
+    assert verdicts[verdicts["variant"] == "fp8"]["fidelity_miss"].notna().all()
 
 
 def test_a_run_without_fidelity_has_no_fidelity_columns(tmp_path):

@@ -15,6 +15,7 @@ from harness.config.experiment import CostConfig
 from harness.cost.answer import build_answer
 from harness.cost.inputs.prices import load_price_book
 from harness.cost.inputs.profile import load_profile
+from harness.cost.parts import Sensitivity
 from harness.report.answer.tables import capacity_label
 from harness.report.answer.view import cost_view
 from harness.report.charts import break_even_lanes
@@ -53,27 +54,26 @@ def test_the_headline_leads_with_the_decision_per_variant(tmp_path):
     html = build_report([RunStore(quickstart_copy(tmp_path)).load()]).html
     rows = decision_rows(html)
     assert len(rows) == len(answer.decision) == 2
-    for row, decision in zip(rows, answer.decision.to_dict("records"), strict=True):
-        assert f"<b>{decision['variant']}</b>" in row
-        assert f"<b>{decision['cheapest']}</b>" in row
-        assert money(decision["usd_per_month"]) in row
-        assert decision["runner_up"] in row
-        assert (f"+{money(decision['margin_usd_per_month'])} "
-                f"({decision['runner_up_over_cheapest']:.2f}x)") in row
+    for row, decision in zip(rows, answer.decision, strict=True):
+        assert f"<b>{decision.variant}</b>" in row
+        assert f"<b>{decision.cheapest}</b>" in row
+        assert money(decision.usd_per_month) in row
+        assert decision.runner_up in row
+        assert (f"+{money(decision.margin_usd_per_month)} "
+                f"({decision.runner_up_over_cheapest:.2f}x)") in row
         # the capacity with its source and n ("unverified: closed loop" styled as a warning)
-        facts = {**answer.variants.set_index("variant").loc[decision["variant"]].to_dict(),
-                 "variant": decision["variant"]}
-        style = "info" if facts["capacity_verified"] else "warning"
-        assert f"<span class='badge sev-{style}'>{capacity_label(facts)}</span>" in row
-        assert f"n={int(decision['capacity_n'])}" in capacity_label(facts)
+        capacity = answer.variant(decision.variant).capacity
+        style = "info" if capacity.verified else "warning"
+        assert f"<span class='badge sev-{style}'>{capacity_label(capacity)}</span>" in row
+        assert f"n={decision.capacity.n}" in capacity_label(capacity)
         # every caveat code the decision rests on, the dummy model's as critical
-        for code in decision["caveats"].split("; "):
+        for code in decision.caveat_codes.split("; "):
             assert f": {code}</span>" in row
         assert "<span class='badge sev-critical' title='the run served dummy:tiny" in row
         assert ">critical: dummy_model</span>" in row
         # a caveat about one variant is explained in that variant's own words
-        own = [c for c in answer.caveats if c.variant == decision["variant"]
-               and c.code in decision["caveats"]]
+        own = [c for c in answer.caveats if c.variant == decision.variant
+               and c.code in decision.caveat_codes]
         # (the committed run's searched capacities leave none for some variants)
         assert all(f"title='{escape(c.text)}'" in row for c in own[:1])
     # every caveat listed, worst first, with its severity
@@ -82,14 +82,30 @@ def test_the_headline_leads_with_the_decision_per_variant(tmp_path):
     assert listed == sorted(listed, key=["critical", "warning", "info"].index)
 
 
+def test_the_whole_answer_on_the_page_is_tables_of_the_answer(tmp_path):
+    answer = quickstart_answer()
+    html = build_report([RunStore(quickstart_copy(tmp_path)).load()]).html
+    whole = html[html.index("<details>"):html.index("</details>")]
+    assert "<pre" not in whole   # no recording of the terminal view
+    for title in ("Self-hosted", "Hosted APIs ($/Mtok listed: input / cached input / output)",
+                  "Build or buy (a month of this traffic)", "All caveats"):
+        assert f"<p><b>{escape(title)}</b></p><table class=facts>" in whole
+    caveats = whole[whole.index("<p><b>All caveats</b></p>"):]
+    caveats = caveats[:caveats.index("</table>")]
+    assert re.findall(r"<tr><td>\w+</td><td>(\w+)</td>", caveats) == [
+        c.code for c in answer.caveats]
+    for decision in answer.decision:
+        assert f"<li><b>{decision.variant}: {decision.cheapest}, " in whole
+
+
 def test_the_bill_chart_marks_the_answers_break_even_ranges(tmp_path):
     answer = quickstart_answer()
     report = build_report([RunStore(quickstart_copy(tmp_path)).load()])
-    cheapest = answer.apis.loc[answer.apis["api_usd_per_month"].idxmin(), "api"]
-    expected = answer.break_even[answer.break_even["api"] == cheapest]
+    cheapest = min(answer.apis, key=lambda api: api.usd_per_month).name
+    expected = [r for r in answer.break_even if r.api == cheapest]
     lanes = [row for row in spec_rows(report, "monthly-bill") if "from_mtok_month" in row]
     assert sorted((r["variant"], r["side"], r["from_mtok_month"]) for r in lanes) == sorted(
-        zip(expected["variant"], expected["side"], expected["from_mtok_month"], strict=True))
+        (r.variant, r.side, r.from_mtok_month) for r in expected)
     span = [r["mtok_month"] for r in spec_rows(report, "monthly-bill") if "mtok_month" in r]
     for lane in lanes:   # clipped to the chart; an open-ended range runs to its right edge
         assert min(span) <= lane["start"] < lane["end"] <= max(span)
@@ -118,15 +134,15 @@ def test_the_sensitivity_table_shows_each_flip_value(tmp_path):
     table = re.search(r"<table class='facts sensitivity'>(.*?)</table>", html).group(1)
     rows = re.findall(r"<tr>(<td>.*?)</tr>", table)
     assert len(rows) == len(answer.sensitivity) > 0
-    for row, knob in zip(rows, answer.sensitivity.to_dict("records"), strict=True):
-        assert f"<td>{knob['input']}</td>" in row
-        flip = knob["flips_at"]
-        if pd.isna(flip):
+    for row, knob in zip(rows, answer.sensitivity, strict=True):
+        assert f"<td>{knob.input}</td>" in row
+        flip = knob.flips_at
+        if flip is None:
             assert "no flip in" in row
-        elif knob["unit"] != "share":   # 4 significant digits below 100, else whole numbers
+        elif knob.unit != "share":   # 4 significant digits below 100, else whole numbers
             shown = format(flip, ",.4g" if abs(flip) < 100 else ",.0f")
             assert f"<td class=num>{shown}</td>" in row
-        low = knob["minus_api_usd_month_at_low"]
+        low = knob.minus_api_usd_month_at_low
         assert (f"-${-low:,.2f}" if low < 0 else money(low)) in row
 
 
@@ -135,11 +151,11 @@ def test_api_prices_are_labelled_with_the_date_of_their_data(tmp_path):
     report = build_report([RunStore(quickstart_copy(tmp_path)).load()])
     labels = {r["label"] for r in spec_rows(report, "cost-per-point") if "label" in r
               and "api_usd_per_mtok" in r}
-    data_dates = set(answer.apis["api_price_data_date"])
+    data_dates = {api.price_data_date.isoformat() for api in answer.apis}
     assert labels and all(any(f"data of {d}" in label for d in data_dates) for label in labels)
     table = re.search(r"<table class='facts prices'>(.*?)</table>", report.html).group(1)
-    for row in answer.prices.to_dict("records"):
-        assert f"<b>{row['data_date']}</b>" in table
+    for price in answer.prices:
+        assert f"<b>{price.data_date.isoformat()}</b>" in table
 
 
 def test_a_stale_price_is_marked_in_the_headline(tmp_path):
@@ -150,10 +166,11 @@ def test_a_stale_price_is_marked_in_the_headline(tmp_path):
     data["config"]["cost"]["profile"] = str(tmp_path / "strict-age.yaml")
     (run / "run.json").write_text(json.dumps(data))
     view = cost_view(RunStore(run).load())
-    apis = view.prices[view.prices["kind"] == "api"]
-    assert view.reason is None and apis["stale"].all()  # genai-prices data: > 1 day old
+    apis = [price for price in view.prices if price.kind == "api"]
+    assert view.reason is None and all(p.stale for p in apis)  # genai-prices data: > 1 day old
     html = build_report([RunStore(run).load()]).html
-    assert html.count("<span class='badge sev-warning'>stale: ") == view.prices["stale"].sum()
+    assert html.count("<span class='badge sev-warning'>stale: ") == sum(
+        p.stale for p in view.prices)
     assert "<li class=sev-warning><span class='badge sev-warning'>warning</span> " \
            "<code>price_stale</code>" in html
     assert "warning: price_stale</span>" in decision_rows(html)[0]
@@ -199,14 +216,14 @@ def test_an_input_whose_25_percent_move_flips_the_verdict_is_marked():
     from harness.report.answer.html import sensitivity_html
 
     base = {"variant": "bf16", "side": "rented", "api": "some-api", "unit": "$/h",
-            "base": 2.0, "minus_api_usd_month_at_base": -100.0, "flips_at": 2.4,
-            "flips_at_change": 0.2}
-    frame = pd.DataFrame([
-        {**base, "input": "rented $/h per replica", "minus_api_usd_month_at_low": -300.0,
-         "minus_api_usd_month_at_high": 150.0},                      # +25% makes the API win
-        {**base, "input": "peak-to-average", "minus_api_usd_month_at_low": -150.0,
-         "minus_api_usd_month_at_high": -50.0, "flips_at": None, "flips_at_change": None}])
-    rows = re.findall(r"<tr>(<td>.*?)</tr>", sensitivity_html(frame))
+            "base": 2.0, "low": 1.5, "high": 2.5, "minus_api_usd_month_at_base": -100.0,
+            "flips_at": 2.4, "flips_at_change": 0.2}
+    rows = re.findall(r"<tr>(<td>.*?)</tr>", sensitivity_html([
+        Sensitivity(**base, input="rented $/h per replica", minus_api_usd_month_at_low=-300.0,
+                    minus_api_usd_month_at_high=150.0),         # +25% makes the API win
+        Sensitivity(**{**base, "flips_at": None, "flips_at_change": None},
+                    input="peak-to-average", minus_api_usd_month_at_low=-150.0,
+                    minus_api_usd_month_at_high=-50.0)]))
     assert "<span class='badge sev-warning'>flips</span>" in rows[0] and "+20%" in rows[0]
     assert rows[1].endswith("<td>holds</td>") and "no flip in 0.1x-10x" in rows[1]
     assert "-$300.00" in rows[0] and "$150.00" in rows[0]

@@ -3,22 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
 
-import pandas as pd
 import typer
 
-from harness.commands.output import console, err_console, user_error
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-
+from harness.commands.output import emit, err_console, user_error
+from harness.report.output import Format
 
 PRICES_OPTION = typer.Option(
     None, "--prices", metavar="FILE",
@@ -26,7 +17,9 @@ PRICES_OPTION = typer.Option(
 PRICE_DATE_OPTION = typer.Option(
     None, "--price-date", metavar="YYYY-MM-DD",
     help="Evaluate API prices in force on this date [default: today].")
-FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="table, csv or json.")
+FORMAT_OPTION = typer.Option(
+    Format.table, "--format",
+    help="table (the terminal), md (Markdown), csv, json, or html (one self-contained page).")
 REFRESH_OPTION = typer.Option(
     False, "--refresh", help="Fetch genai-prices' current API price data first (needs the "
     "network; on failure its bundled data is used and a warning says so).")
@@ -54,13 +47,6 @@ def _price_date(text: str | None) -> date | None:
         raise user_error(f"--price-date: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _emit(frame: pd.DataFrame, output_format: OutputFormat) -> None:
-    if output_format is OutputFormat.csv:
-        typer.echo(frame.to_csv(index=False), nl=False)
-    else:
-        typer.echo(frame.to_json(orient="records", indent=2))
-
-
 def cost(
     results: Path = typer.Argument(..., metavar="RESULTS_DIR",
                                    help="A results directory written by `harness run`."),
@@ -70,12 +56,13 @@ def cost(
              "configs/profile-example.yaml."),
     prices_file: Path = PRICES_OPTION,
     price_date: str = PRICE_DATE_OPTION,
-    output_format: OutputFormat = FORMAT_OPTION,
+    output_format: Format = FORMAT_OPTION,
     points: bool = typer.Option(False, "--points",
                                 help="List every measured point's $/Mtok instead."),
     detail: bool = typer.Option(False, "--detail",
-                                help="Print the full tables: self-hosted, APIs, every verdict "
-                                     "with its break-even ranges, sensitivity, all caveats."),
+                                help="In the terminal, print the full tables: self-hosted, APIs, "
+                                     "every verdict with its break-even ranges, sensitivity, all "
+                                     "caveats (md and html always hold them)."),
     table: str = typer.Option(
         "verdicts", "--table", metavar="NAME",
         help="With --format csv: which table (verdicts, decision, capacity, apis, break-even, "
@@ -90,17 +77,18 @@ def cost(
     SLO and where it comes from (capacity search or unverified closed loop), GPUs for the
     peak, monthly cost rented and owned, each API's bill, the traffic ranges where
     self-hosting wins and what flips the decision. --format json carries all of it. Offline
-    unless --refresh: reads the results directory and the price data only. Every formula:
-    docs/cost-model.md.
+    unless --refresh: reads the results directory and the price data only. --format md or html
+    writes the decision and every table as a document. Every formula: docs/cost-model.md.
     """
-    from harness.cost.answer import build_answer, points_frame
+    from harness.cost.answer import build_answer
+    from harness.cost.flat import TABLES
     from harness.cost.inputs.files import CostInputError
     from harness.cost.inputs.prices import load_price_book
     from harness.cost.inputs.profile import Profile, load_profile
     from harness.cost.measured import load_results
-    from harness.report.answer.export import TABLES, answer_document, frame
-    from harness.report.answer.tables import points_table
-    from harness.report.answer.terminal import answer_view
+    from harness.cost.points import point_costs
+    from harness.report.answer.document import AnswerDocument
+    from harness.report.answer.listing_documents import PointsDocument
 
     when = _price_date(price_date)
     if table not in TABLES:
@@ -112,25 +100,16 @@ def cost(
         book = load_price_book(prices_file, when, max_price_age or profile.max_price_age_days)
         stored = load_results(results)
         if points:
-            listing = points_frame(stored, profile, book)
+            document = PointsDocument(
+                point_costs(stored, profile, book), f"measured {stored.manifest.hardware}; SLO "
+                "and prices as in `harness cost` (rented price of the run or GPU)")
         else:
-            answer = build_answer(stored, profile, book,
-                                  str(profile_path) if profile_path else None)
+            document = AnswerDocument(build_answer(stored, profile, book,
+                                                   str(profile_path) if profile_path else None),
+                                      detail, table)
     except (CostInputError, ValueError) as err:
         raise user_error(str(err).splitlines()[0]) from None
-    if points:
-        if output_format is not OutputFormat.table:
-            _emit(listing, output_format)
-        else:
-            console.print(points_table(listing, f"measured {stored.manifest.hardware}; SLO and "
-                                       "prices as in `harness cost` (rented price of the run or "
-                                       "GPU)"))
-    elif output_format is OutputFormat.json:
-        typer.echo(json.dumps(answer_document(answer), indent=2, default=str))
-    elif output_format is OutputFormat.csv:
-        _emit(frame(answer, table), output_format)
-    else:
-        console.print(answer_view(answer, detail))
+    emit(document, output_format)
 
 
 def prices(
@@ -139,7 +118,7 @@ def prices(
                                   help="Only these API tiers or models (repeatable)."),
     prices_file: Path = PRICES_OPTION,
     price_date: str = PRICE_DATE_OPTION,
-    output_format: OutputFormat = FORMAT_OPTION,
+    output_format: Format = FORMAT_OPTION,
     refresh: bool = REFRESH_OPTION,
     max_price_age: int = typer.Option(90, "--max-price-age", metavar="DAYS", min=1,
                                       help="Flag prices whose data is older than this."),
@@ -148,7 +127,7 @@ def prices(
     with the date of its data, its age and whether it is stale."""
     from harness.cost.inputs.files import CostInputError
     from harness.cost.inputs.prices import api_price_frame, gpu_price_frame, load_price_book
-    from harness.report.answer.tables import api_price_table, gpu_price_table
+    from harness.report.answer.listing_documents import PricesDocument
 
     when = _price_date(price_date)
     show_gpus, show_apis = gpu is not None or not api, bool(api) or gpu is None
@@ -156,21 +135,11 @@ def prices(
         _refresh()
     try:
         book = load_price_book(prices_file, when, max_price_age)
-        gpus = gpu_price_frame(book, gpu) if show_gpus else pd.DataFrame()
-        apis = api_price_frame(book, api or None) if show_apis else pd.DataFrame()
+        gpus = gpu_price_frame(book, gpu) if show_gpus else None
+        apis = api_price_frame(book, api or None) if show_apis else None
     except CostInputError as err:
         raise user_error(str(err)) from None
-    if output_format is OutputFormat.json:
-        typer.echo(json.dumps({"gpus": json.loads(gpus.to_json(orient="records")),
-                               "apis": json.loads(apis.to_json(orient="records"))}, indent=2))
-    elif output_format is OutputFormat.csv:
-        both = pd.concat([gpus.assign(kind="gpu"), apis.assign(kind="api")], ignore_index=True)
-        _emit(both, output_format)
-    else:
-        if show_gpus:
-            console.print(gpu_price_table(gpus))
-        if show_apis:
-            console.print(api_price_table(apis))
+    emit(PricesDocument(gpus, apis), output_format)
 
 
 def print_answer(results: Path, profile: Path) -> None:
@@ -178,7 +147,7 @@ def print_answer(results: Path, profile: Path) -> None:
     with the profile or prices is one line: the measured run itself stands)."""
     try:
         cost(results=results, profile_path=profile, prices_file=None, price_date=None,
-             output_format=OutputFormat.table, points=False, detail=False, table="verdicts",
+             output_format=Format.table, points=False, detail=False, table="verdicts",
              refresh=False, max_price_age=None)
     except typer.Exit:
         pass

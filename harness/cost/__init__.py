@@ -5,6 +5,9 @@ inputs/      prices (GPU rental, hosted APIs, tiers), the traffic profile, dated
 formulas.py  the formulas (hosting cost per hour, $/Mtok, provisioning, bills, break-even)
 measured.py, capacity.py, fidelity.py   judging the run: points at the profile's SLO, the
              capacity per variant and how far it can be trusted, fidelity against the baseline
+model.py     the answer's typed parts; flat.py turns them into the columns scripts read
 answer.py    a results directory + profile + prices -> the answer, with demand.py, hosting.py,
-             decision.py, ranges.py, sensitivity.py, notes.py and caveats.py
+             costs.py, verdicts.py, ranges.py, sensitivity.py, decision.py, notes.py and
+             caveats.py
+points.py    every measured point priced (`harness cost --points`)
 """

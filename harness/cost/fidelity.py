@@ -4,24 +4,22 @@ answers differently is not read as a saving."""
 
 from __future__ import annotations
 
-import pandas as pd
-
 from harness.contract.fidelity import describe
 from harness.cost.caveats import Caveat
+from harness.cost.parts import FidelityMark
 from harness.metrics.fidelity import missed, misses
 from harness.store.run_store import StoredRun
 
 
-def mark_fidelity(variants: pd.DataFrame, stored: StoredRun) -> pd.DataFrame:
-    """`fidelity` (the score in words) and `fidelity_miss` (the limits missed) per variant."""
-    if not stored.fidelity or variants.empty:
-        return variants
+def fidelity_marks(stored: StoredRun, variants: list[str]) -> dict[str, FidelityMark] | None:
+    """Per variant its score in words and the limits it misses; None where the run has no
+    fidelity scores."""
+    if not stored.fidelity:
+        return None
     limits = stored.manifest.config.fidelity
-    marked = variants.copy()
-    marked["fidelity"] = [describe(stored.fidelity.get(v)) for v in marked["variant"]]
-    marked["fidelity_miss"] = [missed(stored.fidelity.get(v), limits)
-                               for v in marked["variant"]]
-    return marked
+    return {v: FidelityMark(describe(stored.fidelity.get(v)), missed(stored.fidelity.get(v),
+                                                                      limits))
+            for v in variants}
 
 
 def fidelity_caveats(stored: StoredRun) -> list[Caveat]:

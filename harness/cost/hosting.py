@@ -64,6 +64,6 @@ def owned_applies(profile: Profile, run: MeasuredRun) -> bool:
     return has_gpus or profile.own.per == "machine"
 
 
-def owned_units(capacity: dict, profile: Profile) -> int:
+def owned_units(gpus_per_replica: int, profile: Profile) -> int:
     """How many of the `own` inputs' units one replica is: its GPUs, or one machine."""
-    return 1 if profile.own.per == "machine" else capacity["gpus_per_replica"]
+    return 1 if profile.own.per == "machine" else gpus_per_replica

@@ -5,31 +5,35 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
-
 from harness.cost.caveats import Caveat
 from harness.cost.demand import Demand
 from harness.cost.hosting import HourlyPrice
 from harness.cost.inputs.prices import ApiPrice, PriceBook
 from harness.cost.inputs.profile import Profile
 from harness.cost.measured import MeasuredRun
+from harness.cost.parts import PriceRow, VariantCost
 
 
-def prices_used(rented: HourlyPrice | None, profile: Profile, variants: pd.DataFrame,
+def _power_assumed(variants: list[VariantCost]) -> list[VariantCost]:
+    """The variants whose owned cost rests on the profile's assumed power."""
+    return [v for v in variants if v.owned is not None and v.owned.power.basis == "assumed"]
+
+
+def prices_used(rented: HourlyPrice | None, profile: Profile, variants: list[VariantCost],
                 prices: list[ApiPrice], book: PriceBook) -> list[str]:
     lines = []
     if rented is not None:
         lines.append(f"rented: ${rented.usd_per_hour:,.2f}/h per "
                      f"{'GPU' if rented.per_gpu else 'machine'}, {rented.label}: {rented.source} "
                      f"({rented.dated})")
-    if profile.own is not None and "owned_usd_per_replica_hour" in variants:
+    if profile.own is not None and any(v.owned is not None for v in variants):
         own = profile.own
         lines.append(
             f"owned: capex ${own.capex_per_gpu_usd:,.0f} + ${own.server_share_per_gpu_usd:,.0f} "
             f"per {own.per} over {own.years:g} years at {own.cost_of_capital:.1%}, availability "
             f"{own.availability:.0%}, PUE {own.pue:g}, ${own.usd_per_kwh:g}/kWh, overhead "
             f"{own.overhead_share:.0%}: the profile's inputs")
-        if "owned_power_basis" in variants and (variants["owned_power_basis"] == "assumed").any():
+        if _power_assumed(variants):
             lines.append(f"owned power: {own.power_w_per_gpu:g} W per {own.per} ASSUMED (the "
                          "profile's own.power_w_per_gpu; the results have no measured power)")
     for data in sorted({p.data for p in prices}):
@@ -43,24 +47,21 @@ def prices_used(rented: HourlyPrice | None, profile: Profile, variants: pd.DataF
 
 
 def price_rows(rented: HourlyPrice | None, prices: list[ApiPrice],
-               book: PriceBook) -> pd.DataFrame:
+               book: PriceBook) -> list[PriceRow]:
     """Every price the answer uses: what it is, the date of its data and how old that is."""
     rows = []
     if rented is not None:
-        rows.append({"kind": "rented", "name": rented.label, "usd": rented.usd_per_hour,
-                     "unit": "per GPU-hour" if rented.per_gpu else "per machine-hour",
-                     "data": rented.source, "data_date": rented.data_date.isoformat(),
-                     "in_force_on": book.price_date.isoformat(),
-                     "age_days": book.age_days(rented.data_date),
-                     "stale": book.stale(rented.data_date), "expired": rented.expired})
+        rows.append(PriceRow("rented", rented.label, rented.usd_per_hour,
+                             "per GPU-hour" if rented.per_gpu else "per machine-hour",
+                             rented.source, rented.data_date, book.price_date,
+                             book.age_days(rented.data_date), book.stale(rented.data_date),
+                             rented.expired))
     for price in prices:
-        rows.append({"kind": "api", "name": price.name, "usd": price.per_mtok("output_mtok"),
-                     "unit": "per output Mtok", "data": price.data,
-                     "data_date": price.data_date.isoformat(),
-                     "in_force_on": price.price_date.isoformat(),
-                     "age_days": book.age_days(price.data_date),
-                     "stale": book.stale(price.data_date), "expired": False})
-    return pd.DataFrame(rows)
+        rows.append(PriceRow("api", price.name, price.per_mtok("output_mtok"), "per output Mtok",
+                             price.data, price.data_date, price.price_date,
+                             book.age_days(price.data_date), book.stale(price.data_date),
+                             False))
+    return rows
 
 
 def price_caveats(rented: HourlyPrice | None, prices: list[ApiPrice],
@@ -91,7 +92,7 @@ def price_caveats(rented: HourlyPrice | None, prices: list[ApiPrice],
     return found
 
 
-def notes(run: MeasuredRun, profile: Profile, book: PriceBook, variants: pd.DataFrame,
+def notes(run: MeasuredRun, profile: Profile, book: PriceBook, variants: list[VariantCost],
           prices: list[ApiPrice], demand: Demand) -> list[Caveat]:
     found = [Caveat("measured_on", f"measured on {run.manifest.hardware}, model {run.model}, "
                     f"run of {run.manifest.run_date}; SLO: {profile.slo.describe()}")]
@@ -110,13 +111,12 @@ def notes(run: MeasuredRun, profile: Profile, book: PriceBook, variants: pd.Data
                     f"({run.model}): it prices the same tokens, not the same model", "warning",
                     api=price.name))
     found += _mix_notes(run, profile, demand)
-    if "owned_power_basis" in variants and (variants["owned_power_basis"] == "assumed").any():
-        for row in variants[variants["owned_power_basis"] == "assumed"].to_dict("records"):
-            found.append(Caveat("power_assumed", f"{row['variant']}: owned power "
-                                f"{profile.own.power_w_per_gpu:g} W per GPU is assumed (the "
-                                "profile's own.power_w_per_gpu): the results have no measured "
-                                "power", "warning", row["variant"], "owned"))
-    if "capacity_tps" in variants and variants["capacity_tps"].isna().all():
+    for variant in _power_assumed(variants):
+        found.append(Caveat("power_assumed", f"{variant.variant}: owned power "
+                            f"{profile.own.power_w_per_gpu:g} W per GPU is assumed (the "
+                            "profile's own.power_w_per_gpu): the results have no measured "
+                            "power", "warning", variant.variant, "owned"))
+    if variants and all(v.capacity is None for v in variants):
         found.append(Caveat("no_capacity", "no measured point meets the SLO: no capacity at this "
                             "SLO, so no self-hosted cost (each variant's closest point is shown)",
                             "critical"))

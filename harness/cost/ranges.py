@@ -4,27 +4,22 @@ break-even volume can hide a band where one more replica makes the API cheaper a
 
 from __future__ import annotations
 
-import pandas as pd
-
 from harness.cost import formulas
+from harness.cost.caveats import SIDES
 from harness.cost.demand import Demand
-from harness.cost.labels import missing
-
-SIDES = ("rented", "owned")
+from harness.cost.parts import BreakEvenRange, Range, Verdict
 
 
-def side_ranges(row: dict, side: str, demand: Demand) -> list[tuple[float, float | None]]:
+def side_ranges(usd_per_replica_hour: float, capacity_tps: float, api_usd_per_mtok: float,
+                demand: Demand) -> list[Range]:
     """The traffic ranges (Mtok a month, retries excluded) where this side wins."""
-    hourly = row.get(f"{side}_usd_per_replica_hour")
-    if missing(hourly) or missing(row.get("capacity_tps")):
-        return []
-    served = formulas.break_even_ranges(hourly, row["capacity_tps"], row["api_usd_per_mtok"],
-                                     demand.peak_to_average)
+    served = formulas.break_even_ranges(usd_per_replica_hour, capacity_tps, api_usd_per_mtok,
+                                        demand.peak_to_average)
     scale = 1 + demand.retry_rate
     return [(low / scale, None if high is None else high / scale) for low, high in served]
 
 
-def describe(ranges: list[tuple[float, float | None]]) -> str:
+def describe(ranges: list[Range]) -> str:
     """'5,954-10,346; 11,908+ Mtok/mo', or 'none' (the API is cheaper at any volume)."""
     if not ranges:
         return "none"
@@ -32,18 +27,15 @@ def describe(ranges: list[tuple[float, float | None]]) -> str:
     return "; ".join(parts) + " Mtok/mo"
 
 
-def break_even_frame(verdicts: pd.DataFrame, demand: Demand) -> pd.DataFrame:
-    """One row per range: variant, side, API, from, to (None: and above), whether this
-    profile's traffic is in it."""
-    rows = []
+def break_even_ranges(verdicts: list[Verdict], demand: Demand) -> list[BreakEvenRange]:
+    """Every range of every (variant, side, API), and whether this profile's traffic is in it."""
+    found = []
     traffic = demand.traffic_mtok_month
-    for row in verdicts.to_dict("records"):
+    for verdict in verdicts:
         for side in SIDES:
-            for index, (low, high) in enumerate(side_ranges(row, side, demand)):
-                rows.append({"variant": row["variant"], "side": side, "api": row["api"],
-                             "range": index + 1, "from_mtok_month": low,
-                             "to_mtok_month": high,
-                             "contains_this_traffic": low <= traffic and (
-                                 high is None or traffic <= high)})
-    return pd.DataFrame(rows, columns=["variant", "side", "api", "range", "from_mtok_month",
-                                       "to_mtok_month", "contains_this_traffic"])
+            comparison = verdict.side(side).comparison
+            for index, (low, high) in enumerate(comparison.ranges if comparison else ()):
+                found.append(BreakEvenRange(
+                    verdict.variant.variant, side, verdict.api.name, index + 1, low, high,
+                    low <= traffic and (high is None or traffic <= high)))
+    return found

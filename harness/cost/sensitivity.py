@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pandas as pd
-
 from harness.cost import formulas
+from harness.cost.caveats import SIDES, Caveat
 from harness.cost.demand import Demand
 from harness.cost.hosting import owned_units, owned_usd_per_gpu_hour
 from harness.cost.inputs.prices import ApiPrice
 from harness.cost.inputs.profile import Profile
-from harness.cost.labels import missing
+from harness.cost.parts import Capacity, Interval, Sensitivity, VariantCost, Verdict
 
 MOVE = 0.25              # the table's step: -25% and +25% (shares: -0.25 and +0.25)
 SCAN = 10.0              # a flip is looked for between base / SCAN and base x SCAN
@@ -91,10 +90,11 @@ def _api_per_mtok(price: ApiPrice, demand: Demand, cached: float) -> float:
     return usd / (tokens / formulas.TOKENS_PER_MTOK)
 
 
-def knobs(row: dict, side: str, price: ApiPrice, profile: Profile,
+def knobs(verdict: Verdict, side: str, price: ApiPrice, profile: Profile,
           demand: Demand) -> list[Knob]:
-    case = Case(row[f"{side}_usd_per_replica_hour"], row["capacity_tps"],
-                demand.served_mtok_month, demand.peak_to_average, row["api_usd_per_mtok"])
+    cost = verdict.variant.side(side)
+    case = Case(cost.usd_per_replica_hour, verdict.variant.capacity.tps,
+                demand.served_mtok_month, demand.peak_to_average, verdict.api.usd_per_mtok)
     found = [
         Knob(f"{side} $/h per replica", "$/h", case.usd_per_replica_hour,
              lambda v: case.difference(usd_per_replica_hour=v)),
@@ -104,85 +104,84 @@ def knobs(row: dict, side: str, price: ApiPrice, profile: Profile,
              lambda v: case.difference(peak_to_average=v), floor=1.0),
         Knob("traffic (utilization)", "Mtok/month", case.served_mtok_month,
              lambda v: case.difference(served_mtok_month=v)),
-        Knob(f"{row['api']} $/Mtok", "$/Mtok", case.api_usd_per_mtok,
+        Knob(f"{verdict.api.name} $/Mtok", "$/Mtok", case.api_usd_per_mtok,
              lambda v: case.difference(api_usd_per_mtok=v)),
         Knob("cached input share", "share", demand.cached_input_share,
              lambda v: case.difference(api_usd_per_mtok=_api_per_mtok(price, demand, v)),
              share=True)]
     if side == "owned":
-        found += _owned_knobs(row, case, profile)
+        found += _owned_knobs(verdict.variant, case, profile)
     return found
 
 
-def _owned_knobs(row: dict, case: Case, profile: Profile) -> list[Knob]:
-    units, power = owned_units(row, profile), row["owned_power_w_per_unit"]
+def _owned_knobs(variant: VariantCost, case: Case, profile: Profile) -> list[Knob]:
+    units = owned_units(variant.capacity.gpus_per_replica, profile)
+    power = variant.owned.power
     own = profile.own
 
     def hourly(**changes: float) -> float:
-        return units * owned_usd_per_gpu_hour(profile, changes.get("power", power),
+        return units * owned_usd_per_gpu_hour(profile, changes.get("power", power.w_per_unit),
                                               changes.get("capex", 1.0), changes.get("kwh"))
 
     capex = own.capex_per_gpu_usd + own.server_share_per_gpu_usd
     return [
         Knob(f"capex per {own.per} (with server share)", "$", capex,
              lambda v: case.difference(usd_per_replica_hour=hourly(capex=v / capex))),
-        Knob(f"power per {own.per} ({row['owned_power_basis']})", "W", power,
+        Knob(f"power per {own.per} ({power.basis})", "W", power.w_per_unit,
              lambda v: case.difference(usd_per_replica_hour=hourly(power=v))),
         Knob("electricity", "$/kWh", own.usd_per_kwh,
              lambda v: case.difference(usd_per_replica_hour=hourly(kwh=v)))]
 
 
-def _cheapest_api(rows: list[dict]) -> dict:
-    return min(rows, key=lambda r: r["api_usd_per_month"])
-
-
-def sensitivity_frame(verdicts: pd.DataFrame, prices: list[ApiPrice], profile: Profile,
-                      demand: Demand) -> pd.DataFrame:
+def sensitivity(verdicts: list[Verdict], prices: list[ApiPrice], profile: Profile,
+                demand: Demand) -> list[Sensitivity]:
     """Per variant and side, against the cheapest API: each input at -25%, base and +25%, and
     the value at which the verdict flips."""
     by_name = {p.name: p for p in prices}
-    out = []
-    for variant, group in verdicts.groupby("variant", sort=False):
-        rows = group.to_dict("records")
-        if missing(rows[0].get("capacity_tps")):
+    found = []
+    for variant in dict.fromkeys(v.variant.variant for v in verdicts):
+        rows = [v for v in verdicts if v.variant.variant == variant]
+        if rows[0].variant.capacity is None:
             continue
-        api = _cheapest_api(rows)
-        for side in ("rented", "owned"):
-            if missing(api.get(f"{side}_usd_per_replica_hour")):
+        cheapest = min(rows, key=lambda v: v.api.usd_per_month)
+        for side in SIDES:
+            if cheapest.variant.side(side) is None:
                 continue
-            for knob in knobs(api, side, by_name[api["api"]], profile, demand):
-                out.append(_knob_row(variant, side, api["api"], knob))
+            for knob in knobs(cheapest, side, by_name[cheapest.api.name], profile, demand):
+                interval = None
                 if knob.name == "measured capacity":
-                    out[-1].update(_interval(api, knob))
-    return pd.DataFrame(out)
+                    interval = _interval(cheapest.variant.capacity, knob)
+                found.append(_moved(variant, side, cheapest.api.name, knob, interval))
+    return found
 
 
-def _interval(row: dict, knob: Knob) -> dict:
+def _interval(capacity: Capacity, knob: Knob) -> Interval:
     """The monthly difference at the ends of the capacity's interval, where it has one."""
-    low, high = row.get("capacity_low_tps"), row.get("capacity_high_tps")
+    low, high = capacity.low_tps, capacity.high_tps
     flip = knob.flip()
-    inside = (not missing(low) and not missing(high) and flip is not None
-              and low <= flip < high)
-    return {"flips_within_interval": inside,
-            "interval_low": None if missing(low) else low,
-            "interval_high": None if missing(high) else high,
-            "minus_api_usd_month_at_interval_low":
-                None if missing(low) else knob.difference(low),
-            "minus_api_usd_month_at_interval_high":
-                None if missing(high) else knob.difference(high)}
+    inside = high is not None and flip is not None and low <= flip < high
+    return Interval(inside, low, high, knob.difference(low),
+                    None if high is None else knob.difference(high))
 
 
-def _knob_row(variant: str, side: str, api: str, knob: Knob) -> dict:
+def _moved(variant: str, side: str, api: str, knob: Knob,
+           interval: Interval | None) -> Sensitivity:
     low, high = knob.moved(-1), knob.moved(1)
-    base = knob.difference(knob.base)
     flip = knob.flip()
     change = None
     if flip is not None:
         change = flip - knob.base if knob.share else (flip / knob.base - 1 if knob.base else None)
-    return {"variant": variant, "side": side, "api": api, "input": knob.name,
-            "unit": knob.unit, "base": knob.base, "low": low, "high": high,
-            "minus_api_usd_month_at_low": knob.difference(low),
-            "minus_api_usd_month_at_base": base,
-            "minus_api_usd_month_at_high": knob.difference(high),
-            "cheaper_at_base": "self-hosted" if base < 0 else "API",
-            "flips_at": flip, "flips_at_change": change}
+    return Sensitivity(variant, side, api, knob.name, knob.unit, knob.base, low, high,
+                       knob.difference(low), knob.difference(knob.base), knob.difference(high),
+                       flip, change, interval)
+
+
+def flip_caveats(rows: list[Sensitivity]) -> list[Caveat]:
+    """A verdict that flips at a capacity inside the capacity's own interval is not settled."""
+    return [Caveat("flip_within_capacity_interval",
+                   f"{row.variant}: the {row.side} verdict against {row.api} flips at "
+                   f"{row.flips_at:,.0f} tok/s, inside the capacity's interval "
+                   f"[{row.interval.low:,.0f}, {row.interval.high:,.0f}): measure rates "
+                   "between the searched ones (more capacity.steps) to settle it", "warning",
+                   row.variant, row.side)
+            for row in rows if row.interval is not None and row.interval.flips_within]

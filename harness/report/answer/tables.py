@@ -1,75 +1,38 @@
-"""The human view of the cost answer and the price lists: rich tables, each with its dates."""
+"""The full tables of the cost answer (`harness cost --detail`), each with its dates: the
+self-hosted side per variant, the hosted APIs, the verdict per (variant, API) or, without
+traffic, the break-even utilization, and what flips the decision."""
 
 from __future__ import annotations
 
-import pandas as pd
-from rich.table import Table
 from rich.text import Text
 
-from harness.cost.answer import Answer
-from harness.cost.labels import missing, point_label
+from harness.cost.caveats import SIDES
+from harness.cost.parts import (
+    Answer,
+    ApiCost,
+    Capacity,
+    SideCost,
+    SideVerdict,
+    VariantCost,
+    Verdict,
+)
+from harness.report.answer.format import number, rate, share, usd
+from harness.report.answer.grid import Grid
+
+VERDICT_CAPTION = ("break-even: U = the utilization at which self-hosting costs what the API "
+                   "does; Mtok/mo = every range of monthly traffic in which self-hosting is no "
+                   "dearer, provisioned for this peak")
 
 
-def usd(value: object) -> str:
-    """$1,234 / $12.35 / $0.0123: dollars with the digits that matter."""
-    if missing(value):
-        return "-"
-    x = float(value)
-    if x < 0:
-        return "-" + usd(-x)
-    if abs(x) >= 1000:
-        return f"${x:,.0f}"
-    if abs(x) >= 0.1:
-        return f"${x:,.2f}"
-    text = f"{x:.3g}"
-    return f"${x:.6f}" if "e" in text else f"${text}"
-
-
-def rate(value: object) -> str:
-    """A unit price ($/h, $/Mtok) with up to four significant digits: $2.95, $0.295, $0.0575."""
-    if missing(value):
-        return "-"
-    x = float(value)
-    if abs(x) >= 100:
-        return f"${x:,.2f}"
-    if abs(x) < 1e-4:
-        return f"${x:.2e}"
-    text = f"{x:.4g}"
-    decimals = len(text.partition(".")[2])
-    return f"${x:.2f}" if decimals < 2 else f"${text}"
-
-
-def number(value: object, digits: int = 0) -> str:
-    return "-" if missing(value) else f"{float(value):,.{digits}f}"
-
-
-def share(value: object) -> str:
-    return "-" if missing(value) else f"{float(value):.1%}"
-
-
-def make_table(title: str, columns: list[str], caption: str | None = None, text_first: int = 2,
-           text_last: int = 0) -> Table:
-    """Numbers right-aligned; the first `text_first` and last `text_last` columns are text."""
-    table = Table(title=title, caption=caption, header_style="bold", caption_justify="left",
-                  title_justify="left")
-    for index, name in enumerate(columns):
-        text = index < text_first or index >= len(columns) - text_last
-        table.add_column(name, justify="left" if text else "right")
-    return table
-
-
-# --- harness cost ------------------------------------------------------------------------
-
-def capacity_label(row: dict) -> str:
-    """'batch 16 conc 16, closed loop (unverified), n=48' / 'batch 16 @ 46.1 req/s, capacity
-    search (at least)'."""
-    source = row.get("capacity_source") or ""
+def capacity_label(capacity: Capacity) -> str:
+    """'batch 16 conc 16, unverified: closed loop, n=48' / 'batch 16 @ 46.1 req/s, capacity
+    search, at least, n=377'."""
+    source = capacity.source
     if source == "closed loop":
         source = "unverified: closed loop"
-    if row.get("capacity_at_least") is True:
+    if capacity.at_least:
         source += ", at least"
-    n = row.get("capacity_n")
-    return f"{point_label(row)}, {source}" + ("" if missing(n) else f", n={int(n)}")
+    return f"{capacity.label}, {source}, n={capacity.n}"
 
 
 def demand_line(answer: Answer) -> str:
@@ -84,179 +47,166 @@ def demand_line(answer: Answer) -> str:
             f"{d.cached_input_share:.0%}, batch {d.batch_share:.0%}")
 
 
-def self_hosted_table(answer: Answer, caption: str) -> Table:
+def _variant(variant: VariantCost) -> str:
+    """The variant's name, marked where it misses the fidelity limits (the caveats say why)."""
+    if variant.fidelity is None or variant.fidelity.miss is None:
+        return variant.variant
+    return f"{variant.variant} [red](misses fidelity)[/red]"
+
+
+def _full_and_effective(cost: SideCost | None) -> str:
+    if cost is None:
+        return "-/-"
+    return f"{rate(cost.usd_per_mtok_full_load)}/{rate(cost.usd_per_mtok_effective)}"
+
+
+def _side_cells(cost: SideCost | None) -> list[str]:
+    """$/h per replica, $ a month, $/Mtok at full load and effective."""
+    if cost is None:
+        return ["-", "-", "-/-"]
+    return [rate(cost.usd_per_replica_hour), usd(cost.usd_per_month), _full_and_effective(cost)]
+
+
+def self_hosted_table(answer: Answer, caption: str) -> Grid:
     unit = answer.unit
-    owned = "owned_usd_per_replica_hour" in answer.variants
+    owned = answer.priced("owned")
     columns = ["variant", "capacity at SLO from", f"tok/s per {unit}", f"{unit}s for peak",
                "utilization", "rented $/h per replica", "rented $/month",
                "rented $/Mtok full/eff"]
     columns += ["owned $/h per replica", "owned $/month", "owned $/Mtok full/eff",
                 f"power W/{unit}"] if owned else []
-    table = make_table("Self-hosted", columns, caption)
-    for row in answer.variants.to_dict("records"):
-        if missing(row.get("capacity_tps")):
-            table.add_row(row["variant"], Text("none at this SLO (see caveats)", style="yellow"))
+    grid = Grid("Self-hosted", columns, caption)
+    for variant in answer.variants:
+        capacity, peak = variant.capacity, variant.provisioning
+        if capacity is None:
+            grid.add(variant.variant, Text("none at this SLO (see caveats)", style="yellow"))
             continue
-        cells = [_variant(row), capacity_label(row), number(row["capacity_tps_per_unit"]),
-                 number(row.get("units")), share(row.get("utilization")),
-                 rate(row.get("rented_usd_per_replica_hour")),
-                 usd(row.get("rented_usd_per_month")),
-                 f"{rate(row.get('rented_usd_per_mtok_full_load'))}/"
-                 f"{rate(row.get('rented_usd_per_mtok_effective'))}"]
+        cells = [_variant(variant), capacity_label(capacity), number(capacity.tps_per_unit),
+                 number(peak.units if peak else None),
+                 share(peak.utilization if peak else None), *_side_cells(variant.rented)]
         if owned:
-            power = "-"
-            if not missing(row.get("owned_power_w_per_unit")):
-                power = f"{row['owned_power_w_per_unit']:,.0f} {row['owned_power_basis']}"
-            cells += [rate(row.get("owned_usd_per_replica_hour")),
-                      usd(row.get("owned_usd_per_month")),
-                      f"{rate(row.get('owned_usd_per_mtok_full_load'))}/"
-                      f"{rate(row.get('owned_usd_per_mtok_effective'))}", power]
-        table.add_row(*cells)
-    return table
+            power = variant.owned.power if variant.owned else None
+            cells += [*_side_cells(variant.owned),
+                      f"{power.w_per_unit:,.0f} {power.basis}" if power else "-"]
+        grid.add(*cells)
+    return grid
 
 
-def _variant(row: dict) -> str:
-    """The variant's name, marked where it misses the fidelity limits (the caveats say why)."""
-    if missing(row.get("fidelity_miss")):
-        return row["variant"]
-    return f"{row['variant']} [red](misses fidelity)[/red]"
-
-
-def api_table(answer: Answer, caption: str) -> Table:
-    table = make_table("Hosted APIs ($/Mtok listed: input / cached input / output)", [
+def api_table(answer: Answer, caption: str) -> Grid:
+    grid = Grid("Hosted APIs ($/Mtok listed: input / cached input / output)", [
         "API", "tier", "listed", "batch price", "$/Mtok this traffic", "$/mo",
         "prices as of", "data of", "source"], caption, text_last=3)
-    for row in answer.apis.to_dict("records"):
-        listed = " / ".join(rate(row[k]) for k in ("api_input_usd_per_mtok",
-                                                  "api_cached_input_usd_per_mtok",
-                                                  "api_output_usd_per_mtok"))
-        table.add_row(row["api"], row["api_tier"] or "", listed,
-                      "yes" if row["api_has_batch_price"] else "no",
-                      rate(row["api_usd_per_mtok"]), usd(row["api_usd_per_month"]),
-                      row["api_prices_as_of"], row["api_price_data_date"],
-                      row["api_price_source"])
-    return table
+    for api in answer.apis:
+        grid.add(api.name, api.tier or "", _listed(api), "yes" if api.has_batch_price else "no",
+                 rate(api.usd_per_mtok), usd(api.usd_per_month), api.prices_as_of.isoformat(),
+                 api.price_data_date.isoformat(), api.price_source)
+    return grid
 
 
-def _cheaper(row: dict, side: str) -> str:
-    cheaper = row.get(f"{side}_cheaper")
-    if missing(cheaper) or cheaper == "equal":
-        return "-" if missing(cheaper) else "equal"
-    ratio = row[f"{side}_over_api"]
+def _listed(api: ApiCost) -> str:
+    return " / ".join(rate(price) for price in (api.input_usd_per_mtok,
+                                                 api.cached_input_usd_per_mtok,
+                                                 api.output_usd_per_mtok))
+
+
+def _cheaper(verdict: SideVerdict) -> str:
+    compared = verdict.comparison
+    if compared is None or compared.cheaper == "equal":
+        return "-" if compared is None else "equal"
+    ratio = compared.over_api
     times = ratio if ratio >= 1 else 1 / ratio
-    color = "green" if cheaper == "self-hosted" else "cyan"
-    return f"[{color}]{cheaper}[/{color}] {times:.{2 if times < 1.1 else 1}f}x cheaper"
+    color = "green" if compared.cheaper == "self-hosted" else "cyan"
+    return f"[{color}]{compared.cheaper}[/{color}] {times:.{2 if times < 1.1 else 1}f}x cheaper"
 
 
-def _break_even(row: dict, side: str) -> str:
-    if missing(row.get(f"{side}_usd_per_mtok_full_load")):
+def _break_even(verdict: SideVerdict, api: ApiCost) -> str:
+    if not verdict.priced:
         return "-"
-    utilization = row.get(f"{side}_break_even_utilization")
-    if missing(utilization):
+    if verdict.break_even_utilization is None:
         return "never: API cheaper at full load"
-    text = f"U {utilization:.1%}"
-    if missing(row.get("api_usd_per_month")):
+    text = f"U {verdict.break_even_utilization:.1%}"
+    if api.usd_per_month is None:
         return text
-    ranges = row.get(f"{side}_break_even_ranges")
-    if missing(ranges) or ranges == "none":
-        return f"{text}; none at this peak"
-    return f"{text}; {ranges}"
+    ranges = verdict.comparison.ranges_text if verdict.comparison else "none"
+    return f"{text}; none at this peak" if ranges == "none" else f"{text}; {ranges}"
 
 
-def break_even_table(answer: Answer) -> Table:
+def break_even_table(answer: Answer) -> Grid:
     """Without traffic: the full-load cost against each API, and the utilization that evens it."""
-    table = make_table("Break-even utilization (no traffic given)", [
+    grid = Grid("Break-even utilization (no traffic given)", [
         "variant", "API", "API $/Mtok", "rented $/Mtok full load", "break-even (rented)",
         "owned $/Mtok full load", "break-even (owned)"],
         "U = the utilization at which self-hosting costs what the API does")
-    for row in answer.verdicts.to_dict("records"):
-        if missing(row.get("capacity_tps")):
+    for verdict in answer.verdicts:
+        variant = verdict.variant
+        if variant.capacity is None:
             continue
-        table.add_row(row["variant"], row["api"], rate(row["api_usd_per_mtok"]),
-                      rate(row.get("rented_usd_per_mtok_full_load")), _break_even(row, "rented"),
-                      rate(row.get("owned_usd_per_mtok_full_load")), _break_even(row, "owned"))
-    return table
+        cells = [variant.variant, verdict.api.name, rate(verdict.api.usd_per_mtok)]
+        for side in SIDES:
+            cost = variant.side(side)
+            cells += [rate(cost.usd_per_mtok_full_load if cost else None),
+                      _break_even(verdict.side(side), verdict.api)]
+        grid.add(*cells)
+    return grid
 
 
-def verdict_table(answer: Answer, caption: str) -> Table:
-    owned = "owned_usd_per_month" in answer.verdicts
+def verdict_table(answer: Answer, caption: str) -> Grid:
+    owned = answer.priced("owned")
     columns = ["variant", "API", "API $/mo", "rented $/mo", "rented vs API",
                "break-even (rented)"]
     columns += ["owned $/mo", "owned vs API", "break-even (owned)"] if owned else []
-    table = make_table("Build or buy (a month of this traffic)", [*columns, "rests on"], caption,
-                   text_last=1)
-    for row in answer.verdicts.to_dict("records"):
-        if missing(row.get("capacity_tps")):
+    grid = Grid("Build or buy (a month of this traffic)", [*columns, "rests on"], caption,
+                text_last=1)
+    for verdict in answer.verdicts:
+        if verdict.variant.capacity is None:
             continue
-        cells = [_variant(row), row["api"], usd(row.get("api_usd_per_month")),
-                 usd(row.get("rented_usd_per_month")), _cheaper(row, "rented"),
-                 _break_even(row, "rented")]
-        if owned:
-            cells += [usd(row.get("owned_usd_per_month")), _cheaper(row, "owned"),
-                      _break_even(row, "owned")]
-        rests = sorted({c for side in ("rented", "owned")
-                        for c in str(row.get(f"{side}_caveats") or "").split("; ") if c})
-        table.add_row(*cells, Text(", ".join(rests), style="yellow"))
-    return table
+        cells = [_variant(verdict.variant), verdict.api.name, usd(verdict.api.usd_per_month)]
+        for side in SIDES if owned else ("rented",):
+            cost = verdict.variant.side(side)
+            cells += [usd(cost.usd_per_month if cost else None), _cheaper(verdict.side(side)),
+                      _break_even(verdict.side(side), verdict.api)]
+        grid.add(*cells, Text(", ".join(_rests_on(verdict)), style="yellow"))
+    return grid
 
 
-def points_table(frame: pd.DataFrame, caption: str) -> Table:
-    table = make_table("Measured points ($/Mtok, rented, at each point's throughput)", [
-        "variant", "batch", "load", "measured", "meets SLO", "out tok/s", "total tok/s",
-        "$/Mtok out", "$/Mtok total", "split in/out", "at profile mix"], caption)
-    for row in frame.to_dict("records"):
-        meets = ("[green]yes[/green]" if row["meets_slo"]
-                 else f"[yellow]no[/yellow] {row['slo_miss']}")
-        table.add_row(
-            row["variant"], number(row["max_num_seqs"]), _load(row),
-            row.get("measured_at") or "-", meets,
-            number(row.get("output_throughput"), 1), number(row.get("total_token_throughput"), 1),
-            rate(row.get("usd_per_mtok_output")), rate(row.get("usd_per_mtok_total")),
-            f"{rate(row.get('usd_per_mtok_input_split'))}/"
-            f"{rate(row.get('usd_per_mtok_output_split'))}",
-            rate(row.get("usd_per_mtok_at_profile_mix")))
-    return table
+def _rests_on(verdict: Verdict) -> list[str]:
+    return sorted({c.code for side in SIDES for c in verdict.side(side).rests_on})
 
 
-def _load(row: dict) -> str:
-    if not missing(row.get("concurrency")):
-        return f"conc {float(row['concurrency']):g}"
-    if not missing(row.get("rate")):
-        return f"{float(row['rate']):g} req/s"
-    return str(row.get("point", "-"))
+def sensitivity_table(answer: Answer) -> Grid:
+    grid = Grid("What flips the decision (self-hosted minus API, $ a month; against the "
+                "cheapest API)", ["variant", "side", "input", "base", "-25%", "base $", "+25%",
+                                  "flips at", "change"], text_first=3)
+    for row in answer.sensitivity:
+        flip, change = row.flips_at, row.flips_at_change
+        is_share = row.unit == "share"
+        none = "no flip in [0, 1]" if is_share else "no flip in 0.1x-10x"
+        moved = "-" if change is None else (f"{change:+.2f}" if is_share else f"{change:+.0%}")
+        grid.add(row.variant, row.side, row.input, _value(row.base, is_share),
+                 usd(row.minus_api_usd_month_at_low), usd(row.minus_api_usd_month_at_base),
+                 usd(row.minus_api_usd_month_at_high),
+                 none if flip is None else _value(flip, is_share), moved)
+    return grid
 
 
-# --- harness prices ----------------------------------------------------------------------
-
-def gpu_price_table(frame: pd.DataFrame) -> Table:
-    table = make_table("GPU rental ($ per GPU-hour)", [
-        "GPU", "provider", "tier", "$/GPU-h", "checked", "source"], text_first=3, text_last=2)
-    for row in frame.to_dict("records"):
-        source = row["source"]
-        if not missing(row.get("source_date")):
-            source += f" (price of {row['source_date']})"
-        if not missing(row.get("note")):
-            source += f"; {row['note']}"
-        table.add_row(row["gpu"], row["provider"], row["tier"], rate(row["usd_per_gpu_hour"]),
-                      str(row["checked"]), source)
-    return table
+def _value(value: float, is_share: bool = False) -> str:
+    if is_share:
+        return f"{value:.0%}"
+    return rate(value).removeprefix("$") if abs(value) < 100 else number(value)
 
 
-def api_price_table(frame: pd.DataFrame) -> Table:
-    data = ", ".join(sorted(set(frame["data"]))) if not frame.empty else ""
-    table = make_table("Hosted APIs ($ per million tokens)", [
-        "tier", "API", "input", "cached input", "output", "batch in/out", "prices as of",
-        "data of", "tier checked", "source"], f"prices: {data}", text_last=4)
-    for row in frame.to_dict("records"):
-        batch = "-"
-        if not missing(row["batch_input_usd_per_mtok"]):
-            batch = (f"{rate(row['batch_input_usd_per_mtok'])}/"
-                     f"{rate(row['batch_output_usd_per_mtok'])}")
-        tiered = " (tiered by prompt length)" if row["tiered_by_prompt_length"] else ""
-        table.add_row("" if missing(row["tier"]) else row["tier"], row["api"] + tiered,
-                      rate(row["input_usd_per_mtok"]), rate(row["cached_input_usd_per_mtok"]),
-                      rate(row["output_usd_per_mtok"]), batch, row["prices_as_of"],
-                      row["data_date"] + (" STALE" if row["stale"] else ""),
-                      "-" if missing(row["tier_checked"]) else row["tier_checked"],
-                      row["source"])
-    return table
+def detail_tables(answer: Answer) -> list[Grid]:
+    """The tables `--detail` adds: self-hosted and APIs (captioned with the prices they use),
+    the verdicts (or the break-even utilization without traffic) and what flips them."""
+    hosting = "; ".join(line for line in answer.prices_used if not line.startswith("API"))
+    apis = "; ".join(line for line in answer.prices_used if line.startswith("API"))
+    found = [self_hosted_table(answer, hosting), api_table(answer, apis)]
+    if all(v.capacity is None for v in answer.variants):
+        pass  # nothing to compare: the caveats say why
+    elif not answer.has_traffic:
+        found.append(break_even_table(answer))
+    else:
+        found.append(verdict_table(answer, VERDICT_CAPTION))
+    if answer.sensitivity:
+        found.append(sensitivity_table(answer))
+    return found

@@ -35,10 +35,10 @@ def view_prices(view: CostView) -> list[str]:
     """Each price with the date of its data (not the day it was looked up) and its age."""
     if view.reason is not None:
         return [view.reason]
-    lines = [f"{row['kind']}: {row['name']}, ${row['usd']:,.4g} {row['unit']}, {row['data']}, "
-             f"data of {row['data_date']} ({row['age_days']} days old"
-             + (", STALE)" if row.get("stale") else ")")
-             for row in view.prices.to_dict("records")]
+    lines = [f"{row.kind}: {row.name}, ${row.usd:,.4g} {row.unit}, {row.data}, "
+             f"data of {row.data_date.isoformat()} ({row.age_days} days old"
+             + (", STALE)" if row.stale else ")")
+             for row in view.prices]
     return lines + [line for line in view.prices_used if line.startswith("API tiers")]
 
 
