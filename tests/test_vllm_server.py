@@ -168,5 +168,12 @@ def test_shared_prefixes_hit_the_prefix_cache_and_distinct_prompts_do_not(vllm_s
     shared = WorkloadConfig(input_tokens=200, output_tokens=4,
                             shared_prefix={"share": 0.8, "prefixes": 1})
     distinct = WorkloadConfig(input_tokens=200, output_tokens=4)
-    assert asyncio.run(hit_rate(shared, 21)) > 0.4  # 7 of 8 requests hit 128 of 200 tokens
+    first = asyncio.run(hit_rate(shared, 21))
+    assert first > 0.4  # 7 of 8 requests hit 128 of 200 tokens
     assert asyncio.run(hit_rate(distinct, 23)) == 0
+    # the same prefix again finds it cached from the first time (8 of 8 hit) ...
+    assert asyncio.run(hit_rate(shared, 21)) > first
+    # ... unless the engine's reset emptied the cache in between (what runs after each point)
+    engine, _ = vllm_server
+    assert engine.reset_prefix_cache() == "reset"
+    assert asyncio.run(hit_rate(shared, 21)) == pytest.approx(first)

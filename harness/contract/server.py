@@ -27,7 +27,6 @@ class ServerHandle:
     metrics_url: str | None = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     secret: str | None = field(default=None, repr=False)
-    cache_reset_url: str | None = None  # POST here empties the prefix cache
 
     def redact(self, text: str) -> str:
         """Text safe to store: the API key, if any, replaced."""

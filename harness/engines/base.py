@@ -52,6 +52,11 @@ class Engine(ABC):
     def describe(self) -> str:
         """One line for the plan: what will be started or used."""
 
+    def reset_prefix_cache(self) -> str:
+        """Empty the server's prefix cache; what happened, in words ("reset", or "not reset"
+        and why), as a point stores it."""
+        return "not reset (the engine offers no reset)"
+
     def log_tail(self, lines: int = 15) -> str:
         try:
             text = self.log_path.read_text(errors="replace")

@@ -24,6 +24,7 @@ from harness.contract.server import (
     TOKEN_IDS,
     ServerHandle,
 )
+from harness.engines.http import post_json
 from harness.engines.models import resolve_model, served_name
 from harness.engines.process import ProcessEngine
 
@@ -110,5 +111,13 @@ class VllmEngine(ProcessEngine):
         return ServerHandle(self.base_url, self.served_name, VLLM_EXTENSIONS,
                             metrics_url=self.base_url + "/metrics",
                             headers={"Authorization": f"Bearer {key}"} if key else {},
-                            secret=str(key) if key else None,
-                            cache_reset_url=self.base_url + "/reset_prefix_cache")
+                            secret=str(key) if key else None)
+
+    def reset_prefix_cache(self) -> str:
+        """POST /reset_prefix_cache (VLLM_SERVER_DEV_MODE=1 enables it)."""
+        try:
+            status, text = post_json(self.base_url + "/reset_prefix_cache", {},
+                                     self.handle().headers, timeout=30)
+        except OSError as err:
+            return f"not reset: {err}"
+        return "reset" if status == 200 else f"not reset: HTTP {status}: {text[:100]}"

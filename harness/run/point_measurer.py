@@ -57,6 +57,7 @@ class CellContext:
     workload_for: Callable[..., RequestSource]  # (stream name, trace=False) -> its requests
     energy: EnergyMonitor
     idle: Measurement
+    prefix_cache: str = "not reset"  # how the next point finds it (Runner.reset_cache)
 
 
 class PointMeasurer:
@@ -68,7 +69,6 @@ class PointMeasurer:
     def measure(self, ctx: CellContext, point: Point,
                 on_request: Callable[[], None] | None = None) -> PointResult:
         cell = ctx.cell
-        cache = self.prepare_cache(ctx.server)
         started_at = now_iso()
         salt = salt_of(self.run_name, cell.id, point.id)
         # every prompt is built before the windows open (Prebuilt says why)
@@ -81,7 +81,7 @@ class PointMeasurer:
         self.store.check_present(cell.id, point.id)  # (a removed folder is not made again)
         spool.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            result = self._measure(ctx, point, (requests, trace), spool, started_at, cache,
+            result = self._measure(ctx, point, (requests, trace), spool, started_at,
                                    on_request)
         finally:
             spool.discard()  # (already moved into place when the point was saved)
@@ -89,8 +89,7 @@ class PointMeasurer:
 
     def _measure(self, ctx: CellContext, point: Point,
                  requests: tuple[RequestSource, RequestSource | None], spool: RequestSpool,
-                 started_at: str, cache: str, on_request: Callable[[], None] | None
-                 ) -> PointResult:
+                 started_at: str, on_request: Callable[[], None] | None) -> PointResult:
         cell, engine = ctx.cell, ctx.engine
         ctx.energy.begin_window(point.id)
         try:
@@ -124,21 +123,11 @@ class PointMeasurer:
             energy=point_energy(window, ctx.idle, prompt_tokens=metrics.prompt_tokens,
                                 output_tokens=metrics.output_tokens),
             cpu_energy=window.cpu_summary(),
-            started_at=started_at, ended_at=now_iso(), prefix_cache=cache,
+            started_at=started_at, ended_at=now_iso(), prefix_cache=ctx.prefix_cache,
             steady=with_energy(reading.steady, window.gpu_energy_j, window.samples,
                                (window.start_s, window.end_s), load.start))
         self.store.save_point(result, requests_file, window.samples)
         return result
-
-    def prepare_cache(self, server: ServerHandle) -> str:
-        """Reset the prefix cache so earlier points cannot flatter this one, unless the
-        workload studies caching."""
-        if self.config.workload.studies_caching:
-            return "kept (the workload studies caching)"
-        if server.cache_reset_url is None:
-            return "not reset (the engine offers no reset)"
-        ok, why = reset_cache(server)
-        return "reset" if ok else f"not reset: {why}"
 
     async def _run(self, ctx: CellContext, point: Point,
                    requests: tuple[RequestSource, RequestSource | None], spool: RequestSpool,
@@ -242,12 +231,3 @@ def client_health(load: LoadResult, metrics: PointMetrics) -> ClientHealth:
                         loop_lag_ms=LagStats(n=lag.n, p50=lag.p50_ms, p99=lag.p99_ms,
                                              max=lag.max_ms))
 
-
-def reset_cache(server: ServerHandle) -> tuple[bool, str]:
-    from harness.engines.http import post_json
-
-    try:
-        status, text = post_json(server.cache_reset_url, {}, server.headers, timeout=30)
-    except OSError as err:
-        return False, str(err)
-    return status == 200, f"HTTP {status}: {text[:100]}"

@@ -32,7 +32,7 @@ from harness.contract.progress import (
     WarmupFailed,
 )
 from harness.contract.results import CellFailure, PointRef, PointResult
-from harness.engines.base import EngineError
+from harness.engines.base import Engine, EngineError
 from harness.engines.models import resolve_model
 from harness.engines.registry import make_engine
 from harness.load.generator import run_point
@@ -127,7 +127,8 @@ class Runner:
                     self.emit(FidelityMeasured(cell.id, self.fidelity.run(cell, server,
                                                                           prompts.vocab)))
                 idle = energy.idle_baseline(self.config.telemetry.idle_baseline_s)
-                ctx = CellContext(cell, engine, server, prompts.workload, energy, idle)
+                ctx = CellContext(cell, engine, server, prompts.workload, energy, idle,
+                                  self.reset_cache(engine))
                 while remaining:
                     self.measure(ctx, remaining[0])
                     remaining.pop(0)
@@ -143,9 +144,18 @@ class Runner:
         cell = ctx.cell.id
         self.emit(PointStarted(cell, point.id, point.requests))
         result = self.measurer.measure(ctx, point, lambda: self.emit(RequestsDone(cell)))
+        ctx.prefix_cache = self.reset_cache(ctx.engine)  # for the next point
         self.outcome.measured += 1
         self.emit(PointFinished(result))
         return result
+
+    def reset_cache(self, engine: Engine) -> str:
+        """Empty the prefix cache after the warmup and after each point (as vLLM's sweep
+        does), so what ran before cannot flatter the next point, unless the workload studies
+        caching; how the next point finds the cache, in words."""
+        if self.config.workload.studies_caching:
+            return "kept (the workload studies caching)"
+        return engine.reset_prefix_cache()
 
     def warm_up(self, cell: Cell, server, prompts: PromptSource) -> None:
         n = self.config.load.warmup_requests
