@@ -97,6 +97,7 @@ def answer_view(answer: Answer, detail: bool = False) -> RenderableType:
     parts += [Text(f"  {line}") for line in answer.prices_used]
     if not detail:
         parts.append(Text("Full tables (self-hosted, APIs, every verdict, break-even ranges, "
-                          "sensitivity, all caveats): --detail; for scripts: --format json|csv",
+                          "sensitivity, all caveats): --detail; for scripts: --format json|csv; "
+                          "a document: --format md|html",
                           style="dim"))
     return Group(*parts)
