@@ -14,7 +14,7 @@ from harness.commands import (
     selftest,
     validate,
 )
-from harness.commands.output import OneLineErrors
+from harness.commands.console import OneLineErrors
 
 app = typer.Typer(
     help="Benchmark self-hosted LLM serving: sweep vLLM over batch sizes and quantizations, "

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.commands.output import console, err_console, user_error
+from harness.commands.console import console, err_console, user_error
 from harness.config import ExperimentConfig
 
 

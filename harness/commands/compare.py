@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from harness.commands.output import emit, err_console, user_error
+from harness.commands.console import emit, err_console, user_error
 from harness.commands.report import load_runs
 from harness.report.output import Format
 

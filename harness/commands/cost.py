@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from harness.commands.output import emit, err_console, user_error
+from harness.commands.console import emit, err_console, user_error
 from harness.report.output import Format
 
 PRICES_OPTION = typer.Option(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from harness.commands.output import console, user_error
+from harness.commands.console import console, user_error
 from harness.config.shapes import SHAPES
 
 

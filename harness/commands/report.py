@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from harness.commands.output import console, emit, err_console, user_error
+from harness.commands.console import console, emit, err_console, user_error
 from harness.report.output import Format
 
 

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.commands.output import (
+from harness.commands.console import (
     EXIT_FAILED_CELLS,
     EXIT_INTERRUPTED,
     console,

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 import typer
 
-from harness.commands.output import console, err_console, user_error
+from harness.commands.console import console, err_console, user_error
 from harness.mock import Schedule
 from harness.run.selftest import StreamsResult, selftest_client
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from harness.commands.output import EXIT_FAILED_CELLS, console, err_console, user_error
+from harness.commands.console import EXIT_FAILED_CELLS, console, err_console, user_error
 
 
 def validate(results: Path = typer.Argument(..., metavar="RESULTS_DIR",

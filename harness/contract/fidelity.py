@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from harness.contract.base import SCHEMA_VERSION, Stored
+from harness.contract.stored import SCHEMA_VERSION, Stored
 
 
 class FidelityScore(Stored):

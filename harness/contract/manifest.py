@@ -9,8 +9,8 @@ from typing import Any
 from pydantic import Field, field_serializer
 
 from harness.config import ExperimentConfig
-from harness.contract.base import SCHEMA_VERSION, Stored
 from harness.contract.placement import ClusterView
+from harness.contract.stored import SCHEMA_VERSION, Stored
 
 # Keys whose values are secrets wherever they sit in a config (engine options such as vLLM's
 # api_key, engine env such as HF_TOKEN): stored as REDACTED, never verbatim.

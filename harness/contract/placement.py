@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from harness.contract.base import Stored
+from harness.contract.stored import Stored
 
 
 class NodeRef(Stored):

@@ -1,4 +1,4 @@
-"""What a run stores of its measurements: typed models, one schema version (contract/base.py).
+"""What a run stores of its measurements: typed models, one schema version (contract/stored.py).
 
 Points (PointResult, with its metrics, SLO verdict, phases, engine view, client health and
 energy), a cell's capacity search (CapacityRecord) and a failed cell (CellFailure); where each
@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import Field
 
 from harness.config.slo import Slo
-from harness.contract.base import SCHEMA_VERSION, Stored
 from harness.contract.placement import NodeRef
+from harness.contract.stored import SCHEMA_VERSION, Stored
 
 PointKind = Literal["closed", "open", "profile", "search", "trace"]
 # how tables list points

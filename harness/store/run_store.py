@@ -25,7 +25,6 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from harness.config.base import STORED, first_error
-from harness.contract.base import SCHEMA_VERSION
 from harness.contract.fidelity import FidelityRecord
 from harness.contract.layout import (
     CAPACITY_FILES,
@@ -37,6 +36,7 @@ from harness.contract.layout import (
 from harness.contract.manifest import CellTelemetry, Invocation, RunManifest
 from harness.contract.placement import ClusterView
 from harness.contract.results import CapacityRecord, CellFailure, PointResult
+from harness.contract.stored import SCHEMA_VERSION
 
 Model = TypeVar("Model", bound=BaseModel)
 ROW_GROUP = 1024  # requests per parquet row group: what the writer holds encoded at once
