@@ -60,8 +60,13 @@ def test_a_run_with_a_cost_profile_searches_and_the_answer_uses_the_search(tmp_p
     record = json.loads(cell.read_text())
     closed = json.loads((cell.parent / "points" / "c4.json").read_text())
     top = 1.25 * closed["metrics"]["request_throughput"]
-    assert len(record["steps"]) <= 3
-    assert max(s["rate_rps"] for s in record["steps"]) == float(f"{top:.3g}")
+    # the derived range tops out at 1.25 x the best rate measured; a top that meets grows,
+    # doubling up to 8 x that top (3 more steps at most)
+    rates = [s["rate_rps"] for s in record["steps"]]
+    assert len(rates) <= 3 + 3 and rates[1] == float(f"{top:.3g}")
+    assert max(rates) <= float(f"{8 * float(f'{top:.3g}'):.3g}")
+    if record["at_upper_bound"]:
+        assert record["rate_rps"] == record["cap_rps"] == max(rates)
     answer = build_answer(load_results(out), load_profile(profile), load_price_book())
     (variant,) = answer.variants
     assert variant.capacity.source == "capacity search" and variant.capacity.verified

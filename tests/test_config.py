@@ -187,9 +187,9 @@ def test_dry_run_says_what_the_plan_costs_in_wall_time(tmp_path):
     result = run_cli(tmp_path, str(write(tmp_path, config)), "--dry-run")
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    # 2 cells x (c1 + r2) x 30 s = 120 s; 2 x 3 capacity steps x 10 s = 60 s
-    assert "about 3 min of load: 4 load points (2 min of planned arrivals)" in text
-    assert "up to 6 capacity steps (60 s)" in text
+    # 2 cells x (c1 + r2) x 30 s = 120 s; 2 x (3 capacity steps + 3 doublings) x 10 s = 120 s
+    assert "about 4 min of load: 4 load points (2 min of planned arrivals)" in text
+    assert "up to 12 capacity steps (2 min)" in text
     assert "2 server launches (each up to 10 min to start)" in text
 
 

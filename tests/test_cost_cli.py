@@ -55,7 +55,7 @@ def test_cost_on_the_quickstart_prints_the_answer_with_dated_prices():
                      "groq:llama-3.1-8b-instant", "openai:gpt-5-mini", "bf16", "fp8-kv",
                      "prices in force on 2026-11-26", "llama-3.1-8b checked 2026-11-26",
                      "cost.usd_per_hour in configs/quickstart.yaml",
-                     f"the price set for the run of {run_date()}", "capacity search, n=",
+                     f"the price set for the run of {run_date()}", "capacity search, search bracket ",
                      "tiny random-weight model", "What flips the decision",
                      "owned: left out: the run had no GPU"):
         assert expected in out, expected
@@ -73,7 +73,7 @@ def test_the_answer_leads_with_the_decision_and_fits_a_terminal():
     assert max(len(line) for line in decision) <= 120, decision
     assert any("rests on: " in line and "dummy_model" in line for line in lines)
     # the committed run searched every cell: its capacity is verified under open-loop arrivals
-    assert any(", capacity search, n=" in line for line in lines)
+    assert any(", capacity search, search bracket " in line for line in lines)
     assert "--detail" in result.output and "Hosted APIs" not in result.output
     assert len(lines) < 30
 

@@ -82,10 +82,42 @@ def test_search_without_any_rate_meeting():
     assert result.best is None and len(result.steps) == 1
 
 
-def test_search_that_meets_at_the_top_stops():
+def test_search_that_meets_at_the_top_stops_without_a_cap():
     calls: list[float] = []
     result = search(fake_measure(100.0, calls), 1.0, 8.0, 6)
     assert calls == [1.0, 8.0] and result.best.rate == 8.0
+
+
+def test_a_top_that_meets_grows_the_range_until_a_rate_misses():
+    calls: list[float] = []
+    result = search(fake_measure(20.0, calls), 1.0, 8.0, 4, cap=64.0)
+    assert calls[:4] == [1.0, 8.0, 16.0, 32.0]  # doubling above the top until a miss ...
+    assert calls[4:] == [22.6, 19.0]  # ... then bisecting with the steps left
+    assert result.best.rate == 19.0
+
+
+def test_at_least_only_where_the_cap_itself_meets():
+    calls: list[float] = []
+    found = search(fake_measure(100.0, calls), 1.0, 8.0, 6, cap=50.0)
+    assert calls == [1.0, 8.0, 16.0, 32.0, 50.0] and found.best.rate == 50.0
+    points = {s.point: point_result("c", "v", 4, None, metrics(s.rate * 500, s.rate * 100),
+                                    point=s.point, kind="search", rate=s.rate)
+              for s in found.steps}
+    assert capacity_record(found, points, Slo(ttft_p95_ms=500), 50.0).at_upper_bound
+
+
+def test_the_bracket_is_what_the_server_delivered_at_the_rate_above():
+    calls: list[float] = []
+    found = search(fake_measure(10.0, calls), 1.0, 64.0, 6)
+    # past saturation the server delivers less than it was offered: 12 req/s at most
+    points = {s.point: point_result("c", "v", 4, None,
+                                    metrics(min(s.rate, 12) * 500, min(s.rate, 12) * 100),
+                                    point=s.point, kind="search", rate=s.rate)
+              for s in found.steps}
+    record_ = capacity_record(found, points, Slo(ttft_p95_ms=500))
+    above = min(s.rate for s in found.steps if s.rate > found.best.rate)
+    assert record_.bracket_rate_rps == above
+    assert record_.bracket_output_throughput == min(above, 12) * 100  # measured there
 
 
 def test_capacity_record_for_the_cost_model():

@@ -134,9 +134,14 @@ def capacity_line(cell: str, record: CapacityRecord, lowest: float) -> str:
     if not record.meets_slo:
         return (f"[yellow]{cell}: no searched rate meets the SLO (lowest {lowest:.3g} "
                 "req/s)[/yellow]")
-    bound = " (the top of the searched range)" if record.at_upper_bound else ""
-    return (f"[green]{cell}: capacity at SLO {record.rate_rps:g} req/s{bound}, "
-            f"{record.output_throughput:,.1f} out tok/s[/green]")
+    found = (f"[green]{cell}: capacity at SLO {record.rate_rps:g} req/s, "
+             f"{record.output_throughput:,.1f} out tok/s")
+    if record.at_upper_bound:
+        return f"{found}: at least (met at the search's cap)[/green]"
+    if record.bracket_rate_rps is None:
+        return f"{found}[/green]"
+    return (f"{found}[/green] (search bracket: {record.bracket_rate_rps:g} req/s missed, "
+            f"delivering {record.bracket_output_throughput:,.1f} out tok/s)")
 
 
 def fidelity_summary(record: FidelityRecord) -> str:

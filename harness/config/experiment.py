@@ -32,10 +32,11 @@ from harness.config.engines import EngineConfig, OptionValue, VllmConfig, normal
 from harness.config.executor import ExecutorConfig, LocalExecutor
 from harness.config.fidelity import FidelityConfig
 from harness.config.lengths import LengthsFileError
-from harness.config.load import CapacityConfig, LoadConfig, WorkloadConfig
+from harness.config.load import DEFAULT_GROW_TO, CapacityConfig, LoadConfig, WorkloadConfig
 from harness.config.prompt_file import PromptFileError, read_prompts
 from harness.config.shapes import SHAPES
 from harness.config.slo import Slo
+from harness.config.sustain import SustainConfig
 from harness.config.trace import Trace, TraceError, read_trace
 
 DUMMY_PREFIX = "dummy:"
@@ -87,6 +88,9 @@ class ExperimentConfig(Strict):
     load: LoadConfig
     slo: Slo | None = Field(
         None, description="limits a point must meet, e.g. ttft_p95_ms: 500, max_error_rate: 0.01")
+    sustain: SustainConfig = Field(
+        default_factory=SustainConfig,
+        description="when an open-loop rate counts as sustained (else its point misses)")
     capacity: CapacityConfig | Literal[False] | None = Field(
         None, description="the capacity search; default: on (derived range, 5 steps x 10 s) "
         "when the config has `slo` and cost.profile; false: off")
@@ -229,8 +233,13 @@ class ExperimentConfig(Strict):
     def hash(self) -> str:
         """Hash of everything that changes what is measured: not the cost section, nor where
         the cells run (a run started here can be resumed on a cluster), nor the fidelity
-        limits (a config without fidelity hashes as it did before the section)."""
+        limits (a config without fidelity hashes as it did before the section), nor default
+        sustain rules (configs from before them hash as they did)."""
         skip: dict = {"cost": True, "fidelity": True, "executor": True}
+        if self.sustain == SustainConfig():  # configs without the section hash as before it
+            skip["sustain"] = True
+        if self.capacity and self.capacity.grow_to == DEFAULT_GROW_TO:  # (and without this)
+            skip["capacity"] = {"grow_to": True}
         if self.fidelity is not None:
             skip["fidelity"] = {"max_kl": True, "min_top1": True}
         canonical = json.dumps(self.model_dump(exclude=skip), sort_keys=True)

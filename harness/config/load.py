@@ -180,6 +180,7 @@ class LoadConfig(Strict):
 
 DERIVED_HEADROOM = 1.25   # a derived search tops out 25% above the best rate measured
 DERIVED_SPAN = 8.0        # ... and starts 8x below its top
+DEFAULT_GROW_TO = 8.0     # a range whose top meets grows by doubling, up to 8x that top
 
 
 class CapacityConfig(Strict):
@@ -193,6 +194,10 @@ class CapacityConfig(Strict):
     max_rate: PositiveFloat | None = Field(
         None, description="req/s; default: 1.25 x the highest rate the cell's points measured")
     steps: int = Field(5, ge=2, le=20, description="measurements in the search, at most")
+    grow_to: float = Field(
+        DEFAULT_GROW_TO, ge=1, le=64,
+        description="when max_rate meets the SLO and is sustained, the search doubles the rate "
+                    "until one misses, up to this many times max_rate (then: 'at least')")
     duration_s: PositiveFloat = Field(10.0, description="seconds of arrivals per step")
     arrival: Arrival = "poisson"
 

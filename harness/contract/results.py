@@ -225,6 +225,23 @@ class SteadyWindow(Stored):
     note: str | None = None
 
 
+class Sustained(Stored):
+    """Whether an open-loop point's server sustained its rate over the steady window
+    (harness/metrics/sustained.py has the rule): a point that is not sustained misses its SLO,
+    whatever its percentiles say."""
+
+    sustained: bool
+    reason: str | None = None  # why not, in the words every view shows
+    window_s: float | None = None
+    offered_rps: float | None = None  # arrivals in the window / its length
+    achieved_rps: float | None = None  # completions in the window / its length
+    waiting: int | None = None  # arrived and not ended when the window closed
+    arrived: int | None = None
+    ttft_first_quarter_ms: float | None = None  # median, from the intended send
+    ttft_last_quarter_ms: float | None = None
+    e2e_p50_ms: float | None = None
+
+
 class PointResult(Stored):
     schema_version: int = SCHEMA_VERSION
     run: str
@@ -249,6 +266,7 @@ class PointResult(Stored):
     ended_at: str
     prefix_cache: str
     steady: SteadyWindow | None = None  # absent in runs measured before it existed
+    sustained: Sustained | None = None  # open-loop points; absent before it was judged
     node: NodeRef | None = None
 
     @property
@@ -298,7 +316,8 @@ class CapacityStep(Stored):
 
 
 class CapacityRecord(Stored):
-    """The capacity search of one cell: the highest open-loop rate that met the SLO."""
+    """The capacity search of one cell: the highest open-loop rate that met the SLO (and was
+    sustained), and the bracket above it."""
 
     schema_version: int = SCHEMA_VERSION
     slo: Slo
@@ -309,5 +328,11 @@ class CapacityRecord(Stored):
     output_throughput: float | None = None
     total_token_throughput: float | None = None
     request_throughput: float | None = None
-    at_upper_bound: bool = False  # met at the top of the range: the capacity is at least it
+    at_upper_bound: bool = False  # met at the search's cap: the capacity is at least it
     reason: str | None = None  # why there is none
+    cap_rps: float | None = None  # the highest rate the search would try
+    # the lowest rate above the capacity that missed, and what the server delivered there
+    bracket_rate_rps: float | None = None
+    bracket_point: str | None = None
+    bracket_output_throughput: float | None = None
+    bracket_total_token_throughput: float | None = None

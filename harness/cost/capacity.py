@@ -4,8 +4,9 @@ while meeting the profile's SLO, and how far that figure can be trusted.
 Every candidate point is judged against the profile's SLO (harness.metrics.slo.judge, in
 measured.py).
 - A cell with a capacity search: the highest searched open-loop rate whose point meets the
-  profile's SLO (whatever SLO the search ran at), bracketed by the next rate tried above it; at
-  the top of the searched range it is a lower bound ("at least").
+  profile's SLO and was sustained (whatever SLO the search ran at), in a bracket whose top is
+  what the server delivered at the next rate tried above it ("search bracket"); with no rate
+  tried above it (the search's cap met) it is a lower bound ("at least").
 - A cell without one: its best point at the SLO, marked unverified where it is closed loop
   (no queueing in its latencies, nothing showed the server holding that rate under arrivals);
   a closed-loop point's throughput is its steady window's, without ramp-up and drain.
@@ -74,10 +75,13 @@ def _searched(points: list[JudgedPoint], record: CapacityRecord, ratio: float,
         return None
     rate, point = max(meeting, key=lambda pair: pair[0])
     found = _capacity(point, ratio, cost_ratio, SEARCH)
-    above = [r for r in rates.values() if r > rate]
+    above = [(r, p) for r, p in tried if r > rate]
+    # the bracket's top: what the server delivered at the next rate tried, never more than it
+    # delivered there (a rate-ratio extrapolation would overstate an overloaded server)
+    high = (max(found.tps, _capacity(min(above, key=lambda pair: pair[0])[1], ratio,
+                                     cost_ratio, SEARCH).tps) if above else None)
     return replace(found, rate_rps=rate, concurrency=None, at_least=not above,
-                   search=Search(record.rate_rps, record.slo.describe()),
-                   high_tps=found.tps * min(above) / rate if above else None)
+                   search=Search(record.rate_rps, record.slo.describe()), high_tps=high)
 
 
 def cell_capacity(points: list[JudgedPoint], record: CapacityRecord | None, ratio: float,

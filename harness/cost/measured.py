@@ -81,4 +81,5 @@ def load_results(root: Path) -> StoredRun:
 def judged(stored: StoredRun, slo: Slo) -> MeasuredRun:
     """The run's points in table order, each judged against `slo`."""
     points = sorted(stored.points, key=lambda p: p.sort_key)
-    return MeasuredRun(stored, [JudgedPoint(p, judge(p.metrics, slo)) for p in points], slo)
+    return MeasuredRun(stored, [JudgedPoint(p, judge(p.metrics, slo, p.sustained))
+                                for p in points], slo)

@@ -41,7 +41,7 @@ class Capacity:
     tps: float                    # at the profile's mix
     window: str                   # "steady" (a closed loop without ramp-up) or "whole"
     low_tps: float
-    high_tps: float | None        # the next rate tried above it; None: not bracketed
+    high_tps: float | None        # delivered at the next rate tried above; None: not bracketed
     mean_power_w: float | None
     source: str                   # "capacity search", "closed loop" or "open loop"
     verified: bool

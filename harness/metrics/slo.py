@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.config.slo import Limit, Slo
-from harness.contract.results import Distribution, PointMetrics, SloVerdict
+from harness.contract.results import Distribution, PointMetrics, SloVerdict, Sustained
 from harness.metrics.point_metrics import (
     Where,
     e2e,
@@ -44,7 +44,9 @@ def judged_distribution(metrics: PointMetrics, metric: str) -> Distribution:
     return getattr(metrics, f"{metric}_ms")
 
 
-def judge(metrics: PointMetrics, slo: Slo) -> Judgement:
+def judge(metrics: PointMetrics, slo: Slo, sustained: Sustained | None = None) -> Judgement:
+    """Every limit of `slo` against the point's metrics; an open-loop point whose rate was not
+    sustained (harness/metrics/sustained.py) misses whatever its percentiles say."""
     missed, worst = [], 0.0
     for limit in slo.limits():
         value = judged_distribution(metrics, limit.metric).stat(limit.stat)
@@ -60,6 +62,11 @@ def judge(metrics: PointMetrics, slo: Slo) -> Judgement:
         ratio = (metrics.error_rate / slo.max_error_rate if slo.max_error_rate
                  else 1 + metrics.error_rate)
         worst = max(worst, ratio)
+    if sustained is not None and not sustained.sustained:
+        missed.append(f"not sustained ({sustained.reason})")
+        offered, achieved = sustained.offered_rps, sustained.achieved_rps
+        ratio = offered / achieved if offered and achieved else math.inf
+        worst = max(worst, ratio, 1.0 + 1e-9)  # a miss, however close its figures
     return Judgement(not missed, missed, worst)
 
 
@@ -135,8 +142,9 @@ def goodput(stored: StoredRequests, duration_s: float, slo: Slo, where: Where | 
     return tally.goodput(duration_s)
 
 
-def verdict(metrics: PointMetrics, slo: Slo, good: GoodTally) -> SloVerdict:
+def verdict(metrics: PointMetrics, slo: Slo, good: GoodTally,
+            sustained: Sustained | None = None) -> SloVerdict:
     """The stored verdict of a point or phase, its goodput over its metrics' window."""
-    judged = judge(metrics, slo)
+    judged = judge(metrics, slo, sustained)
     return SloVerdict(limits=slo, meets=judged.meets, violations=judged.violations,
                       goodput_rps=good.goodput(metrics.duration_s))

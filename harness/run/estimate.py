@@ -4,6 +4,7 @@ what cannot be known upfront (a point of N requests lasts as long as the server 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from harness.config import ExperimentConfig
@@ -37,7 +38,9 @@ def estimate(config: ExperimentConfig, plan: list[Cell]) -> PlanEstimate:
             else:
                 timed += point.duration_s
     search = config.capacity_search
-    steps = search.steps * len(plan) if search is not None else 0
+    # a top that meets grows by doubling up to grow_to x itself: those steps come on top
+    per_cell = search.steps + math.ceil(math.log2(search.grow_to)) if search else 0
+    steps = per_cell * len(plan)
     return PlanEstimate(
         launches=len(plan), startup_timeout_s=config.engine.startup_timeout_s,
         points=sum(len(cell.points) for cell in plan), timed_load_s=timed,

@@ -112,7 +112,8 @@ class PointMeasurer:
                               f"are kept") from None
         # every figure is read from what is stored, in one pass over the file
         reading = read_point(ParquetRequests(requests_file), load.end - load.start,
-                             phase_spans(point, load), self.config.slo)
+                             phase_spans(point, load), self.config.slo,
+                             self.config.sustain if at_constant_rate(point) else None)
         metrics = reading.metrics
         result = PointResult(
             run=self.run_name, cell=cell.id, point=point.id, kind=point.kind,
@@ -125,7 +126,8 @@ class PointMeasurer:
             cpu_energy=window.cpu_summary(),
             started_at=started_at, ended_at=now_iso(), prefix_cache=ctx.prefix_cache,
             steady=with_energy(reading.steady, window.gpu_energy_j, window.samples,
-                               (window.start_s, window.end_s), load.start))
+                               (window.start_s, window.end_s), load.start),
+            sustained=reading.sustained)
         self.store.save_point(result, requests_file, window.samples)
         return result
 
@@ -212,6 +214,15 @@ def planned_lengths(config: ExperimentConfig, point: Point) -> tuple[str, str]:
         lengths = workload.input_tokens.describe(), workload.output_tokens.describe()
     replays = ", ".join(phase.name for phase in point.phases if phase.trace)
     return tuple(f"{text}; phase {replays} {source}" if replays else text for text in lengths)
+
+
+def at_constant_rate(point: Point) -> bool:
+    """An open-loop point of one phase at one rate: what the `sustain` rules judge (a capacity
+    search step, a `load.rates` point)."""
+    if len(point.phases) != 1 or point.phases[0].rate is None:
+        return False
+    start, end = point.phases[0].rate
+    return start == end
 
 
 def phase_spans(point: Point, load: LoadResult) -> list[PhaseSpan]:

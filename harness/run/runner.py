@@ -38,7 +38,7 @@ from harness.engines.registry import make_engine
 from harness.load.generator import run_point
 from harness.load.loop import run_fast
 from harness.load.prompt_source import PromptsError, PromptSource
-from harness.run.capacity_search import SearchStep, capacity_record, search
+from harness.run.capacity_search import SearchStep, capacity_record, rounded, search
 from harness.run.fidelity_pass import FidelityPass
 from harness.run.point_measurer import CellContext, PointMeasurer
 from harness.store.run_store import RunStore, now_iso
@@ -193,9 +193,10 @@ class Runner:
             results[point.id] = result
             return SearchStep(rate, point.id, result.slo.meets, result.slo.violations)
 
-        found = search(measure, *rates, cap.steps)
+        top = rates[1] * cap.grow_to
+        found = search(measure, *rates, cap.steps, top)
         self.skip(cell, cap.steps - len(found.steps))
-        record = capacity_record(found, results, self.config.slo)
+        record = capacity_record(found, results, self.config.slo, rounded(top))
         self.store.save_capacity(cell.id, record)
         self.emit(CapacitySearched(cell.id, record, rates[0]))
 

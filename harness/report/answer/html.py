@@ -39,10 +39,7 @@ def _capacity_html(variant: VariantCost, unit: str) -> str:
     if capacity is None:
         return badge(variant.slo_note or "-", "critical")
     source = badge(capacity_label(capacity), "info" if capacity.verified else "warning")
-    low, high = capacity.low_tps, capacity.high_tps
-    interval = "" if high is None else \
-        f"<br><small>interval {low:,.0f}-{high:,.0f} tok/s</small>"
-    return f"{capacity.tps_per_unit:,.0f} tok/s per {escape(unit)}<br>{source}{interval}"
+    return f"{capacity.tps_per_unit:,.0f} tok/s per {escape(unit)}<br>{source}"
 
 
 def _qualifying(caveats: list[Caveat], decision: Decision) -> list[tuple[str, str, str]]:

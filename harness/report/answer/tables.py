@@ -26,12 +26,17 @@ VERDICT_CAPTION = ("break-even: U = the utilization at which self-hosting costs 
 
 def capacity_label(capacity: Capacity) -> str:
     """'batch 16 conc 16, unverified: closed loop, n=48' / 'batch 16 @ 46.1 req/s, capacity
-    search, at least, n=377'."""
+    search, at least, n=377' / '... capacity search, search bracket 1,230-1,410 tok/s, n=221'
+    (the bracket: what the server delivered at the capacity and at the next rate tried)."""
     source = capacity.source
     if source == "closed loop":
         source = "unverified: closed loop"
     if capacity.at_least:
         source += ", at least"
+    elif capacity.high_tps is not None:
+        units = capacity.gpus_per_replica
+        source += (f", search bracket {capacity.low_tps / units:,.0f}-"
+                   f"{capacity.high_tps / units:,.0f} tok/s")
     return f"{capacity.label}, {source}, n={capacity.n}"
 
 
