@@ -55,7 +55,8 @@ def test_cost_on_the_quickstart_prints_the_answer_with_dated_prices():
                      "groq:llama-3.1-8b-instant", "openai:gpt-5-mini", "bf16", "fp8-kv",
                      "prices in force on 2026-11-26", "llama-3.1-8b checked 2026-11-26",
                      "cost.usd_per_hour in configs/quickstart.yaml",
-                     f"the price set for the run of {run_date()}", "capacity search, search bracket ",
+                     f"the price set for the run of {run_date()}",
+                     "capacity search, search bracket ",
                      "tiny random-weight model", "What flips the decision",
                      "owned: left out: the run had no GPU"):
         assert expected in out, expected
