@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from harness.config import ExperimentConfig
@@ -64,7 +65,7 @@ def test_a_run_with_a_cost_profile_searches_and_the_answer_uses_the_search(tmp_p
     # doubling up to 8 x that top (3 more steps at most)
     rates = [s["rate_rps"] for s in record["steps"]]
     assert len(rates) <= 3 + 3 and rates[1] == float(f"{top:.3g}")
-    assert max(rates) <= float(f"{8 * float(f'{top:.3g}'):.3g}")
+    assert max(rates) <= record["cap_rps"] == pytest.approx(8 * top, rel=0.01)
     if record["at_upper_bound"]:
         assert record["rate_rps"] == record["cap_rps"] == max(rates)
     answer = build_answer(load_results(out), load_profile(profile), load_price_book())

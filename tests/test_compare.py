@@ -136,3 +136,19 @@ def test_every_format_renders_the_same_comparison(tmp_path):
     rows = json.loads(invoke(QUICKSTART, other, "--format", "json").output)["deltas"]
     csv = invoke(QUICKSTART, other, "--format", "csv").output.strip().splitlines()
     assert len(csv) == len(rows) + 1  # one line per delta under its header
+
+
+def test_a_machine_of_another_speed_is_a_setting_that_differs(tmp_path):
+    def timed(name: str, mops: float, gbps: float) -> Path:
+        run = rerun(tmp_path, name)
+        data = json.loads((run / "run.json").read_text())
+        data["host"]["speed"] = {"single_core_mops": mops, "memory_gbps": gbps}
+        (run / "run.json").write_text(json.dumps(data))
+        return run
+
+    slow, fast = timed("slow", 20.0, 10.0), timed("fast", 46.0, 11.0)
+    result = invoke(slow, fast)
+    assert result.exit_code == 0, result.output
+    assert "host speed differs: 2.3x" in result.output
+    same = invoke(slow, timed("same", 21.0, 10.5))
+    assert "host speed differs" not in same.output  # within 15%: the same machine's noise

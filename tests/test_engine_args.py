@@ -36,3 +36,36 @@ def test_cpu_build_always_gets_a_kv_cache_size(tmp_path, monkeypatch):
     configured = VllmEngine("org/model", "m", {}, Path("log"), env={"VLLM_CPU_KVCACHE_SPACE": "1"})
     assert configured.environment()["VLLM_CPU_KVCACHE_SPACE"] == "1"
     assert "HF_HUB_OFFLINE" not in configured.environment()  # a hub id may need the hub
+
+
+def test_on_the_cpu_build_the_engine_threads_keep_off_the_clients_core(tmp_path, monkeypatch):
+    from harness.engines.cores import CoreSplit, core_list, split_cores
+
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.setattr("harness.engines.vllm.is_vllm_cpu", lambda: True)
+    monkeypatch.setattr("harness.engines.vllm.available_cores", lambda: {0, 1, 2, 3})
+    engine = VllmEngine("/m", "m", {"tensor_parallel_size": 1}, tmp_path / "log")
+    assert engine.client_cores() == CoreSplit(frozenset({0}), frozenset({1, 2, 3}))
+    assert engine.environment()["VLLM_CPU_OMP_THREADS_BIND"] == "1-3"
+    assert engine.client_cores().describe() == "engine threads on CPU 1-3, the client on CPU 0"
+    # a binding given by the user stands; so does vLLM's own for several ranks
+    given = VllmEngine("/m", "m", {}, tmp_path / "log", env={"VLLM_CPU_OMP_THREADS_BIND": "0"})
+    assert given.client_cores() is None and given.environment()[
+        "VLLM_CPU_OMP_THREADS_BIND"] == "0"
+    assert VllmEngine("/m", "m", {"tensor_parallel_size": 2}, tmp_path / "l").client_cores() \
+        is None
+    assert split_cores({5}) is None and core_list({1, 3, 5}) == "1,3,5"
+
+
+def test_pinned_keeps_this_process_on_its_cores_and_gives_them_back():
+    import os
+
+    from harness.engines.cores import pinned
+
+    mine = os.sched_getaffinity(0)
+    first = frozenset({min(mine)})
+    with pinned(first):
+        assert os.sched_getaffinity(0) == first
+    assert os.sched_getaffinity(0) == mine
+    with pinned(None):
+        assert os.sched_getaffinity(0) == mine

@@ -47,6 +47,20 @@ class GpuInventory(Stored):
     devices: list[GpuDevice] = Field(default_factory=list)
 
 
+class HostSpeed(Stored):
+    """How fast the machine was when the run began (harness/run/calibration.py)."""
+
+    single_core_mops: float  # millions of Python additions a second on one core
+    memory_gbps: float  # GB/s of a large memory copy
+
+    def ratio(self, other: HostSpeed) -> float:
+        """How many times faster the faster of the two is, on the measure they differ most."""
+        ratios = [mine / theirs for mine, theirs in
+                  ((self.single_core_mops, other.single_core_mops),
+                   (self.memory_gbps, other.memory_gbps)) if mine > 0 and theirs > 0]
+        return max((max(r, 1 / r) for r in ratios), default=1.0)
+
+
 class Host(Stored):
     hostname: str
     platform: str
@@ -58,6 +72,7 @@ class Host(Stored):
     environment: dict[str, str] = Field(
         default_factory=dict, description="the allowlisted variables that change what is "
                                           "measured (harness.run.provenance.ENVIRONMENT)")
+    speed: HostSpeed | None = None  # absent in runs from before it was measured
 
 
 class Invocation(Stored):
@@ -82,6 +97,10 @@ class GpuFacts(Stored):
     compute_capability: str | None  # "9.0"
     max_sm_clock_mhz: int | None
     persistence_mode: int | None
+    max_mem_clock_mhz: int | None = None
+    memory_bus_width_bits: int | None = None
+    ecc_enabled: bool | None = None  # ECC mode in force
+    nvlink_links_up: int | None = None  # active NVLink links (0: PCIe only)
 
 
 class CellTelemetry(Stored):
@@ -90,6 +109,7 @@ class CellTelemetry(Stored):
     gpus: list[GpuFacts]
     gpu_energy: str
     cpu_energy: str
+    cores: str | None = None  # where a CPU engine's threads and the client ran, if apart
 
 
 class RunManifest(Stored):

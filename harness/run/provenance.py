@@ -13,6 +13,7 @@ from harness.config import ExperimentConfig
 from harness.contract.manifest import Host, RunManifest
 from harness.engines import installed
 from harness.engines.registry import engine_type
+from harness.run.calibration import calibrate
 from harness.store.run_store import now_iso
 
 # The environment variables recorded in run.json: an allowlist of those that change what is
@@ -99,6 +100,7 @@ def host() -> dict:
         "memory_gib": memory_gib(),
         "gpus": gpus(),
         "environment": environment(),
+        "speed": calibrate(),
     }
 
 

@@ -9,6 +9,7 @@ renders them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from harness.contract.progress import (
 )
 from harness.contract.results import CellFailure, PointRef, PointResult
 from harness.engines.base import Engine, EngineError
+from harness.engines.cores import CoreSplit, pinned
 from harness.engines.models import resolve_model
 from harness.engines.registry import make_engine
 from harness.load.generator import run_point
@@ -65,8 +67,9 @@ def open_energy_monitor(config: ExperimentConfig, cell: Cell) -> EnergyMonitor:
                               sample_hz=config.telemetry.sample_hz)
 
 
-def cell_telemetry(energy: EnergyMonitor) -> CellTelemetry:
+def cell_telemetry(energy: EnergyMonitor, cores: CoreSplit | None = None) -> CellTelemetry:
     return CellTelemetry(
+        cores=cores.describe() if cores is not None else None,
         gpus=energy.static_facts(),
         gpu_energy="measured (NVML energy counter)" if energy.gpu_reason is None
         else f"not measured: {energy.gpu_reason}",
@@ -115,11 +118,14 @@ class Runner:
         self.emit(CellStarting(cell.id, engine.kind, str(self.store.server_log(cell.id))))
         remaining = list(todo)
         try:
-            with engine, open_energy_monitor(self.config, cell) as energy:
+            with contextlib.ExitStack() as stack, engine, \
+                    open_energy_monitor(self.config, cell) as energy:
                 began = time.monotonic()
                 server = engine.start()
                 self.emit(CellReady(cell.id, time.monotonic() - began))
-                self.store.record_telemetry(cell.id, cell_telemetry(energy))
+                cores = engine.client_cores()
+                stack.enter_context(pinned(cores.client if cores else None))
+                self.store.record_telemetry(cell.id, cell_telemetry(energy, cores))
                 prompts = PromptSource(self.config, cell, server.extensions, self.run_name,
                                        tokenizer_for(self.config, cell))
                 self.warm_up(cell, server, prompts)

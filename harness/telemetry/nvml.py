@@ -203,7 +203,30 @@ class NvmlGpus:
             compute_capability="{}.{}".format(*capability) if capability else None,
             max_sm_clock_mhz=self._try(nvml.nvmlDeviceGetMaxClockInfo, handle,
                                        nvml.NVML_CLOCK_SM),
-            persistence_mode=self._try(nvml.nvmlDeviceGetPersistenceMode, handle))
+            persistence_mode=self._try(nvml.nvmlDeviceGetPersistenceMode, handle),
+            max_mem_clock_mhz=self._try(nvml.nvmlDeviceGetMaxClockInfo, handle,
+                                        nvml.NVML_CLOCK_MEM),
+            memory_bus_width_bits=self._call("nvmlDeviceGetMemoryBusWidth", handle),
+            ecc_enabled=_ecc(self._call("nvmlDeviceGetEccMode", handle)),
+            nvlink_links_up=self._nvlinks(handle))
+
+    def _call(self, name: str, *args: Any) -> Any:
+        """A reading by the binding's function name: None where the binding or the driver
+        lacks it (an older driver answers FunctionNotFound) or the GPU does not give it."""
+        fn = getattr(self.nvml, name, None)
+        if fn is None:
+            return None
+        try:
+            return fn(*args)
+        except self.nvml.NVMLError:
+            return None
+
+    def _nvlinks(self, handle: Any) -> int | None:
+        """Active NVLink links, NVML_NVLINK_MAX_LINKS asked (None: NVML says nothing)."""
+        states = [self._call("nvmlDeviceGetNvLinkState", handle, link)
+                  for link in range(getattr(self.nvml, "NVML_NVLINK_MAX_LINKS", 0))]
+        answered = [state for state in states if state is not None]
+        return sum(1 for state in answered if state) if answered else None
 
 
 def counter_delta_j(begin: Reading, end: Reading) -> DeviceEnergy:
@@ -240,6 +263,11 @@ def _shutdown(nvml: ModuleType) -> None:
         nvml.nvmlShutdown()
     except nvml.NVMLError:
         pass
+
+
+def _ecc(mode: Any) -> bool | None:
+    """nvmlDeviceGetEccMode answers [current, pending]: ECC in force now."""
+    return bool(mode[0]) if mode else None
 
 
 def _watts(milliwatts: float | None) -> float | None:

@@ -21,6 +21,7 @@ METRICS = [("output tok/s", None, "output_throughput"),
            ("E2E p50 ms", "e2e_ms", "p50"), ("E2E p99 ms", "e2e_ms", "p99")]
 KEY = ["model", "variant", "max_num_seqs", "tensor_parallel_size", "point"]
 ESSENTIAL = ("model", "workload")  # runs differing in both have nothing in common
+SPEED_TOLERANCE = 1.15  # host calibrations this close are the same machine's speed
 
 
 class NothingInCommon(ValueError):
@@ -78,6 +79,20 @@ def _differing(values: list[dict[str, str]]) -> list[tuple[str, list[str]]]:
     return [(k, vals) for k, vals in rows if len(set(vals)) > 1]
 
 
+def host_speed(runs: list[StoredRun]) -> list[tuple[str, list[str]]]:
+    """'host speed differs: 2.3x' where the machines' calibrations (run.json host.speed) differ
+    by more than SPEED_TOLERANCE: the same CPU model can be a different machine's speed."""
+    speeds = [run.manifest.host.speed for run in runs]
+    if any(speed is None for speed in speeds):
+        return []
+    ratio = max(speed.ratio(speeds[0]) for speed in speeds[1:])
+    if ratio <= SPEED_TOLERANCE:
+        return []
+    return [(f"host speed differs: {ratio:.1f}x",
+             [f"single core {s.single_core_mops:g} Mops/s, memory {s.memory_gbps:g} GB/s"
+              for s in speeds])]
+
+
 def _key(run: StoredRun, result: PointResult) -> tuple:
     return (run.manifest.config.model, result.variant, result.max_num_seqs,
             result.tensor_parallel_size, result.point)
@@ -115,7 +130,7 @@ def compare(runs: list[StoredRun]) -> Comparison:
     runs = distinct_names(runs)
     names = [run.name for run in runs]
     pairs = [settings_of(run) for run in runs]
-    settings = _differing([s for s, _ in pairs])
+    settings = _differing([s for s, _ in pairs]) + host_speed(runs)
     incidental = _differing([i for _, i in pairs])
     indexed = [{_key(run, r): r for r in run.points} for run in runs]
     shared = sorted((k for k in indexed[0] if all(k in other for other in indexed[1:])),
