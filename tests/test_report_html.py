@@ -53,8 +53,8 @@ def test_the_quickstart_report_renders_offline_in_chromium(chromium, tmp_path):
     result = runner.invoke(app, ["report", str(run), "--html", str(page), "--png", str(pngs)])
     assert result.exit_code == 0, result.output
     check = check_page(chromium, page, tmp_path / "report.png")
-    drawn = {"pareto", "latency", "cost-per-point", "monthly-bill", "engine", "phases",
-             "fidelity"}
+    drawn = {"pareto", "latency", "capacity-search", "cost-per-point", "monthly-bill",
+             "engine", "phases", "fidelity"}
     assert_page_clean(check, drawn, {"energy-per-token", "telemetry", "hardware"})
     assert (tmp_path / "report.png").stat().st_size > 100_000
     assert {p.stem for p in pngs.glob("*.png")} == drawn

@@ -109,3 +109,27 @@ def test_a_point_not_sustained_misses_its_slo_whatever_its_percentiles_say(tmp_p
     assert missed.violations == [f"not sustained ({found.reason})"]
     assert judge(metrics(), loose, judged(tmp_path, [record(i, i / 10, 0.05, 0.2)
                                                       for i in range(100)])).meets
+
+
+def test_the_report_draws_each_search_step_with_how_it_came_out(tmp_path):
+    from harness.contract.results import SloVerdict, Sustained
+    from harness.report.run_report.search import search_figure, search_frame
+    from harness.store.run_store import RunStore
+
+    from .factories import manifest, point_result, write_run
+
+    slo = Slo(ttft_p95_ms=500)
+    steps = {2.0: (True, True), 8.0: (True, False), 4.0: (False, True)}  # rate: meets, kept up
+    points = [point_result("bf16-b4", "bf16", 4, None, metrics(), point=f"search-r{rate:g}",
+                           kind="search", rate=rate,
+                           slo=SloVerdict(limits=slo, meets=meets and kept, violations=[]),
+                           sustained=Sustained(sustained=kept, offered_rps=rate,
+                                               achieved_rps=rate if kept else rate / 2))
+              for rate, (meets, kept) in steps.items()]
+    run = manifest(config={"slo": {"ttft_p95_ms": 500}})
+    found = RunStore(write_run(tmp_path / "run", points, run)).load()
+    frame = search_frame(found).set_index("rate")
+    assert frame.loc[8.0, "outcome"] == "not sustained" and frame.loc[8.0, "achieved"] == 4.0
+    assert frame.loc[2.0, "outcome"] == "met" and frame.loc[4.0, "outcome"] == "missed"
+    assert frame["limit"].unique().tolist() == ["ttft_p95_ms"]
+    assert search_figure([found]).spec is not None

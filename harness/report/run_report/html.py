@@ -16,6 +16,7 @@ from harness.report.comparison.deltas import distinct_names
 from harness.report.page import figures_html, page
 from harness.report.run_report.fidelity import fidelity_figure, fidelity_html
 from harness.report.run_report.hardware import hardware_frame
+from harness.report.run_report.search import search_figure
 from harness.report.run_report.sections import provenance_html, warnings_html
 from harness.store.run_store import StoredRun
 
@@ -79,6 +80,7 @@ def run_figures(runs: list[StoredRun], views: list[CostView]) -> list[Figure]:
                "no point measured yet" if points.empty else "no measured point has a TPOT"),
         figure("latency", "Latency against load", latency_against_load(runs, slo),
                "no closed- or open-loop point measured"),
+        search_figure(runs),
         *cost_figures(runs, views),
         figure("energy-per-token", "GPU energy per output token",
                charts.energy_per_token(points), _energy_reason(runs)),
@@ -111,6 +113,7 @@ def build_report(runs: list[StoredRun], extra: list[tuple[str, str]] | None = No
         ("Build or buy", "".join(headline_html(r, v) for r, v in zip(runs, views, strict=True))),
         ("Throughput against interactivity", figures_html(figures, "pareto")),
         ("Latency against load", figures_html(figures, "latency")),
+        ("Capacity search", figures_html(figures, "capacity-search")),
         ("Cost", figures_html(figures, *keys("cost"), *keys("monthly"))),
         ("Energy and the engine", figures_html(figures, "energy-per-token", "telemetry",
                                                "engine")),
