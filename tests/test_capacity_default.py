@@ -72,3 +72,31 @@ def test_a_run_with_a_cost_profile_searches_and_the_answer_uses_the_search(tmp_p
     (variant,) = answer.variants
     assert variant.capacity.source == "capacity search" and variant.capacity.verified
     assert variant.capacity.rate_rps == record["rate_rps"]
+
+
+def test_repeats_measure_every_point_again_and_the_capacity_with_its_bracket(tmp_path,
+                                                                             tiny_model):
+    out = tmp_path / "results"
+    with MockServer(Schedule(0.002)) as mock:
+        config = {"model": "tiny", "tokenizer": str(tiny_model),
+                  "engine": {"kind": "external", "url": mock.base_url},
+                  "workload": {"input_tokens": 16, "output_tokens": 4},
+                  "load": {"concurrency": [2], "requests": 20, "warmup_requests": 0},
+                  "slo": {"ttft_p95_ms": 2000},
+                  "capacity": {"min_rate": 20, "max_rate": 40, "grow_to": 1, "steps": 2,
+                               "duration_s": 1, "repeats": 2}}
+        path = tmp_path / "run.yaml"
+        path.write_text(yaml.safe_dump(config))
+        run = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(path), "--out",
+                              str(out), "--repeat", "2"], capture_output=True, text=True,
+                             timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (cell,) = out.glob("cells/*")
+    repeat = json.loads((cell / "points" / "c2-rep2.json").read_text())
+    assert repeat["repeat"] == 2 and repeat["concurrency"] == 2
+    record = json.loads((cell / "capacity.json").read_text())
+    found = record["rate_rps"]
+    assert found is not None
+    again = [r for r in record["repeats"] if r["rate_rps"] == found]
+    assert [r["point"] for r in again] == [f"search-r{found:g}-rep2"]
+    assert (cell / "points" / f"search-r{found:g}-rep2.json").exists()

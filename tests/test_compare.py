@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -82,7 +83,7 @@ def test_a_changed_setting_is_listed_and_a_shifted_point_is_beyond_noise(tmp_pat
     assert "- seed: 0 | 7" in result.output
     row = next(line for line in result.output.splitlines()
                if line.startswith("| bf16 | 4 | c4 | TTFT p50 ms"))
-    assert row.endswith("| beyond noise |")
+    assert row.endswith("| beyond noise | sampling noise only |")
     assert "not compared: fp8-kv/16/1/c4 only in quickstart-cpu-2vcpu" in result.output
 
 
@@ -152,3 +153,34 @@ def test_a_machine_of_another_speed_is_a_setting_that_differs(tmp_path):
     assert "host speed differs: 2.3x" in result.output
     same = invoke(slow, timed("same", 21.0, 10.5))
     assert "host speed differs" not in same.output  # within 15%: the same machine's noise
+
+
+def test_with_repeats_a_delta_is_judged_against_the_run_to_run_noise(tmp_path):
+    from harness.report.comparison.deltas import compare as compare_runs
+    from harness.report.comparison.deltas import mean_interval
+    from harness.store.run_store import RunStore
+
+    from .factories import manifest, metrics, point_result, write_run
+
+    def run(name: str, outputs: list[float]) -> Path:
+        points = [point_result("bf16-b4", "bf16", 4, 4, metrics(o * 4, o),
+                               point="c4" if k == 1 else f"c4-rep{k}", repeat=k)
+                  for k, o in enumerate(outputs, 1)]
+        return write_run(tmp_path / name, points, manifest())
+
+    noisy = [run("a", [1000, 1100, 950]), run("b", [1050, 980, 1120])]
+    loaded = [RunStore(path).load() for path in noisy]
+    loaded[1].manifest.run = "b"
+    deltas = compare_runs(loaded).deltas.set_index("metric")
+    row = deltas.loc["output tok/s"]
+    assert row["noise"] == "within noise" and row["noise_from"] == "repeats (3 and 3)"
+    assert row["base"] == pytest.approx(1016.67, abs=0.01)
+    assert row["base_ci"] == pytest.approx(mean_interval([1000, 1100, 950]))
+    shifted = RunStore(run("c", [1500, 1520, 1490])).load()
+    shifted.manifest.run = "c"
+    row = compare_runs([loaded[0], shifted]).deltas.set_index("metric").loc["output tok/s"]
+    assert row["noise"] == "beyond noise"
+    single = RunStore(run("d", [1500])).load()
+    single.manifest.run = "d"
+    row = compare_runs([loaded[0], single]).deltas.set_index("metric").loc["output tok/s"]
+    assert row["noise_from"] == "sampling noise only" and row["noise"] == "no CI stored"

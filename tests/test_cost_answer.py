@@ -182,6 +182,30 @@ def test_capacity_search_wins_over_the_closed_loop(tmp_path, book):
     assert "capacity_unverified" not in answer.verdicts[0].rented.caveat_codes
 
 
+def repeat_of(rate: float, total: float, ttft_p95: float, k: int):
+    again = searched(rate, total, ttft_p95)
+    return again.model_copy(update={"point": f"search-r{rate:g}-rep{k}", "repeat": k})
+
+
+def test_repeats_of_the_capacity_give_its_median_and_their_spread(tmp_path, book):
+    # 3 req/s measured three times: 6,000, 5,000 and 6,600 tok/s; the median is 6,000
+    points = [*SEARCH_POINTS, repeat_of(3, 5000, 260, 2), repeat_of(3, 6600, 240, 3)]
+    root = write(tmp_path / "run", points, capacity={"bf16-b64": SEARCH})
+    answer = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 300}), book)
+    v = answer.variants[0].capacity
+    assert v.tps == pytest.approx(6000) and v.low_tps == pytest.approx(5000)
+    assert v.repeats == 3 and v.repeats_met == 3
+    (caveat,) = [c for c in answer.caveats if c.code.startswith("capacity_repeats")]
+    assert caveat.code == "capacity_repeats" and "median of 3 measurements" in caveat.text
+    # a repeat that misses the profile's SLO says the rate is at the edge
+    edgy = [*SEARCH_POINTS, repeat_of(3, 5000, 400, 2), repeat_of(3, 6600, 240, 3)]
+    root = write(tmp_path / "edgy", edgy, capacity={"bf16-b64": SEARCH})
+    answer = build_answer(load_results(root), profile(slo={"ttft_p95_ms": 300}), book)
+    assert answer.variants[0].capacity.repeats_met == 2
+    assert any(c.code == "capacity_repeats_missed" and c.severity == "warning"
+               for c in answer.caveats)
+
+
 def test_a_search_at_a_looser_slo_is_re_judged_at_the_profiles(tmp_path, book):
     # The profile asks ttft_p95 <= 100: the search's 3 req/s (250 ms) misses it, 2 req/s meets.
     root = write(tmp_path / "run", SEARCH_POINTS, capacity={"bf16-b64": SEARCH})

@@ -31,6 +31,10 @@ def run(
     out: Path = typer.Option(None, "--out", help="Results directory "
                              "[default: results/<config name>]. Rerunning resumes it."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; start nothing."),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, max=10, metavar="N",
+        help="Measure every point N times on its server, one after another (ids c4, c4-rep2, "
+             "...): harness compare then judges deltas against their spread."),
     ray: str = typer.Option(None, "--ray", metavar="ADDRESS",
                             help="Run each cell as a task on the Ray cluster whose head is "
                                  "ADDRESS (host:port, or auto); results come back to --out. "
@@ -55,7 +59,7 @@ def run(
         raise user_error(str(err)) from None
     run_name = config.run_name(config_path)
     out = out or Path("results") / run_name
-    plan = build_plan(config)
+    plan = build_plan(config, repeat)
     if dry_run:
         console.print(plan_table(config, plan, out))
         console.print(expected_time(config, plan))
@@ -273,7 +277,8 @@ def expected_time(config: ExperimentConfig, plan: list) -> str:
         extra.append(f"up to {minutes(e.idle_s)} of idle baselines")
     if e.fidelity_passes:
         extra.append(f"{e.fidelity_passes} fidelity passes")
-    return (f"Expected wall time: about {minutes(e.load_s)} of load: " + ", ".join(parts)
+    lead = f"about {minutes(e.load_s)} of load: " if e.load_s else ""
+    return (f"Expected wall time: {lead}" + ", ".join(parts)
             + f"; plus {', '.join(extra)} and each point's drain (its last replies).")
 
 

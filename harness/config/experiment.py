@@ -238,8 +238,10 @@ class ExperimentConfig(Strict):
         skip: dict = {"cost": True, "fidelity": True, "executor": True}
         if self.sustain == SustainConfig():  # configs without the section hash as before it
             skip["sustain"] = True
-        if self.capacity and self.capacity.grow_to == DEFAULT_GROW_TO:  # (and without this)
-            skip["capacity"] = {"grow_to": True}
+        defaults = {"grow_to": DEFAULT_GROW_TO, "repeats": 1}  # (and without these)
+        if self.capacity:
+            skip["capacity"] = {key: True for key, value in defaults.items()
+                                if getattr(self.capacity, key) == value}
         if self.fidelity is not None:
             skip["fidelity"] = {"max_kl": True, "min_top1": True}
         canonical = json.dumps(self.model_dump(exclude=skip), sort_keys=True)

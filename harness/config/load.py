@@ -199,6 +199,10 @@ class CapacityConfig(Strict):
         description="when max_rate meets the SLO and is sustained, the search doubles the rate "
                     "until one misses, up to this many times max_rate (then: 'at least')")
     duration_s: PositiveFloat = Field(10.0, description="seconds of arrivals per step")
+    repeats: int = Field(
+        1, ge=1, le=10,
+        description="measurements of the capacity found and of the rate above it (the first "
+                    "included): their spread is the run-to-run noise the answer shows")
     arrival: Arrival = "poisson"
 
     @model_validator(mode="after")

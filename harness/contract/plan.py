@@ -8,7 +8,7 @@ replay load.trace (its send times and lengths; it lasts the trace's span).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.config import DUMMY_PREFIX, ExperimentConfig
@@ -16,6 +16,7 @@ from harness.config.load import LoadConfig, Phase
 from harness.config.trace import Trace
 
 TRACE_POINT = "trace"
+REPEAT_MARK = "-rep"  # c4, c4-rep2, c4-rep3: a point measured again on the same server
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class Point:
     id: str
     kind: str  # closed, open, profile, search
     phases: tuple[PhaseSpec, ...]
+    repeat: int = 1  # 2+: a repeat of the point named base_id
+
+    @property
+    def base_id(self) -> str:
+        return base_of(self.id, self.repeat)
 
     @property
     def concurrency(self) -> int | None:
@@ -146,11 +152,24 @@ def trace_points(replay: Trace | None) -> tuple[Point, ...]:
     return (Point(TRACE_POINT, "trace", (trace_phase("trace", replay, in_profile=False),)),)
 
 
-def build_plan(config: ExperimentConfig) -> list[Cell]:
+def base_of(point_id: str, repeat: int) -> str:
+    """The id of the point that `point_id` (its `repeat`-th measurement) repeats."""
+    return point_id.removesuffix(f"{REPEAT_MARK}{repeat}") if repeat > 1 else point_id
+
+
+def repeated(point: Point, times: int) -> tuple[Point, ...]:
+    """The point and its repeats, measured one after another on the same server (with the
+    prefix cache reset between, as between any two points)."""
+    return (point, *(replace(point, id=f"{point.id}{REPEAT_MARK}{k}", repeat=k)
+                     for k in range(2, times + 1)))
+
+
+def build_plan(config: ExperimentConfig, repeat: int = 1) -> list[Cell]:
     """Cells in the order they run: variant (the fidelity baseline first), then tensor
-    parallelism, then batch size."""
+    parallelism, then batch size; each of their points `repeat` times."""
     replay = config.replayed_trace()
-    points = load_points(config.load, replay) + trace_points(replay)
+    points = tuple(each for point in load_points(config.load, replay) + trace_points(replay)
+                   for each in repeated(point, repeat))
     cells = []
     variants = dict(config.matrix.variants)
     baseline = config.fidelity_baseline

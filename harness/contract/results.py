@@ -267,16 +267,23 @@ class PointResult(Stored):
     prefix_cache: str
     steady: SteadyWindow | None = None  # absent in runs measured before it existed
     sustained: Sustained | None = None  # open-loop points; absent before it was judged
+    repeat: int = 1  # 2+: the point's repeat number (its id ends -rep<N>)
     node: NodeRef | None = None
 
     @property
     def sort_key(self) -> tuple:
-        """Tables list points by variant, parallelism, batch size, kind, load."""
+        """Tables list points by variant, parallelism, batch size, kind, load, repeat."""
         def number(value: float | None) -> float:
             return -1.0 if value is None else float(value)
 
         return (self.variant, self.tensor_parallel_size, number(self.max_num_seqs),
-                KIND_ORDER[self.kind], number(self.concurrency), number(self.rate))
+                KIND_ORDER[self.kind], number(self.concurrency), number(self.rate),
+                self.repeat)
+
+    @property
+    def base_point(self) -> str:
+        """The point this one repeats (its own id for a first measurement)."""
+        return self.point.removesuffix(f"-rep{self.repeat}") if self.repeat > 1 else self.point
 
     @property
     def gpu_count(self) -> int | None:
@@ -315,6 +322,16 @@ class CapacityStep(Stored):
     violations: list[str]
 
 
+class CapacityRepeat(Stored):
+    """One more measurement of a rate the search settled on (capacity.repeats)."""
+
+    rate_rps: float
+    point: str
+    meets_slo: bool
+    output_throughput: float
+    total_token_throughput: float
+
+
 class CapacityRecord(Stored):
     """The capacity search of one cell: the highest open-loop rate that met the SLO (and was
     sustained), and the bracket above it."""
@@ -336,3 +353,4 @@ class CapacityRecord(Stored):
     bracket_point: str | None = None
     bracket_output_throughput: float | None = None
     bracket_total_token_throughput: float | None = None
+    repeats: list[CapacityRepeat] = Field(default_factory=list)  # of the rate and the bracket

@@ -74,7 +74,7 @@ def _searched(points: list[JudgedPoint], record: CapacityRecord, ratio: float,
     if not meeting:
         return None
     rate, point = max(meeting, key=lambda pair: pair[0])
-    found = _capacity(point, ratio, cost_ratio, SEARCH)
+    found = _median_of_repeats(points, point, ratio, cost_ratio)
     above = [(r, p) for r, p in tried if r > rate]
     # the bracket's top: what the server delivered at the next rate tried, never more than it
     # delivered there (a rate-ratio extrapolation would overstate an overloaded server)
@@ -82,6 +82,20 @@ def _searched(points: list[JudgedPoint], record: CapacityRecord, ratio: float,
                                      cost_ratio, SEARCH).tps) if above else None)
     return replace(found, rate_rps=rate, concurrency=None, at_least=not above,
                    search=Search(record.rate_rps, record.slo.describe()), high_tps=high)
+
+
+def _median_of_repeats(points: list[JudgedPoint], first: JudgedPoint, ratio: float,
+                       cost_ratio: float) -> Capacity:
+    """The capacity at the rate the search found: where it was measured again
+    (capacity.repeats), the repeat of median throughput, its interval's low end the lowest;
+    the median, so that one repeat on a disturbed machine moves it least (docs/cost-model.md)."""
+    again = [p for p in points if p.result.kind == "search" and p.result.repeat > 1
+             and p.result.base_point == first.result.point]
+    measured = sorted(((_capacity(p, ratio, cost_ratio, SEARCH), p) for p in [first, *again]),
+                      key=lambda pair: pair[0].tps)
+    median, _ = measured[(len(measured) - 1) // 2]
+    return replace(median, low_tps=measured[0][0].tps, repeats=len(measured),
+                   repeats_met=sum(p.judged.meets for _, p in measured))
 
 
 def cell_capacity(points: list[JudgedPoint], record: CapacityRecord | None, ratio: float,
@@ -168,12 +182,24 @@ def _basis_caveats(variant: str, capacity: Capacity, record: CapacityRecord | No
                             "info", variant))
     elif capacity.at_least:
         found.append(Caveat("capacity_at_least",
-                            f"{variant}: the capacity search met the SLO at the top of its range "
+                            f"{variant}: the capacity search met the SLO at its cap "
                             f"({capacity.rate_rps:g} req/s): the capacity is at least this; raise "
-                            "capacity.max_rate to find it", "info", variant))
+                            "capacity.max_rate or grow_to to find it", "info", variant))
+    if capacity.repeats > 1:
+        found.append(_repeats_caveat(variant, capacity))
     if record is not None and record.slo != slo:
         found.append(_search_slo_caveat(variant, capacity, record, slo))
     return found
+
+
+def _repeats_caveat(variant: str, capacity: Capacity) -> Caveat:
+    spread = (f"{variant}: capacity is the median of {capacity.repeats} measurements at "
+              f"{capacity.rate_rps:g} req/s (lowest {capacity.low_tps:,.0f} tok/s)")
+    if capacity.repeats_met < capacity.repeats:
+        return Caveat("capacity_repeats_missed", f"{spread}; only {capacity.repeats_met} of them "
+                      "met the SLO: the rate is at the edge of what the server holds, on this "
+                      "machine's run-to-run noise", "warning", variant)
+    return Caveat("capacity_repeats", spread, "info", variant)
 
 
 def _search_slo_caveat(variant: str, capacity: Capacity, record: CapacityRecord,

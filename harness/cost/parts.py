@@ -48,6 +48,8 @@ class Capacity:
     at_least: bool
     n: int                        # completed requests of the point
     search: Search | None = None
+    repeats: int = 1              # measurements of the rate (capacity.repeats): the median's
+    repeats_met: int = 1          # ... and how many of them met the SLO
 
     @property
     def tps_per_unit(self) -> float:

@@ -38,8 +38,10 @@ def estimate(config: ExperimentConfig, plan: list[Cell]) -> PlanEstimate:
             else:
                 timed += point.duration_s
     search = config.capacity_search
-    # a top that meets grows by doubling up to grow_to x itself: those steps come on top
-    per_cell = search.steps + math.ceil(math.log2(search.grow_to)) if search else 0
+    # a top that meets grows by doubling up to grow_to x itself, and the capacity and the
+    # bracket are measured capacity.repeats times: those steps come on top
+    per_cell = (search.steps + math.ceil(math.log2(search.grow_to)) + 2 * (search.repeats - 1)
+                if search else 0)
     steps = per_cell * len(plan)
     return PlanEstimate(
         launches=len(plan), startup_timeout_s=config.engine.startup_timeout_s,

@@ -127,7 +127,7 @@ class PointMeasurer:
             started_at=started_at, ended_at=now_iso(), prefix_cache=ctx.prefix_cache,
             steady=with_energy(reading.steady, window.gpu_energy_j, window.samples,
                                (window.start_s, window.end_s), load.start),
-            sustained=reading.sustained)
+            sustained=reading.sustained, repeat=point.repeat)
         self.store.save_point(result, requests_file, window.samples)
         return result
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from harness.config import ExperimentConfig
 from harness.contract.manifest import CellTelemetry
-from harness.contract.plan import Cell, PhaseSpec, Point, rate_point
+from harness.contract.plan import Cell, PhaseSpec, Point, rate_point, repeated
 from harness.contract.progress import (
     CapacitySearched,
     CellAlreadyDone,
@@ -32,7 +32,13 @@ from harness.contract.progress import (
     RequestsDone,
     WarmupFailed,
 )
-from harness.contract.results import CellFailure, PointRef, PointResult
+from harness.contract.results import (
+    CapacityRecord,
+    CapacityRepeat,
+    CellFailure,
+    PointRef,
+    PointResult,
+)
 from harness.engines.base import Engine, EngineError
 from harness.engines.cores import CoreSplit, pinned
 from harness.engines.models import resolve_model
@@ -189,22 +195,44 @@ class Runner:
             return
 
         def measure(rate: float) -> SearchStep:
-            point = rate_point(rate, self.config.load, kind="search", duration_s=cap.duration_s,
-                               arrival=cap.arrival)
-            result = self.store.read_point(cell.id, point.id)
-            if result is None:
-                result = self.measure(ctx, point)
-            else:
-                self.skip(cell, 1)
-            results[point.id] = result
-            return SearchStep(rate, point.id, result.slo.meets, result.slo.violations)
+            result = self.measured(ctx, self.search_point(rate))
+            results[result.point] = result
+            return SearchStep(rate, result.point, result.slo.meets, result.slo.violations)
 
         top = rates[1] * cap.grow_to
         found = search(measure, *rates, cap.steps, top)
         self.skip(cell, cap.steps - len(found.steps))
         record = capacity_record(found, results, self.config.slo, rounded(top))
+        record.repeats = self.repeat_capacity(ctx, record)
         self.store.save_capacity(cell.id, record)
         self.emit(CapacitySearched(cell.id, record, rates[0]))
+
+    def search_point(self, rate: float) -> Point:
+        cap = self.config.capacity_search
+        return rate_point(rate, self.config.load, kind="search", duration_s=cap.duration_s,
+                          arrival=cap.arrival)
+
+    def measured(self, ctx: CellContext, point: Point) -> PointResult:
+        """The point as stored, or measured now."""
+        result = self.store.read_point(ctx.cell.id, point.id)
+        if result is None:
+            return self.measure(ctx, point)
+        self.skip(ctx.cell, 1)
+        return result
+
+    def repeat_capacity(self, ctx: CellContext, record: CapacityRecord) -> list[CapacityRepeat]:
+        """The capacity's rate and the bracket's measured capacity.repeats times in all (the
+        search's own measurement the first): their spread is the run-to-run noise."""
+        rates = [rate for rate in (record.rate_rps, record.bracket_rate_rps) if rate is not None]
+        found = []
+        for rate in rates:
+            for point in repeated(self.search_point(rate), self.config.capacity_search.repeats)[1:]:
+                result = self.measured(ctx, point)
+                found.append(CapacityRepeat(
+                    rate_rps=rate, point=result.point, meets_slo=result.slo.meets,
+                    output_throughput=result.metrics.output_throughput,
+                    total_token_throughput=result.metrics.total_token_throughput))
+        return found
 
     def best_rate(self, cell: Cell) -> float | None:
         """The highest request rate any of the cell's own points measured (req/s)."""

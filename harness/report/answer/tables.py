@@ -31,6 +31,8 @@ def capacity_label(capacity: Capacity) -> str:
     source = capacity.source
     if source == "closed loop":
         source = "unverified: closed loop"
+    if capacity.repeats > 1:
+        source += f", median of {capacity.repeats}"
     if capacity.at_least:
         source += ", at least"
     elif capacity.high_tps is not None:

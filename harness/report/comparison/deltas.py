@@ -1,11 +1,15 @@
 """`harness compare`: runs side by side. Points are aligned by (model, variant, batch size,
-parallelism, load point); each metric's delta against the first run is beyond the noise when the
-two points' 95% bootstrap confidence intervals do not overlap. Every setting that differs
-between the runs is listed, so unlike is never compared with unlike unknowingly."""
+parallelism, load point); each metric's delta against the first run is judged against the
+noise: where both runs measured the point several times (`--repeat`), against the run-to-run
+noise of those repeats (beyond it when the 95% t-intervals of the two means do not overlap);
+otherwise against one run's sampling noise only (the two points' 95% bootstrap intervals of a
+percentile). Every setting that differs between the runs is listed, so unlike is never compared
+with unlike unknowingly."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -22,6 +26,10 @@ METRICS = [("output tok/s", None, "output_throughput"),
 KEY = ["model", "variant", "max_num_seqs", "tensor_parallel_size", "point"]
 ESSENTIAL = ("model", "workload")  # runs differing in both have nothing in common
 SPEED_TOLERANCE = 1.15  # host calibrations this close are the same machine's speed
+# Student's t, 97.5th percentile, by degrees of freedom (repeats - 1): the 95% interval of a mean
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+         9: 2.262}
+REPEATS, SAMPLING = "repeats", "sampling noise only"
 
 
 class NothingInCommon(ValueError):
@@ -95,7 +103,17 @@ def host_speed(runs: list[StoredRun]) -> list[tuple[str, list[str]]]:
 
 def _key(run: StoredRun, result: PointResult) -> tuple:
     return (run.manifest.config.model, result.variant, result.max_num_seqs,
-            result.tensor_parallel_size, result.point)
+            result.tensor_parallel_size, result.base_point)
+
+
+def mean_interval(values: list[float]) -> list[float] | None:
+    """The 95% t-interval of the mean of repeated measurements (None for fewer than two)."""
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = T_975.get(len(values) - 1, 2.262) * spread / math.sqrt(len(values))
+    return [mean - half, mean + half]
 
 
 def _value(result: PointResult, dist_name: str | None, stat: str):
@@ -113,16 +131,42 @@ def noise(base_ci: list[float] | None, other_ci: list[float] | None) -> str:
     return "within noise" if overlap else "beyond noise"
 
 
-def _rows(key: tuple, base: PointResult, other: PointResult, other_name: str) -> list[dict]:
+def _measured(results: list[PointResult], dist_name: str | None, stat: str
+              ) -> tuple[float | None, list[float] | None]:
+    """A metric of a point: with repeats, their mean and its t-interval; else the one value
+    and its sampling interval."""
+    if len(results) == 1:
+        return _value(results[0], dist_name, stat)
+    values = [v for v in (_value(r, dist_name, stat)[0] for r in results) if v is not None]
+    if not values:
+        return None, None
+    return sum(values) / len(values), mean_interval(values)
+
+
+def _rows(key: tuple, base: list[PointResult], other: list[PointResult], other_name: str
+          ) -> list[dict]:
+    basis = REPEATS if len(base) > 1 and len(other) > 1 else SAMPLING
+    if basis == SAMPLING:
+        base, other = base[:1], other[:1]  # the first measurement of each
     rows = []
     for label, dist_name, stat in METRICS:
-        (a, a_ci), (b, b_ci) = _value(base, dist_name, stat), _value(other, dist_name, stat)
+        (a, a_ci), (b, b_ci) = _measured(base, dist_name, stat), _measured(other, dist_name, stat)
         delta = None if a is None or b is None else b - a
         rows.append({**dict(zip(KEY, key, strict=True)), "metric": label, "run": other_name,
                      "base": a, "value": b, "delta": delta,
                      "delta_pct": None if delta is None or not a else 100 * delta / a,
-                     "base_ci": a_ci, "value_ci": b_ci, "noise": noise(a_ci, b_ci)})
+                     "base_ci": a_ci, "value_ci": b_ci, "noise": noise(a_ci, b_ci),
+                     "noise_from": basis if basis == SAMPLING
+                     else f"{REPEATS} ({len(base)} and {len(other)})"})
     return rows
+
+
+def _grouped(run: StoredRun) -> dict[tuple, list[PointResult]]:
+    """The run's points by key, each with its repeats (first measurement first)."""
+    found: dict[tuple, list[PointResult]] = {}
+    for result in sorted(run.points, key=lambda r: r.repeat):
+        found.setdefault(_key(run, result), []).append(result)
+    return found
 
 
 def compare(runs: list[StoredRun]) -> Comparison:
@@ -132,9 +176,9 @@ def compare(runs: list[StoredRun]) -> Comparison:
     pairs = [settings_of(run) for run in runs]
     settings = _differing([s for s, _ in pairs]) + host_speed(runs)
     incidental = _differing([i for _, i in pairs])
-    indexed = [{_key(run, r): r for r in run.points} for run in runs]
+    indexed = [_grouped(run) for run in runs]
     shared = sorted((k for k in indexed[0] if all(k in other for other in indexed[1:])),
-                    key=lambda k: indexed[0][k].sort_key)
+                    key=lambda k: indexed[0][k][0].sort_key)
     if not shared:
         differs = [f"{name} ({' vs '.join(vals)})" for name, vals in settings
                    if name.split(".")[0] in ESSENTIAL][:4]

@@ -12,7 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from harness.report.comparison.deltas import Comparison
+from harness.report.comparison.deltas import REPEATS, Comparison
 from harness.report.output import markdown_table
 from harness.report.page import escape, frame_table
 from harness.store.run_store import StoredRun
@@ -41,7 +41,7 @@ def readable(comparison: Comparison) -> pd.DataFrame:
         "run": d["run"], "value": d["value"].map(_number), "delta": d["delta"].map(_number),
         "delta %": d["delta_pct"].map(lambda v: "-" if pd.isna(v) else f"{v:+.1f}%"),
         "95% CI base": d["base_ci"].map(_ci), "95% CI run": d["value_ci"].map(_ci),
-        "noise": d["noise"]})
+        "noise": d["noise"], "noise from": d["noise_from"]})
 
 
 def settings_lines(comparison: Comparison) -> list[str]:
@@ -51,9 +51,16 @@ def settings_lines(comparison: Comparison) -> list[str]:
 
 
 def summary_line(comparison: Comparison) -> str:
-    counts = comparison.deltas["noise"].value_counts()
-    return (f"{len(comparison.deltas)} deltas against {comparison.runs[0]}: "
-            + ", ".join(f"{counts.get(k, 0)} {k}" for k in NOISE_STYLE))
+    deltas = comparison.deltas
+    counts = deltas["noise"].value_counts()
+    repeated = deltas["noise_from"].str.startswith(REPEATS)
+    basis = ("against the run-to-run noise of repeats" if repeated.all() else
+             "against one run's sampling noise only (measure with --repeat N for the "
+             "run-to-run noise)" if not repeated.any() else
+             f"{int(repeated.sum())} against the run-to-run noise of repeats, the rest "
+             "against sampling noise only")
+    return (f"{len(deltas)} deltas against {comparison.runs[0]}: "
+            + ", ".join(f"{counts.get(k, 0)} {k}" for k in NOISE_STYLE) + f"; {basis}")
 
 
 def as_table(comparison: Comparison) -> RenderableType:
@@ -109,8 +116,9 @@ def html_sections(comparison: Comparison) -> list[tuple[str, str]]:
     incidental = "".join(f"<li>{escape(k)}: {escape(' | '.join(v))}</li>"
                          for k, v in comparison.incidental)
     unmatched = "".join(f"<li>{escape(line)}</li>" for line in comparison.unmatched)
-    deltas = (f"<p>{escape(summary_line(comparison))}; beyond noise = the two points' 95% "
-              f"bootstrap intervals do not overlap.</p><details><summary>every delta"
+    deltas = (f"<p>{escape(summary_line(comparison))}. Beyond noise: the two 95% intervals "
+              "do not overlap (of the mean of the repeats where both runs have them, else of "
+              "one run's percentile).</p><details><summary>every delta"
               f"</summary>{frame_table(readable(comparison))}</details>")
     if unmatched:
         deltas += f"<p>Not compared:</p><ul>{unmatched}</ul>"
