@@ -204,3 +204,24 @@ def test_help_explains_each_command():
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0
         assert "Usage" in result.output
+
+
+def test_a_driver_too_old_for_the_vllm_build_is_refused_before_anything_starts(tmp_path,
+                                                                               monkeypatch):
+    from harness.contract.manifest import EnginePackage
+
+    monkeypatch.setattr("harness.engines.installed.package",
+                        lambda python, names: EnginePackage(package="vllm", version="0.33.0"))
+    monkeypatch.setattr("harness.run.provenance.gpus", lambda: {"driver": "535.104.05"})
+    result = run_cli(tmp_path, str(write(tmp_path, GOOD)))
+    assert result.exit_code == 2
+    (line,) = result.output.strip().splitlines()
+    assert line == ("error: NVIDIA driver 535.104.05 is too old for vllm 0.33.0 (built for "
+                    "CUDA 13: R580 or newer): update the driver, or install a vLLM built for "
+                    "CUDA 12 into engine.python")
+    assert not (tmp_path / "out" / "run.json").exists()
+    monkeypatch.setattr("harness.run.provenance.gpus", lambda: {"driver": "580.159.04"})
+    from harness.commands.run import check_driver
+    from harness.config import ExperimentConfig
+
+    check_driver(ExperimentConfig.model_validate(GOOD))  # new enough: nothing said

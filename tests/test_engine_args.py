@@ -69,3 +69,15 @@ def test_pinned_keeps_this_process_on_its_cores_and_gives_them_back():
     assert os.sched_getaffinity(0) == mine
     with pinned(None):
         assert os.sched_getaffinity(0) == mine
+
+
+def test_transformers_serve_is_pinned_to_the_measured_gpu(tmp_path):
+    from harness.engines.transformers import TransformersEngine
+
+    pinned = TransformersEngine("/m", {}, tmp_path / "log", gpus="GPU-1234")
+    command = pinned.command(8000)
+    assert command[command.index("--device") + 1] == "cuda:0"
+    assert pinned.environment()["CUDA_VISIBLE_DEVICES"] == "GPU-1234"
+    assert "--device" not in TransformersEngine("/m", {}, tmp_path / "log").command(8000)
+    chosen = TransformersEngine("/m", {"device": "cuda:1"}, tmp_path / "log", gpus="0,1")
+    assert chosen.command(8000).count("--device") == 1

@@ -67,6 +67,7 @@ def run(
     check_out_writable(out)
     if config.executor.kind == "local":  # on a cluster, each node is listed and checked
         check_engine_installed(config)
+        check_driver(config)
         check_gpus(config, plan)
     raise typer.Exit(execute(config, config_path, run_name, out, plan))
 
@@ -117,6 +118,40 @@ def check_engine_installed(config: ExperimentConfig) -> None:
     if missing:
         raise user_error(f"engine {engine.kind}: {', '.join(missing)} not installed for "
                          f"{python}: {engine.install_hint}, or set engine.python")
+
+
+# vLLM's CUDA wheels are built for CUDA 13 since 0.20 (the tested 0.32 and 0.33 among them),
+# which needs an NVIDIA driver of the R580 branch or newer.
+CUDA13_VLLM, CUDA13_DRIVER = (0, 20), 580
+
+
+def check_driver(config: ExperimentConfig) -> None:
+    """Refuse, before a GPU hour is spent, a driver too old for the engine's vLLM build."""
+    from harness.engines import installed
+    from harness.engines.registry import engine_type
+    from harness.run.provenance import gpus
+
+    if config.engine.kind != "vllm":
+        return
+    package = installed.package(config.engine.python, engine_type(config).distributions)
+    if package is None or package.package != "vllm" or _release(package.version) < CUDA13_VLLM:
+        return
+    driver = gpus().get("driver")
+    if driver and _release(driver)[0] < CUDA13_DRIVER:
+        raise user_error(f"NVIDIA driver {driver} is too old for vllm {package.version} "
+                         f"(built for CUDA 13: R{CUDA13_DRIVER} or newer): update the driver, "
+                         "or install a vLLM built for CUDA 12 into engine.python")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """'0.33.0' -> (0, 33, 0); '535.104.05' -> (535, 104, 5); what is not a number stops it."""
+    parts = []
+    for part in version.split("."):
+        digits = "".join(char for char in part if char.isdigit())
+        if not digits or digits != part[:len(digits)]:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 def check_gpus(config: ExperimentConfig, plan: list) -> None:

@@ -51,7 +51,15 @@ class TransformersEngine(ProcessEngine):
         # The model is pinned (force_model): requests must name it exactly as given here.
         return [self.python, "-m", "transformers.cli.transformers", "serve", self.model,
                 "--continuous-batching", "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", "info", *options_to_args(self.options)]
+                "--log-level", "info", *self.device_args(), *options_to_args(self.options)]
+
+    def device_args(self) -> list[str]:
+        """transformers serve spreads a model over every visible GPU by default (--device
+        auto is device_map="auto"), while the harness measures the cell's: with GPUs given
+        (CUDA_VISIBLE_DEVICES, set to the measured ones) it is pinned to the first of them."""
+        if "device" in self.options or not self.gpus:
+            return []
+        return ["--device", "cuda:0"]
 
     def handle(self) -> ServerHandle:
         return ServerHandle(self.base_url, self.model, TRANSFORMERS_EXTENSIONS)
