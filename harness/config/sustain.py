@@ -24,5 +24,5 @@ class SustainConfig(Strict):
         20, ge=1, description="arrivals the steady window must hold for a queue to show")
     min_e2e_spans: float = Field(
         4.0, gt=0,
-        description="the steady window must last at least this many times the point's own "
-                    "E2E p50, so a queue has time to build")
+        description="the steady window must last at least this many times the median E2E "
+                    "of its first quarter of arrivals, so a queue has time to build")

@@ -239,7 +239,7 @@ class Sustained(Stored):
     arrived: int | None = None
     ttft_first_quarter_ms: float | None = None  # median, from the intended send
     ttft_last_quarter_ms: float | None = None
-    e2e_p50_ms: float | None = None
+    e2e_first_quarter_ms: float | None = None  # median, from the intended send
 
 
 class PointResult(Stored):

@@ -3,14 +3,18 @@ before the queue showed? Rule (docs/metrics.md, "Sustained rates"), over the poi
 window (harness/metrics/steady.py: first completion to last arrival):
 
     offered  = requests that arrived in the window (at their intended send) / its length
-    achieved = requests that completed in it (their last token) / its length
+    achieved = requests that completed in the same span shifted by d (their last token) / its
+               length, d the median E2E of the window's first quarter of arrivals: what a
+               server that keeps its latency completes of those arrivals (the window's own
+               span would miss the requests still in flight at its end, about d x rate)
     sustained when
-      achieved >= min_share x offered                    (what arrives is served: whatever
+      achieved >= min_share x offered, or falls short by at most MIN_SHORTFALL requests (the
+      span's edges move a request or two in or out)      (what arrives is served: whatever
                                                           is not, is a backlog growing by it)
       the median TTFT from the intended send of the window's last quarter of arrivals is at
       most max_latency_growth x its first quarter's, or climbed less than latency_floor_ms
-      the window holds min_requests arrivals and lasts min_e2e_spans x the E2E p50 of its
-      requests (a shorter one cannot show a queue: it is not taken as sustained)
+      the window holds min_requests arrivals and lasts min_e2e_spans x d (a shorter one
+      cannot show a queue: it is not taken as sustained, unless it showed one already)
     waiting  = requests that arrived and had not ended when the window closed
 
 Each request counts once: it arrives with its first attempt and ends with its last.
@@ -26,6 +30,7 @@ from harness.metrics.samples import Sample
 from harness.store.requests_file import Batch
 
 COLUMNS = ("index", "attempt", "arrival", "end", "ok", "last_token", "ttft", "e2e")
+MIN_SHORTFALL = 3  # requests a sustained window may come short by at its edges
 
 
 class SustainTally:
@@ -82,18 +87,27 @@ def judge_requests(requests: dict[str, np.ndarray], rules: SustainConfig) -> Sus
         return Sustained(sustained=False, reason="no steady window: the last request arrived "
                                                  "before the first one completed")
     inside = (arrival >= start) & (arrival <= end)
-    arrived, completed = int(inside.sum()), int(((done >= start) & (done <= end)).sum())
+    shift = _first_quarter_median(arrival[inside], requests["e2e"][inside])
+    arrived = int(inside.sum())
+    completed = int(((done >= start + shift) & (done <= end + shift)).sum())
     ended = np.where(np.isnan(requests["end"]), np.inf, requests["end"])
     waiting = int(((arrival <= end) & (ended > end)).sum())
     first, last = _quarter_medians(arrival[inside], requests["ttft"][inside])
-    e2e_p50 = float(np.nanmedian(requests["e2e"])) if np.isfinite(requests["e2e"]).any() \
-        else None
     found = Sustained(
         sustained=True, window_s=duration, offered_rps=arrived / duration,
         achieved_rps=completed / duration, waiting=waiting, arrived=arrived,
-        ttft_first_quarter_ms=first, ttft_last_quarter_ms=last, e2e_p50_ms=e2e_p50)
+        ttft_first_quarter_ms=first, ttft_last_quarter_ms=last,
+        e2e_first_quarter_ms=shift * 1000)
     why = _why_not(found, rules)
     return found.model_copy(update={"sustained": why is None, "reason": why})
+
+
+def _first_quarter_median(arrival: np.ndarray, e2e_s: np.ndarray) -> float:
+    """Median E2E (s) of the first quarter of the arrivals (of all, with fewer than 4)."""
+    order = np.argsort(arrival, kind="stable")
+    first = e2e_s[order][:max(len(order) // 4, 1)]
+    first = first[np.isfinite(first)]
+    return float(np.median(first)) if first.size else 0.0
 
 
 def _quarter_medians(arrival: np.ndarray, ttft_s: np.ndarray) -> tuple[float | None, ...]:
@@ -112,14 +126,11 @@ def _quarter_medians(arrival: np.ndarray, ttft_s: np.ndarray) -> tuple[float | N
 
 
 def _why_not(found: Sustained, rules: SustainConfig) -> str | None:
-    """Why the rate is not sustained (None: it is), in the words every view shows."""
-    if found.arrived < rules.min_requests or (
-            found.e2e_p50_ms is not None
-            and found.window_s * 1000 < rules.min_e2e_spans * found.e2e_p50_ms):
-        return (f"too short to tell: {found.arrived} arrivals over {found.window_s:.1f} s "
-                f"(at least {rules.min_requests}, over {rules.min_e2e_spans:g} x E2E p50 "
-                f"{(found.e2e_p50_ms or 0) / 1000:.2f} s)")
-    if found.achieved_rps < rules.min_share * found.offered_rps:
+    """Why the rate is not sustained (None: it is), in the words every view shows. A window
+    too short to show a queue proves nothing either way, but one that shows it does."""
+    shortfall = (found.offered_rps - found.achieved_rps) * found.window_s
+    if found.achieved_rps < rules.min_share * found.offered_rps and \
+            shortfall > MIN_SHORTFALL:
         return (f"achieved {found.achieved_rps:.3g} of {found.offered_rps:.3g} req/s, "
                 f"{found.waiting} waiting")
     first, last = found.ttft_first_quarter_ms, found.ttft_last_quarter_ms
@@ -127,4 +138,9 @@ def _why_not(found: Sustained, rules: SustainConfig) -> str | None:
             and last - first > rules.latency_floor_ms:
         return (f"TTFT climbed {first:.0f} -> {last:.0f} ms from the first to the last "
                 f"quarter of arrivals, {found.waiting} waiting")
+    latency_s = found.e2e_first_quarter_ms / 1000
+    if found.arrived < rules.min_requests or found.window_s < rules.min_e2e_spans * latency_s:
+        return (f"too short to tell: {found.arrived} arrivals over {found.window_s:.1f} s "
+                f"(at least {rules.min_requests}, over {rules.min_e2e_spans:g} x E2E "
+                f"{latency_s:.2f} s)")
     return None
