@@ -225,3 +225,10 @@ def test_a_driver_too_old_for_the_vllm_build_is_refused_before_anything_starts(t
     from harness.config import ExperimentConfig
 
     check_driver(ExperimentConfig.model_validate(GOOD))  # new enough: nothing said
+
+
+def test_help_shows_each_default_it_names():
+    shown = " ".join(runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output.split())
+    assert "Results directory [default: results/<config name>]." in shown
+    cost = " ".join(runner.invoke(app, ["cost", "--help"], env={"COLUMNS": "200"}).output.split())
+    assert "in force on this date [default: today]" in cost

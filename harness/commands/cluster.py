@@ -20,7 +20,7 @@ def cluster(
                                        "this machine, or RAY_ADDRESS)."),
     python: str = typer.Option(None, "--engine-python",
                                help="Interpreter whose vLLM version to read on each node "
-                                    "[default: the one Ray's workers run]."),
+                                    "\\[default: the one Ray's workers run]."),
 ) -> None:
     """List the Ray cluster's nodes: GPUs, driver, CUDA, vLLM and harness versions.
 

@@ -16,7 +16,7 @@ PRICES_OPTION = typer.Option(
     help="Your own prices (YAML): GPU rows, API rows and tiers added to the packaged ones.")
 PRICE_DATE_OPTION = typer.Option(
     None, "--price-date", metavar="YYYY-MM-DD",
-    help="Evaluate API prices in force on this date [default: today].")
+    help="Evaluate API prices in force on this date \\[default: today].")
 FORMAT_OPTION = typer.Option(
     Format.table, "--format",
     help="table (the terminal), md (Markdown), csv, json, or html (one self-contained page).")
@@ -25,7 +25,7 @@ REFRESH_OPTION = typer.Option(
     "network; on failure its bundled data is used and a warning says so).")
 MAX_AGE_OPTION = typer.Option(
     None, "--max-price-age", metavar="DAYS", min=1,
-    help="Flag prices whose data is older than this on their price date [default: the "
+    help="Flag prices whose data is older than this on their price date \\[default: the "
          "profile's max_price_age_days, 90].")
 
 

@@ -29,7 +29,7 @@ from harness.config import ConfigError, ExperimentConfig, load_config
 def run(
     config_path: Path = typer.Argument(..., metavar="CONFIG", help="Experiment config (YAML)."),
     out: Path = typer.Option(None, "--out", help="Results directory "
-                             "[default: results/<config name>]. Rerunning resumes it."),
+                             "\\[default: results/<config name>]. Rerunning resumes it."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; start nothing."),
     repeat: int = typer.Option(
         1, "--repeat", min=1, max=10, metavar="N",
