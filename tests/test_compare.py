@@ -184,3 +184,18 @@ def test_with_repeats_a_delta_is_judged_against_the_run_to_run_noise(tmp_path):
     single.manifest.run = "d"
     row = compare_runs([loaded[0], single]).deltas.set_index("metric").loc["output tok/s"]
     assert row["noise_from"] == "sampling noise only" and row["noise"] == "no CI stored"
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_no_number_is_cut_at_80_or_120_columns(tmp_path, width):
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "harness", "compare", str(QUICKSTART),
+                             str(rerun(tmp_path))], capture_output=True, text=True,
+                            env={**os.environ, "COLUMNS": str(width)})  # piped: COLUMNS rules
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= width
+    assert "1,221.46" in result.stdout  # a whole number, where 80 columns cut it before

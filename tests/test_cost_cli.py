@@ -422,3 +422,20 @@ def test_prices_in_markdown_and_html():
     assert [row[1] for row in page.table("tier")[1:]] == [
         row["api"] + (" (tiered by prompt length)" if row["tiered_by_prompt_length"] else "")
         for row in apis["apis"]]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_no_number_of_the_detailed_answer_is_cut(width):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "harness", "cost", str(QUICKSTART),
+                             "--profile", str(EXAMPLE_PROFILE), "--detail"], capture_output=True,
+                            text=True, env={**os.environ, "COLUMNS": str(width)})
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= width
+    assert "$699.58" in result.stdout and "$0.003571/$0.018" in result.stdout
+    assert not re.search(r"\d\n\s*[│|]?\s*\.?\d", result.stdout)  # no number folded in two

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from harness.commands.console import emit, err_console, user_error
+from harness.commands.console import console, emit, err_console, user_error
 from harness.commands.report import load_runs
 from harness.report.output import Format
 
@@ -37,7 +37,7 @@ def compare(
         raise user_error("compare needs at least two results directories")
     runs = distinct_names(load_runs(results))
     try:
-        report = ComparisonReport(compare_runs(runs), runs)
+        report = ComparisonReport(compare_runs(runs), runs, console.width)
     except NothingInCommon as err:
         raise user_error(str(err)) from None
     emit(report, output_format)

@@ -3,6 +3,7 @@ line a user error gets."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,8 +18,10 @@ EXIT_INTERRUPTED = 130
 
 
 def _console(stream) -> Console:
-    """Rich console; into a file or pipe, lines stay whole instead of wrapping at 80 columns."""
-    return Console(stderr=stream is sys.stderr, width=None if stream.isatty() else 200)
+    """Rich console; into a file or pipe, lines stay whole instead of wrapping at 80 columns,
+    unless COLUMNS says how wide to be."""
+    wide = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(stderr=stream is sys.stderr, width=None if wide else 200)
 
 
 console = _console(sys.stdout)

@@ -10,6 +10,7 @@ switch on the format themselves.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
@@ -59,3 +60,18 @@ def markdown_table(frame: pd.DataFrame) -> str:
     lines += ["| " + " | ".join(markdown_cell(v) for v in row) + " |"
               for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def columns_to_fit(frame: pd.DataFrame, width: int | None, drop_order: Sequence[str]
+                   ) -> list[str]:
+    """The columns of `frame` (cells as text) to show in `width`: the rest in `drop_order`
+    left out until whole cells and headers fit, so that no number is ever cut."""
+    if width is None:
+        return list(frame.columns)
+    widths = {name: max([len(str(name)), *(len(str(v)) for v in frame[name])]) + 3
+              for name in frame.columns}
+    for name in drop_order:
+        if sum(widths.values()) <= width:
+            break
+        widths.pop(name, None)
+    return list(widths)

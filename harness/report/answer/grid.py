@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from html import escape
 
 import pandas as pd
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 from harness.report.output import markdown_table
 
 Cell = str | Text
+TEXT_WIDTH = 16  # the narrowest a text column is wrapped to before the table gives way
 
 
 def plain(cell: Cell) -> str:
@@ -40,14 +42,45 @@ class Grid:
     def _is_text(self, index: int) -> bool:
         return index < self.text_first or index >= len(self.columns) - self.text_last
 
-    def rich(self) -> Table:
+    def rich(self) -> Fitted:
+        """The table where the terminal is wide enough for every cell whole; in a narrower
+        one each row as its own block of 'column: value' lines (no number is ever cut)."""
+        return Fitted(self)
+
+    def table(self) -> Table:
         table = Table(title=self.title, caption=self.caption, header_style="bold",
                       caption_justify="left", title_justify="left")
         for index, name in enumerate(self.columns):
-            table.add_column(name, justify="left" if self._is_text(index) else "right")
+            text = self._is_text(index)
+            table.add_column(name, justify="left" if text else "right", no_wrap=not text,
+                             overflow="fold")  # words may wrap, numbers never
         for row in self.rows:
             table.add_row(*row)
         return table
+
+    def width(self) -> int:
+        """The width the table needs with every number whole on one line (text columns may
+        wrap down to TEXT_WIDTH)."""
+        need = 1
+        for index, name in enumerate(self.columns):
+            longest = max((len(plain(row[index])) for row in self.rows if index < len(row)),
+                          default=0)
+            text = self._is_text(index)
+            need += (min(max(longest, len(name)), TEXT_WIDTH) if text
+                     else max(longest, *map(len, name.split()))) + 3
+        return need
+
+    def records(self) -> Group:
+        lines: list[RenderableType] = [Text(self.title, style="bold")]
+        for row in self.rows:
+            lines.append(Text(""))
+            for name, cell in zip(self.columns, row, strict=False):
+                line = Text(f"  {name}: ", style="dim")
+                line.append(cell if isinstance(cell, Text) else Text.from_markup(cell))
+                lines.append(line)
+        if self.caption:
+            lines.append(Text(self.caption, style="dim"))
+        return Group(*lines)
 
     def plain_rows(self) -> list[list[str]]:
         width = len(self.columns)
@@ -68,3 +101,14 @@ class Grid:
         caption = f"<p class=sub>{escape(self.caption)}</p>" if self.caption else ""
         return (f"<p><b>{escape(self.title)}</b></p>"
                 f"<table class=facts><tr>{head}</tr>{body}</table>{caption}")
+
+
+@dataclass
+class Fitted:
+    """A grid that decides at render time, from the terminal's width, how to show itself."""
+
+    grid: Grid
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        fits = self.grid.width() <= options.max_width
+        yield self.grid.table() if fits else self.grid.records()

@@ -8,12 +8,13 @@ import json
 from dataclasses import dataclass
 
 import pandas as pd
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from harness.report.comparison.deltas import REPEATS, Comparison
-from harness.report.output import markdown_table
+from harness.report.output import columns_to_fit, markdown_table
 from harness.report.page import escape, frame_table
 from harness.store.run_store import StoredRun
 
@@ -33,11 +34,10 @@ def _ci(value: object) -> str:
 def readable(comparison: Comparison) -> pd.DataFrame:
     """The deltas with formatted numbers, one row per (point, metric, run)."""
     d = comparison.deltas
-    base = comparison.runs[0]
     return pd.DataFrame({
         "variant": d["variant"], "batch": d["max_num_seqs"].map(
             lambda b: "-" if pd.isna(b) else str(int(b))), "point": d["point"],
-            "metric": d["metric"], base: d["base"].map(_number),
+            "metric": d["metric"], "base": d["base"].map(_number),
         "run": d["run"], "value": d["value"].map(_number), "delta": d["delta"].map(_number),
         "delta %": d["delta_pct"].map(lambda v: "-" if pd.isna(v) else f"{v:+.1f}%"),
         "95% CI base": d["base_ci"].map(_ci), "95% CI run": d["value_ci"].map(_ci),
@@ -63,13 +63,22 @@ def summary_line(comparison: Comparison) -> str:
             + ", ".join(f"{counts.get(k, 0)} {k}" for k in NOISE_STYLE) + f"; {basis}")
 
 
-def as_table(comparison: Comparison) -> RenderableType:
+# what goes first in a narrow terminal (csv, json and md keep every column)
+NARROW_DROPS = ("95% CI base", "95% CI run", "noise from", "delta", "run", "batch")
+
+
+def as_table(comparison: Comparison, width: int | None = None) -> RenderableType:
     frame = readable(comparison)
-    table = Table(title=f"compare: {' vs '.join(comparison.runs)}", header_style="bold",
-                  title_justify="left")
+    frame = frame[columns_to_fit(frame, width, NARROW_DROPS)]
+    narrow = width is not None and width < 120
+    table = Table(title=f"compare: {' vs '.join(comparison.runs)} (base: {comparison.runs[0]})",
+                  header_style="bold", title_justify="left",
+                  box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD)
     for column in frame.columns:
-        table.add_column(column, justify="left" if column in ("variant", "point", "metric",
-                                                               "run", "noise") else "right")
+        text = column in ("variant", "point", "metric", "run", "noise")
+        # numbers whole, never cut: a narrow terminal wraps the words instead
+        table.add_column(column, justify="left" if text else "right", no_wrap=not text,
+                         overflow="fold")
     for row in frame.to_dict("records"):
         cells = [str(v) for v in row.values()]
         cells[-1] = f"[{NOISE_STYLE[row['noise']]}]{row['noise']}[/]"
@@ -133,9 +142,10 @@ class ComparisonReport:
 
     comparison: Comparison
     runs: list[StoredRun]
+    width: int | None = None  # the terminal's, for the table's columns
 
     def terminal(self) -> RenderableType:
-        return as_table(self.comparison)
+        return as_table(self.comparison, self.width)
 
     def markdown(self) -> str:
         return as_markdown(self.comparison)

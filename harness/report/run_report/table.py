@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 
 def _fmt(value: object, digits: int = 1) -> str:
@@ -93,11 +94,16 @@ def results_table(frame: pd.DataFrame, title: str = "Results", width: int | None
     if width is not None and width < MEDIUM:
         drops = NARROW_DROPS if width < NARROW else (*MEDIUM_DROPS, "cell")
     columns = [column for column in columns if column[0] not in drops]
+    if width is not None:
+        more = _to_fit([row for row in rows if row["status"] == "ok"], columns, width)
+        drops = (*drops, *more)
+        columns = [column for column in columns if column[0] not in more]
     compact = len(drops) > 1
     table = Table(title=title, header_style="bold", show_lines=False,
                   box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, pad_edge=not compact)
     for name, justify, _cell in columns:
-        table.add_column(name, justify=justify)
+        # numbers whole, never cut: a narrow terminal wraps the names instead
+        table.add_column(name, justify=justify, no_wrap=justify == "right", overflow="fold")
     for row in rows:
         if row["status"] == "ok":
             table.add_row(*(cell(row) for _name, _justify, cell in columns))
@@ -112,6 +118,28 @@ def results_table(frame: pd.DataFrame, title: str = "Results", width: int | None
     if notes:
         table.caption = notes
     return table
+
+
+# What goes first where the columns left still do not fit: never a number cut or wrapped
+FIT_DROPS = ("J/out tok", "$/Mtok total", "TPOT p50/p99 ms", "fidelity KL mean/p99",
+             "E2E p50/p99 ms", "req/s", "variant", "batch", "$/Mtok out")
+
+
+def _to_fit(rows: list[dict], columns: list, width: int) -> list[str]:
+    """The columns to leave out (in FIT_DROPS order) until the rest fit in `width`."""
+    def needed(name: str, cell) -> int:
+        longest = max((len(Text.from_markup(cell(row)).plain) for row in rows), default=0)
+        return max(longest, len(name)) + 3  # (its padding and rule; no_wrap: its header too)
+
+    widths = {name: needed(name, cell) for name, _, cell in columns}
+    dropped = []
+    for name in FIT_DROPS:
+        if sum(widths.values()) <= width:
+            break
+        if name in widths:
+            dropped.append(name)
+            del widths[name]
+    return dropped
 
 
 _ALWAYS = ("cell", "variant", "batch", "load", "ok/err", "req/s", "out tok/s", "TTFT p50/p99 ms",
