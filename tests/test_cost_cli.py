@@ -68,8 +68,10 @@ def test_the_answer_leads_with_the_decision_and_fits_a_terminal():
                            env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[3].startswith("bf16: self-hosted (rented), $219.00 a month")
-    assert lines[4].startswith("  runner-up: API ")
+    # a tiny random-weight model on a CPU (a critical caveat): no verdict to act on
+    assert lines[3].startswith("bf16: indicative only: the run served dummy:tiny")
+    assert lines[4].startswith("  cheapest as measured: self-hosted (rented), $219.00 a month")
+    assert lines[5].startswith("  runner-up: API ")
     decision = lines[1:lines.index("Caveats that matter:")]  # the title holds the paths
     assert max(len(line) for line in decision) <= 120, decision
     assert any("rests on: " in line and "dummy_model" in line for line in lines)
@@ -126,6 +128,8 @@ def test_json_answer_carries_capacity_caveats_price_dates_ranges_and_sensitivity
     assert {row["input"] for row in answer["sensitivity"]} >= {
         "rented $/h per replica", "measured capacity", "peak-to-average", "cached input share"}
     assert answer["decision"][0]["cheapest"].startswith("self-hosted (rented)")
+    assert answer["decision"][0]["indicative"] == ("indicative only: the run served dummy:tiny, "
+                                                   "a tiny random-weight model")
 
 
 def test_an_old_price_date_warns_in_every_format():
@@ -361,7 +365,8 @@ def test_the_answer_in_markdown_holds_the_decision_and_every_table():
     out = result.output
     assert out.startswith("# Build or buy: ") and out.endswith("\n")
     for decision in answer.decision:
-        assert f"- **{decision.variant}: {decision.cheapest}, " in out
+        assert f"- **{decision.variant}: {decision.indicative}**" in out
+        assert f"  - cheapest as measured: {decision.cheapest}, " in out
         assert f"  - rests on: {decision.caveat_codes.replace('; ', ', ')}" in out
     for title in ("Self-hosted", "Hosted APIs", "Build or buy (a month of this traffic)",
                   "What flips the decision"):
@@ -384,7 +389,8 @@ def test_the_answer_as_a_page_parses_and_holds_the_decision():
     page = PageTables(result.output)
     assert page.headings[0] == "Decision" and "The whole answer" in page.headings
     decision = page.table("variant")[1:]
-    assert [row[:2] for row in decision] == [[d.variant, d.cheapest] for d in answer.decision]
+    assert [row[:2] for row in decision] == [
+        [d.variant, f"{d.indicative}as measured: {d.cheapest}"] for d in answer.decision]
     assert all(f"{d.usd_per_month:,.2f}" in row[2] for d, row in zip(answer.decision, decision,
                                                                         strict=True))
     whole = [rows for _, rows in page.tables if rows[0][:3] == ["variant", "API", "API $/mo"]]

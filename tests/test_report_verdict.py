@@ -56,7 +56,8 @@ def test_the_headline_leads_with_the_decision_per_variant(tmp_path):
     assert len(rows) == len(answer.decision) == 2
     for row, decision in zip(rows, answer.decision, strict=True):
         assert f"<b>{decision.variant}</b>" in row
-        assert f"<b>{decision.cheapest}</b>" in row
+        assert f"indicative only: the run served dummy:tiny" in row  # a critical caveat
+        assert f"as measured: {decision.cheapest}" in row
         assert money(decision.usd_per_month) in row
         assert decision.runner_up in row
         assert (f"+{money(decision.margin_usd_per_month)} "
@@ -95,7 +96,8 @@ def test_the_whole_answer_on_the_page_is_tables_of_the_answer(tmp_path):
     assert re.findall(r"<tr><td>\w+</td><td>(\w+)</td>", caveats) == [
         c.code for c in answer.caveats]
     for decision in answer.decision:
-        assert f"<li><b>{decision.variant}: {decision.cheapest}, " in whole
+        assert f"<li><b>{decision.variant}: {decision.indicative}</b>" in whole
+        assert f"<li>cheapest as measured: {decision.cheapest}, " in whole
 
 
 def test_the_bill_chart_marks_the_answers_break_even_ranges(tmp_path):

@@ -168,7 +168,7 @@ def decision_row(decision: Decision) -> dict:
             "runner_up_usd_per_month": decision.runner_up_usd_per_month,
             "margin_usd_per_month": decision.margin_usd_per_month,
             "runner_up_over_cheapest": decision.runner_up_over_cheapest,
-            "caveats": decision.caveat_codes,
+            "caveats": decision.caveat_codes, "indicative": decision.indicative,
             "capacity_source": c.source if c else None,
             "capacity_verified": c.verified if c else None,
             "capacity_at_least": c.at_least if c else None, "capacity_n": c.n if c else None,

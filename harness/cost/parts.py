@@ -173,6 +173,15 @@ class SideVerdict:
         return codes(self.rests_on)
 
     @property
+    def indicative(self) -> str | None:
+        """'indicative only: <why>' where it rests on a critical caveat (the figures say
+        nothing about the question asked), else None."""
+        critical = [c for c in self.rests_on if c.severity == "critical"]
+        if not critical:
+            return None
+        return f"indicative only: {critical[0].text.split(': ')[0]}"
+
+    @property
     def caveat_severity(self) -> str | None:
         return worst(self.rests_on)
 
@@ -217,6 +226,15 @@ class Decision:
     @property
     def caveat_codes(self) -> str:
         return codes(self.rests_on)
+
+    @property
+    def indicative(self) -> str | None:
+        """'indicative only: <why>' where it rests on a critical caveat (the figures say
+        nothing about the question asked), else None."""
+        critical = [c for c in self.rests_on if c.severity == "critical"]
+        if not critical:
+            return None
+        return f"indicative only: {critical[0].text.split(': ')[0]}"
 
 
 @dataclass(frozen=True)

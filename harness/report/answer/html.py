@@ -10,6 +10,7 @@ import pandas as pd
 from rich.text import Text
 
 from harness.cost.caveats import SIDES, Caveat, rank, worst
+from harness.cost.decision import NO_CAPACITY
 from harness.cost.parts import Answer, Decision, PriceRow, Sensitivity, VariantCost
 from harness.report.answer.grid import Grid
 from harness.report.answer.tables import capacity_label, demand_line, detail_tables
@@ -63,8 +64,12 @@ def _decision_row(answer: Answer, decision: Decision) -> str:
                   f"({decision.runner_up_over_cheapest:.2f}x)")
     caveats = " ".join(badge(f"{severity}: {code}", severity, text)
                        for code, severity, text in _qualifying(answer.caveats, decision))
+    shown = f"<b>{escape(cheapest)}</b>"
+    if decision.indicative is not None and decision.cheapest not in (NO_CAPACITY, None):
+        shown = (f"{badge(decision.indicative, 'critical')}<br>as measured: "
+                 f"{escape(cheapest)}")
     return ("<tr>" + _cell(f"<b>{escape(decision.variant)}</b>")
-            + _cell(f"<b>{escape(cheapest)}</b>") + _cell(usd(decision.usd_per_month), True)
+            + _cell(shown) + _cell(usd(decision.usd_per_month), True)
             + _cell(runner_up) + _cell(escape(margin), True)
             + _cell(_capacity_html(answer.variant(decision.variant), answer.unit))
             + _cell(caveats or "none") + "</tr>")
@@ -193,7 +198,7 @@ def costs_html(answer: Answer) -> str:
 def whole_answer_html(answer: Answer) -> str:
     """The answer as `harness cost --detail` gives it: the traffic, the decision lines, every
     table, every caveat and the prices used."""
-    lines = "".join(f"<li><b>{escape(line.plain)}</b></li>" if line.style == "bold"
+    lines = "".join(f"<li><b>{escape(line.plain)}</b></li>" if "bold" in str(line.style)
                     else f"<li>{escape(line.plain.strip())}</li>"
                     for line in decision_lines(answer))
     every = Grid("All caveats", ["severity", "code", "what it says", "variant", "side", "API"],

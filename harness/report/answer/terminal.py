@@ -45,6 +45,10 @@ def _headline(decision: Decision) -> list[Text]:
                      style="bold")]
     lines = [Text(f"{variant}: {decision.cheapest}, {usd(decision.usd_per_month)} a month",
                   style="bold")]
+    if decision.indicative is not None:  # a critical caveat: no verdict to act on
+        lines = [Text(f"{variant}: {decision.indicative}", style="bold red"),
+                 Text(f"  cheapest as measured: {decision.cheapest}, "
+                      f"{usd(decision.usd_per_month)} a month")]
     if decision.runner_up is not None:
         lines.append(Text(f"  runner-up: {decision.runner_up}, "
                           f"{usd(decision.runner_up_usd_per_month)} a month "
@@ -75,8 +79,8 @@ def caveat_lines(caveats: list[Caveat], least: str = "warning",
     for index, caveat in enumerate(caveats):
         if rank(caveat.severity) >= rank(least):
             by_code.setdefault(caveat.code if grouped else str(index), []).append(caveat)
-    lines = []
-    for group in by_code.values():
+    lines = []  # the worst first: a critical caveat never follows a warning
+    for group in sorted(by_code.values(), key=lambda group: -rank(group[0].severity)):
         more = f" (and {len(group) - 1} more like it)" if len(group) > 1 else ""
         lines.append(Text(f"  - [{group[0].severity}] {group[0].code}: {group[0].text}{more}",
                           style=STYLE[group[0].severity]))
