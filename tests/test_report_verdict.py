@@ -56,7 +56,7 @@ def test_the_headline_leads_with_the_decision_per_variant(tmp_path):
     assert len(rows) == len(answer.decision) == 2
     for row, decision in zip(rows, answer.decision, strict=True):
         assert f"<b>{decision.variant}</b>" in row
-        assert f"indicative only: the run served dummy:tiny" in row  # a critical caveat
+        assert "indicative only: the run served dummy:tiny" in row  # a critical caveat
         assert f"as measured: {decision.cheapest}" in row
         assert money(decision.usd_per_month) in row
         assert decision.runner_up in row
