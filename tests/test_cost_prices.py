@@ -208,3 +208,26 @@ def test_each_price_carries_the_date_of_its_data_and_its_age(tmp_path):
     assert frame.loc[0, "data_date"] == "2025-06-01" and bool(frame.loc[0, "stale"])
     with pytest.raises(PriceError, match="before any price of old-api"):
         load_price_book(path, date(2025, 1, 1)).api_prices(["old-api"])
+
+
+def test_a_gpu_price_is_dated_by_its_own_date_with_its_age_and_staleness():
+    from datetime import date
+
+    from harness.cost.inputs.prices import (
+        api_price_frame,
+        gpu_price_frame,
+        load_price_book,
+        price_date_of,
+    )
+
+    assert price_date_of("2025-08") == date(2025, 8, 1)
+    assert price_date_of("late 2024") == date(2024, 10, 1)
+    assert price_date_of("2025-08-14") == date(2025, 8, 14) and price_date_of(None) is None
+    book = load_price_book(price_date=date(2026, 12, 7), max_age_days=90)
+    rows = gpu_price_frame(book, "H100").set_index(["provider", "tier"])
+    contract = rows.loc[("semianalysis", "3-yr-contract")]
+    assert contract["data_date"] == "2025-08-01" and contract["checked"] == "2026-11-26"
+    assert contract["stale"] and contract["age_days"] >= (date(2026, 12, 7) - date(2025, 8, 1)).days
+    listed = rows.loc[("runpod", "on-demand")]
+    assert listed["data_date"] == listed["checked"] and not listed["stale"]
+    assert not api_price_frame(book, ["llama-3.1-8b"]).empty

@@ -35,7 +35,7 @@ def rented_price(run: MeasuredRun, profile: Profile, book: PriceBook) -> HourlyP
         own_date = f", price of {row.source_date}" if row.source_date else ""
         return HourlyPrice(row.usd_per_gpu_hour, True, f"{row.gpu} {row.provider} {row.tier}",
                            f"{row.source}{own_date}{note}", f"checked {row.checked.isoformat()}",
-                           row.checked, row.expired(book.price_date))
+                           row.data_date, row.expired(book.price_date))
     if run.usd_per_hour is None:
         return None
     return HourlyPrice(run.usd_per_hour, False, "the run's machine",

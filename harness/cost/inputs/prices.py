@@ -52,6 +52,26 @@ class GpuPrice(Strict):
     def expired(self, on: date) -> bool:
         return self.valid_until is not None and on >= self.valid_until
 
+    @property
+    def data_date(self) -> date:
+        """The price's own date where its source gives one (a month or a part of a year is
+        taken at its start), else the day it was read."""
+        return price_date_of(self.source_date) or self.checked
+
+
+SEASONS = {"early": 1, "mid": 6, "late": 10}
+
+
+def price_date_of(text: str | None) -> date | None:
+    """'2025-08-14', '2025-08', '2025', 'late 2024' (early, mid) as a date; None for None."""
+    if not text:
+        return None
+    found = re.fullmatch(r"(?:(early|mid|late) )?(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", text.strip())
+    if found is None:
+        return None
+    season, year, month, day = found.groups()
+    return date(int(year), int(month or SEASONS.get(season, 1)), int(day or 1))
+
 
 class ApiRow(Strict):
     """A user's own API price ($ per million tokens)."""
@@ -313,7 +333,9 @@ def gpu_price_frame(book: PriceBook, gpu: str | None = None) -> pd.DataFrame:
         rows = [r for r in rows if _key(r.gpu) == _key(gpu)]
         if not rows:
             book.gpu_price(gpu)  # raises with the closest names
-    frame = pd.DataFrame([r.model_dump(mode="json") for r in rows])
+    frame = pd.DataFrame([{**r.model_dump(mode="json"), "data_date": r.data_date.isoformat(),
+                           "age_days": book.age_days(r.data_date),
+                           "stale": book.stale(r.data_date)} for r in rows])
     return frame.sort_values(["gpu", "tier", "usd_per_gpu_hour"], kind="stable",
                              ignore_index=True)
 

@@ -45,7 +45,8 @@ def _load(point: PointCost) -> str:
 
 def gpu_price_table(frame: pd.DataFrame) -> Grid:
     grid = Grid("GPU rental ($ per GPU-hour)", [
-        "GPU", "provider", "tier", "$/GPU-h", "checked", "source"], text_first=3, text_last=2)
+        "GPU", "provider", "tier", "$/GPU-h", "price of", "age (days)", "checked", "source"],
+        text_first=3, text_last=3)
     for row in frame.to_dict("records"):
         source = row["source"]
         if not missing(row.get("source_date")):
@@ -53,6 +54,7 @@ def gpu_price_table(frame: pd.DataFrame) -> Grid:
         if not missing(row.get("note")):
             source += f"; {row['note']}"
         grid.add(row["gpu"], row["provider"], row["tier"], rate(row["usd_per_gpu_hour"]),
+                 row["data_date"] + (" STALE" if row["stale"] else ""), str(row["age_days"]),
                  str(row["checked"]), source)
     return grid
 
