@@ -229,3 +229,15 @@ def test_an_input_whose_25_percent_move_flips_the_verdict_is_marked():
     assert "<span class='badge sev-warning'>flips</span>" in rows[0] and "+20%" in rows[0]
     assert rows[1].endswith("<td>holds</td>") and "no flip in 0.1x-10x" in rows[1]
     assert "-$300.00" in rows[0] and "$150.00" in rows[0]
+
+
+def test_the_configs_own_price_is_marked_as_an_input_not_a_fact():
+    from harness.report.answer.html import prices_html
+
+    run = RunStore(QUICKSTART).load()
+    answer = cost_view(run).answer
+    (rented,) = [p for p in answer.prices if p.kind == "rented"]
+    assert rented.user_input and "cost.usd_per_hour" in rented.data
+    assert "your input, unverified" in prices_html([rented])
+    assert all(not p.user_input for p in answer.prices if p.kind == "api")
+    assert any("your input, unverified" in line for line in answer.prices_used)

@@ -21,6 +21,7 @@ class HourlyPrice:
     dated: str             # "checked 2026-11-26", or when the run's own price was set
     data_date: date        # the date the price is known from
     expired: bool = False  # its source said it changes before the price date
+    user_input: bool = False  # the user's own figure (the config's), not a listed price
 
     def per_replica(self, gpus_per_replica: int) -> float:
         if not self.per_gpu:
@@ -41,7 +42,7 @@ def rented_price(run: MeasuredRun, profile: Profile, book: PriceBook) -> HourlyP
     return HourlyPrice(run.usd_per_hour, False, "the run's machine",
                        f"cost.usd_per_hour in {run.manifest.config_file}",
                        f"the price set for the run of {run.manifest.run_date}",
-                       date.fromisoformat(run.manifest.run_date))
+                       date.fromisoformat(run.manifest.run_date), user_input=True)
 
 
 def owned_usd_per_gpu_hour(profile: Profile, power_w: float, capex_scale: float = 1.0,

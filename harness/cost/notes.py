@@ -23,9 +23,10 @@ def prices_used(rented: HourlyPrice | None, profile: Profile, variants: list[Var
                 prices: list[ApiPrice], book: PriceBook) -> list[str]:
     lines = []
     if rented is not None:
+        mark = ": your input, unverified" if rented.user_input else ""
         lines.append(f"rented: ${rented.usd_per_hour:,.2f}/h per "
                      f"{'GPU' if rented.per_gpu else 'machine'}, {rented.label}: {rented.source} "
-                     f"({rented.dated})")
+                     f"({rented.dated}{mark})")
     if profile.own is not None and any(v.owned is not None for v in variants):
         own = profile.own
         lines.append(
@@ -55,7 +56,7 @@ def price_rows(rented: HourlyPrice | None, prices: list[ApiPrice],
                              "per GPU-hour" if rented.per_gpu else "per machine-hour",
                              rented.source, rented.data_date, book.price_date,
                              book.age_days(rented.data_date), book.stale(rented.data_date),
-                             rented.expired))
+                             rented.expired, rented.user_input))
     for price in prices:
         rows.append(PriceRow("api", price.name, price.per_mtok("output_mtok"), "per output Mtok",
                              price.data, price.data_date, price.price_date,

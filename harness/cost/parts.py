@@ -302,6 +302,7 @@ class PriceRow:
     age_days: int
     stale: bool
     expired: bool
+    user_input: bool = False      # the user's own figure: an input, unverified
 
 
 # --- the answer --------------------------------------------------------------------------

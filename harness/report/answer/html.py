@@ -111,6 +111,9 @@ def prices_html(prices: list[PriceRow]) -> str:
         status = badge("current", "info")
         if price.stale:
             status = badge(f"stale: {price.age_days} days old", "warning")
+        if price.user_input:  # the config's own figure: nothing checked it
+            status = badge("your input, unverified", "warning") + (
+                " " + status if price.stale else "")
         if price.expired:
             status += " " + badge("expired at its source", "warning")
         rows.append("<tr>" + _cell(escape(price.kind)) + _cell(escape(price.name))
