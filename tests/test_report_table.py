@@ -51,3 +51,25 @@ def test_within_80_and_100_columns_the_table_fits_and_no_number_is_cut(tmp_path)
     narrow = rendered(tmp_path, 80)
     assert "bf16-b16" in narrow and "fp8-kv-b16" in narrow  # variant and batch as the cell
     assert "search-r12.5" in narrow or "search-r1" in narrow
+
+
+def test_the_slos_own_percentile_has_its_column_and_phases_are_marked(tmp_path):
+    from harness.config.slo import Slo
+    from harness.contract.results import PhaseResult, SloVerdict
+
+    from .factories import dist, metrics
+
+    slo = Slo(ttft_p95_ms=500)
+    judged = metrics(ttft_p95=480.0)
+    peak = point_result("bf16-b16", "bf16", 16, None, judged, point="peak", kind="profile",
+                        slo=SloVerdict(limits=slo, meets=True, violations=[]),
+                        phases={"peak": PhaseResult(metrics=metrics(
+                            ttft_from_intended_ms=dist(value=620.0)), slo=SloVerdict(
+                            limits=slo, meets=False, violations=["ttft_p95_ms 620.0 > 500"]))})
+    root = write_run(tmp_path / "run", [peak], manifest())
+    frame = summary_frame(RunStore(root).load(), with_phases=True)
+    assert frame["slo_ttft_p95_ms"].tolist() == [480.0, 620.0]  # from intended where measured
+    console = Console(width=220, record=True)
+    console.print(results_table(frame, title="t", width=220))
+    text = console.export_text()
+    assert "TTFT p95 ms (SLO)" in text and "620.0" in text and "↳ peak" in text

@@ -15,6 +15,7 @@ from harness.contract.results import (
     PointResult,
 )
 from harness.cost.formulas import usd_per_mtok
+from harness.metrics.slo import judged_distribution
 from harness.report.run_report.fidelity import fidelity_columns
 from harness.store.run_store import RunStore, StoredRun
 
@@ -60,10 +61,16 @@ def _cost(m: PointMetrics, usd_per_hour: float | None) -> dict:
 
 
 def _verdict(part: PointResult | PhaseResult) -> dict:
+    """Whether the part met its SLO, and each limit's judged value (`slo_<limit>`: the
+    statistic the limit names, from the intended send on open-loop points)."""
     slo = part.slo
-    return {"slo_meets": None if slo is None else slo.meets,
-            "slo_violations": None if slo is None else "; ".join(slo.violations),
-            "goodput_rps": None if slo is None else slo.goodput_rps}
+    found = {"slo_meets": None if slo is None else slo.meets,
+             "slo_violations": None if slo is None else "; ".join(slo.violations),
+             "goodput_rps": None if slo is None else slo.goodput_rps}
+    for limit in slo.limits.limits() if slo is not None else []:
+        judged = judged_distribution(part.metrics, limit.metric).stat(limit.stat)
+        found[f"slo_{limit.key}"] = judged
+    return found
 
 
 def point_row(result: PointResult, usd_per_hour: float | None) -> dict:

@@ -32,8 +32,9 @@ def _cell(row: dict) -> str:
 
 
 def _load(row: dict) -> str:
+    """The point, or a phase of the profile above it (never confused with the profile)."""
     phase = row.get("phase")
-    return f"  {phase}" if isinstance(phase, str) else str(row["point"])
+    return f"  ↳ {phase}" if isinstance(phase, str) else str(row["point"])
 
 
 def _slo(row: dict) -> str:
@@ -48,7 +49,20 @@ MEDIUM, MEDIUM_DROPS = 150, ("TPOT p50/p99 ms", "$/Mtok total", "fidelity KL mea
 NARROW, NARROW_DROPS = 100, (*MEDIUM_DROPS, "variant", "batch", "req/s", "E2E p50/p99 ms")
 
 
-def _columns(fidelity: bool) -> list[tuple[str, str, Callable[[dict], str]]]:
+def _slo_columns(frame: pd.DataFrame) -> list[tuple[str, str, Callable[[dict], str]]]:
+    """A column for each SLO limit, its judged value (the percentile the SLO names, from the
+    intended send on open-loop points), beside the SLO's verdict."""
+    found = []
+    for column in frame.columns:
+        if column.startswith("slo_") and column.endswith("_ms"):
+            metric, stat = column.removeprefix("slo_").removesuffix("_ms").split("_")
+            found.append((f"{metric.upper()} {stat} ms (SLO)", "right",
+                          lambda row, column=column: _fmt(row.get(column))))
+    return found
+
+
+def _columns(fidelity: bool, slo: list | None = None
+             ) -> list[tuple[str, str, Callable[[dict], str]]]:
     """(header, justify, cell of an ok row) of every column."""
     burst = lambda row: "*" if row.get("burst_delivery") is True else ""  # noqa: E731
     columns = [
@@ -65,6 +79,7 @@ def _columns(fidelity: bool) -> list[tuple[str, str, Callable[[dict], str]]]:
          lambda row: f"{_fmt(row['tpot_ms_p50'], 2)}/{_fmt(row['tpot_ms_p99'], 2)}{burst(row)}"),
         ("E2E p50/p99 ms", "right",
          lambda row: f"{_fmt(row['e2e_ms_p50'])}/{_fmt(row['e2e_ms_p99'])}"),
+        *(slo or []),
         ("SLO", "left", _slo),
         ("J/out tok", "right", lambda row: _fmt(row.get("j_per_output_token"), 3)),
         ("$/Mtok out", "right", lambda row: _fmt(row["usd_per_mtok_output"], 3)),
@@ -79,7 +94,8 @@ def table_columns(frame: pd.DataFrame) -> list[tuple[str, str, Callable[[dict], 
     """The columns worth showing: every one with something in some row (energy on a CPU,
     $/Mtok without a price are left out)."""
     ok_rows = [row for row in frame.to_dict("records") if row["status"] == "ok"]
-    return [(name, justify, cell) for name, justify, cell in _columns("fidelity" in frame)
+    columns = _columns("fidelity" in frame, _slo_columns(frame))
+    return [(name, justify, cell) for name, justify, cell in columns
             if name in _ALWAYS or any(cell(row) not in ("-", "") for row in ok_rows)]
 
 
@@ -95,8 +111,14 @@ def results_table(frame: pd.DataFrame, title: str = "Results", width: int | None
         drops = NARROW_DROPS if width < NARROW else (*MEDIUM_DROPS, "cell")
     columns = [column for column in columns if column[0] not in drops]
     if width is not None:
-        more = _to_fit([row for row in rows if row["status"] == "ok"], columns, width)
-        drops = (*drops, *more)
+        ok_rows = [row for row in rows if row["status"] == "ok"]
+        more = _to_fit(ok_rows, columns, width)
+        if {"variant", "batch"} & set(more):  # one "cell" column names them in less room
+            every = table_columns(frame)
+            columns = [every[0], *(c for c in columns if c[0] not in ("variant", "batch"))]
+            drops = (*drops, "variant", "batch")
+            more = _to_fit(ok_rows, columns, width)
+        drops = (*dict.fromkeys((*drops, *more)),)
         columns = [column for column in columns if column[0] not in more]
     compact = len(drops) > 1
     table = Table(title=title, header_style="bold", show_lines=False,
@@ -122,7 +144,7 @@ def results_table(frame: pd.DataFrame, title: str = "Results", width: int | None
 
 # What goes first where the columns left still do not fit: never a number cut or wrapped
 FIT_DROPS = ("J/out tok", "$/Mtok total", "TPOT p50/p99 ms", "fidelity KL mean/p99",
-             "E2E p50/p99 ms", "req/s", "variant", "batch", "$/Mtok out")
+             "E2E p50/p99 ms", "req/s", "variant", "batch", "$/Mtok out", "TTFT p50/p99 ms")
 
 
 def _to_fit(rows: list[dict], columns: list, width: int) -> list[str]:
@@ -136,7 +158,7 @@ def _to_fit(rows: list[dict], columns: list, width: int) -> list[str]:
     for name in FIT_DROPS:
         if sum(widths.values()) <= width:
             break
-        if name in widths:
+        if name in widths and not (name in ("variant", "batch") and "cell" in widths):
             dropped.append(name)
             del widths[name]
     return dropped
