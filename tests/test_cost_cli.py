@@ -130,6 +130,12 @@ def test_json_answer_carries_capacity_caveats_price_dates_ranges_and_sensitivity
     assert answer["decision"][0]["cheapest"].startswith("self-hosted (rented)")
     assert answer["decision"][0]["indicative"] == ("indicative only: the run served dummy:tiny, "
                                                    "a tiny random-weight model")
+    # what the terminal shows is in the JSON too: the traffic's volume, the severity behind
+    # each decision
+    assert round(answer["demand"]["traffic_mtok_month"]) == 12_167
+    assert answer["demand"]["traffic_tokens_per_day"] == pytest.approx(400_000_000)
+    assert answer["decision"][0]["caveat_severity"] == "critical"
+    assert "owned_inputs" in answer
 
 
 def test_an_old_price_date_warns_in_every_format():

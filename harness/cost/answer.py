@@ -68,7 +68,8 @@ def build_answer(stored: StoredRun, profile: Profile, book: PriceBook,
     answer = Answer(title, demand, "GPU" if per_gpu else "machine", variants,
                     api_costs(prices, demand), rented_price=rented,
                     prices_used=prices_used(rented, profile, variants, prices, book),
-                    prices=price_rows(rented, prices, book), caveats=caveats)
+                    prices=price_rows(rented, prices, book), caveats=caveats,
+                    owned_inputs=profile.own.model_dump(mode="json") if owned else None)
     answer.verdicts = verdicts(variants, answer.apis, demand)
     if answer.has_traffic:
         answer.break_even = break_even_ranges(answer.verdicts, demand)

@@ -31,6 +31,13 @@ class Demand:
         served = self.served_mtok_month
         return None if served is None else served / (1 + self.retry_rate)
 
+    @property
+    def traffic_tokens_per_day(self) -> float | None:
+        """The traffic asked for (input + output tokens a day), retries not included."""
+        if self.average_tps is None:
+            return None
+        return self.average_tps / (1 + self.retry_rate) * formulas.SECONDS_PER_DAY
+
 
 def demand_of(profile: Profile, run: MeasuredRun) -> Demand:
     run_in, run_out = run.workload

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from harness.cost.caveats import SIDES
+from harness.cost.caveats import SIDES, worst
 
 if TYPE_CHECKING:
     from harness.cost.parts import (
@@ -168,7 +168,8 @@ def decision_row(decision: Decision) -> dict:
             "runner_up_usd_per_month": decision.runner_up_usd_per_month,
             "margin_usd_per_month": decision.margin_usd_per_month,
             "runner_up_over_cheapest": decision.runner_up_over_cheapest,
-            "caveats": decision.caveat_codes, "indicative": decision.indicative,
+            "caveats": decision.caveat_codes, "caveat_severity": worst(decision.rests_on),
+            "indicative": decision.indicative,
             "capacity_source": c.source if c else None,
             "capacity_verified": c.verified if c else None,
             "capacity_at_least": c.at_least if c else None, "capacity_n": c.n if c else None,
@@ -233,7 +234,11 @@ def as_dict(answer: Answer) -> dict:
         "unit": answer.unit,
         "capacity_per": f"per {answer.unit}",
         "costs_per": "per replica (one server of a cell, with all its GPUs)",
-        "demand": asdict(answer.demand),
+        "demand": {**asdict(answer.demand),
+                   "traffic_mtok_month": answer.demand.traffic_mtok_month,
+                   "traffic_tokens_per_day": answer.demand.traffic_tokens_per_day,
+                   "served_mtok_month": answer.demand.served_mtok_month},
+        "owned_inputs": answer.owned_inputs,
         "decision": _records(frame(answer, "decision")),
         "capacity": _records(frame(answer, "capacity")),
         "apis": _records(frame(answer, "apis")),

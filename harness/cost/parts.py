@@ -322,6 +322,7 @@ class Answer:
     prices_used: list[str] = field(default_factory=list)
     caveats: list[Caveat] = field(default_factory=list)
     rented_price: HourlyPrice | None = None
+    owned_inputs: dict | None = None            # the profile's `own` section, as given
 
     @property
     def notes(self) -> list[str]:
