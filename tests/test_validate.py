@@ -130,3 +130,27 @@ def test_not_a_results_directory_is_a_user_error(tmp_path):
 def test_validate_has_help():
     result = runner.invoke(app, ["validate", "--help"])
     assert result.exit_code == 0 and "checksums" in result.output
+
+
+def test_a_number_edited_with_its_checksum_rewritten_is_caught_from_the_requests(run):
+    from harness.store.run_store import write_checksums
+
+    point = run / POINT / "c16.json"
+    edit_point(point, lambda data: data["metrics"].update(request_throughput=78.10))
+    store = RunStore(run)
+    write_checksums(store.checksums("bf16-b4", "c16"),
+                    [point, store.requests_parquet("bf16-b4", "c16")])
+    result = validate(run)
+    assert result.exit_code == 1, result.output
+    assert ("bf16-b4/c16: request_throughput is 78.1 in its JSON but 36.7" in result.output)
+
+
+def test_an_edited_summary_csv_is_caught(run):
+    summary = pd.read_csv(run / "summary.csv", dtype={"phase": object})
+    row = (summary["cell"] == "bf16-b16") & (summary["point"] == "c16")
+    summary.loc[row, "output_throughput"] = 3499.1
+    summary.to_csv(run / "summary.csv", index=False)
+    result = validate(run)
+    assert result.exit_code == 1, result.output
+    assert "summary.csv: bf16-b16/c16 output_throughput is 3499.1, the point says 2499.09" in \
+        " ".join(result.output.split())
