@@ -9,6 +9,14 @@ ctypes structures c_nvmlUtilization_t, c_nvmlMemory_t, c_nvmlFieldValue_t) and e
 Time comes from an injectable clock, in seconds since the start of the trace. NVML's counters
 and power fields hold their value until the next ~100 ms update, so a reading returns the last
 recorded row at or before that time, never an interpolation.
+
+It is as strict as the real NVML where a first GPU run would find out otherwise:
+- `call_s`: every call takes that long on a FakeClock (reading N GPUs takes time);
+- `driver`: the driver version it plays; a symbol that driver lacks raises FunctionNotFound
+  (DRIVER_SINCE: R535 lacks nvmlDeviceGetTemperatureV, R530 the ClocksEventReasons name);
+- a FakeGpu may be `no_permission` (NoPermission on every call, its handle included: a GPU
+  cgroups keep from this process) or `lost_at` a time (GpuIsLost from then on);
+- a FakeGpu's `processes`: the pids nvmlDeviceGetComputeRunningProcesses lists on it.
 """
 
 from __future__ import annotations
@@ -24,6 +32,13 @@ from typing import Any
 import pynvml
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The first driver branch whose libnvidia-ml has the symbol (nvidia-ml-py binds them all).
+DRIVER_SINCE = {
+    "nvmlDeviceGetTemperatureV": 580,
+    "nvmlDeviceGetCurrentClocksEventReasons": 535,
+    "nvmlDeviceGetComputeRunningProcesses_v3": 510,
+}
+NO_INSTANCE = 0xFFFFFFFF  # gpuInstanceId / computeInstanceId of a process on a GPU without MIG
 H200_TRACE = FIXTURES / "nvml-trace-h200.json"
 H100_TRACE = FIXTURES / "nvml-trace-h100.json"
 
@@ -108,6 +123,9 @@ class FakeGpu:
     uuid: str | None = None  # default: the traced GPU's own UUID
     mig: bool = False
     energy_offset_mJ: int = 0  # set negative to play a driver reload
+    no_permission: bool = False  # this process may not read it (cgroups)
+    lost_at: float | None = None  # fell off the bus at this time (s)
+    processes: list[int] = field(default_factory=list)  # pids computing on it
 
     def __post_init__(self) -> None:
         self.uuid = self.uuid or self.trace.device["uuid"]
@@ -130,14 +148,20 @@ class FakeNvml:
 
     init_error: an NVMLError subclass that nvmlInit raises (no driver, no library).
     unsupported: names of functions that raise NVMLError_NotSupported on every call.
+    driver: the driver version played (default: the trace's); see DRIVER_SINCE.
+    call_s: how long each call takes on a FakeClock (the clock moves during a sample).
     """
 
     gpus: list[FakeGpu]
     clock: Any = field(default_factory=FakeClock)
     init_error: type[pynvml.NVMLError] | None = None
     unsupported: set[str] = field(default_factory=set)
+    driver: str | None = None
+    call_s: float = 0.0
     init_count: int = 0
     calls: int = 0
+    called: list[str] = field(default_factory=list)  # every call by name, in order
+    _now: float = 0.0  # when the current call reads its row
 
     def __getattr__(self, name: str) -> Any:
         # Constants, structures and error classes are the real ones.
@@ -158,7 +182,7 @@ class FakeNvml:
 
     def nvmlSystemGetDriverVersion(self) -> str:
         self._check("nvmlSystemGetDriverVersion")
-        return self.gpus[0].trace.device["driver"]
+        return self.driver_version
 
     def nvmlSystemGetNVMLVersion(self) -> str:
         self._check("nvmlSystemGetNVMLVersion")
@@ -174,6 +198,7 @@ class FakeNvml:
         self._check("nvmlDeviceGetHandleByIndex")
         if not 0 <= index < len(self.gpus):
             raise _error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        self._reachable(self.gpus[index])
         return FakeHandle(index)
 
     def nvmlDeviceGetHandleByUUID(self, uuid: str | bytes) -> FakeHandle:
@@ -181,6 +206,7 @@ class FakeNvml:
         uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
         for index, gpu in enumerate(self.gpus):
             if gpu.uuid == uuid:  # NVML wants the whole UUID, no prefix
+                self._reachable(gpu)
                 return FakeHandle(index)
         raise _error(pynvml.NVML_ERROR_NOT_FOUND)
 
@@ -301,30 +327,83 @@ class FakeNvml:
         self._gpu(handle, "nvmlDeviceGetCurrentClocksThrottleReasons")
         return self._row(handle)["clock_event_reasons"]
 
+    # --- processes ---------------------------------------------------------------------------
+
+    def nvmlDeviceGetComputeRunningProcesses_v2(self, handle: FakeHandle) -> list[Any]:
+        gpu = self._gpu(handle, "nvmlDeviceGetComputeRunningProcesses_v2")
+        return [_process(pid) for pid in gpu.processes]
+
+    def nvmlDeviceGetComputeRunningProcesses_v3(self, handle: FakeHandle) -> list[Any]:
+        gpu = self._gpu(handle, "nvmlDeviceGetComputeRunningProcesses_v3")
+        return [_process(pid) for pid in gpu.processes]
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: FakeHandle) -> list[Any]:
+        """As nvidia-ml-py's: _v3, and NVMLLibraryMismatchError where the driver lacks it."""
+        try:
+            return self.nvmlDeviceGetComputeRunningProcesses_v3(handle)
+        except pynvml.NVMLError_FunctionNotFound:
+            raise pynvml.NVMLLibraryMismatchError(
+                "Unversioned function called and the pyNVML version does not match the NVML "
+                "lib version") from None
+
     # --- plumbing ----------------------------------------------------------------------------
 
+    @property
+    def driver_version(self) -> str:
+        return self.driver or self.gpus[0].trace.device["driver"]
+
     def _check(self, name: str) -> None:
-        """NVML's answers before nvmlInit and for functions this 'driver' lacks."""
+        """NVML's answers before nvmlInit and for functions this 'driver' lacks; the call then
+        reads the trace at this time and takes `call_s`."""
         self.calls += 1
+        self.called.append(name)
         if self.init_count <= 0:
             raise _error(pynvml.NVML_ERROR_UNINITIALIZED)
+        if int(self.driver_version.split(".")[0]) < DRIVER_SINCE.get(name, 0):
+            raise _error(pynvml.NVML_ERROR_FUNCTION_NOT_FOUND)
         if name in self.unsupported:
             raise _error(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        self._now = self.clock()
+        if self.call_s and hasattr(self.clock, "sleep"):
+            self.clock.sleep(self.call_s)
+
+    def _reachable(self, gpu: FakeGpu) -> None:
+        """A GPU this process may not read, or one lost by now, answers nothing."""
+        if gpu.no_permission:
+            raise _error(pynvml.NVML_ERROR_NO_PERMISSION)
+        if gpu.lost_at is not None and self._now >= gpu.lost_at:
+            raise _error(pynvml.NVML_ERROR_GPU_IS_LOST)
 
     def _gpu(self, handle: FakeHandle, name: str) -> FakeGpu:
         self._check(name)
         if not isinstance(handle, FakeHandle) or not 0 <= handle.index < len(self.gpus):
             raise _error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        self._reachable(self.gpus[handle.index])
         return self.gpus[handle.index]
 
     def _device(self, handle: FakeHandle, name: str) -> dict[str, Any]:
         return self._gpu(handle, name).trace.device
 
     def _row(self, handle: FakeHandle) -> dict[str, int]:
-        return self.gpus[handle.index].trace.row_at(self.clock())
+        return self.gpus[handle.index].trace.row_at(self._now)
+
+
+def _process(pid: int) -> Any:
+    """One process as nvidia-ml-py returns it (its struct as a friendly object)."""
+    return pynvml.nvmlStructToFriendlyObject(pynvml.c_nvmlProcessInfo_v2_t(
+        pid=pid, usedGpuMemory=1 << 30, gpuInstanceId=NO_INSTANCE,
+        computeInstanceId=NO_INSTANCE))
 
 
 def fake_nvml(*traces: Path, clock: Any = None, **options: Any) -> FakeNvml:
     """A box with one GPU per trace, e.g. fake_nvml(H200_TRACE, H100_TRACE)."""
     return FakeNvml([FakeGpu(Trace.load(path)) for path in traces],
+                    clock if clock is not None else FakeClock(), **options)
+
+
+def fake_box(trace: Path, gpus: int, clock: Any = None, **options: Any) -> FakeNvml:
+    """A box of `gpus` GPUs that all replay `trace`, each with a UUID of its own."""
+    loaded = Trace.load(trace)
+    base = loaded.device["uuid"][:-4]
+    return FakeNvml([FakeGpu(loaded, uuid=f"{base}{k:04x}") for k in range(gpus)],
                     clock if clock is not None else FakeClock(), **options)

@@ -407,11 +407,11 @@ def test_fake_returns_nvml_types_and_errors():
 
 def hand_window(energy_j: float | None = 1000.0, seconds: float = 10.0,
                 name: str = "c4") -> Measurement:
-    rows = [  # t, gpu, uuid, instant W, avg W, util, mem util, mem B, SM MHz, temp, reasons
-        (1.0, 0, "GPU-a", 400.0, 380.0, 90, 40, 10 * 1024**3, 1980, 60, 0x0),
-        (2.0, 0, "GPU-a", 420.0, 400.0, 100, 50, 12 * 1024**3, 1980, 66, 0x4),
-        (2.0, 1, "GPU-b", 410.0, 390.0, 80, 45, 11 * 1024**3, 1980, 64, 0x20),
-        (3.0, 1, "GPU-b", None, None, None, None, None, None, None, None),
+    rows = [  # t, gpu, uuid, instant W, avg W, util, mem util, mem B, SM MHz, temp, reasons, mJ
+        (1.0, 0, "GPU-a", 400.0, 380.0, 90, 40, 10 * 1024**3, 1980, 60, 0x0, 1000),
+        (2.0, 0, "GPU-a", 420.0, 400.0, 100, 50, 12 * 1024**3, 1980, 66, 0x4, 1400),
+        (2.0, 1, "GPU-b", 410.0, 390.0, 80, 45, 11 * 1024**3, 1980, 64, 0x20, 5000),
+        (3.0, 1, "GPU-b", None, None, None, None, None, None, None, None, None),
     ]
     per_gpu = {"GPU-a": energy_j / 2, "GPU-b": energy_j / 2} if energy_j is not None else None
     cpu = DeviceEnergy({"package-0": 250.0, "package-1": 50.0})
@@ -473,8 +473,8 @@ def test_clock_event_reasons_decode_to_nvml_names():
 def test_counter_delta_in_joules():
     assert counter_delta_j({"a": 1000, "b": 5}, {"a": 3500, "b": 5}) == DeviceEnergy(
         {"a": 2.5, "b": 0.0})
-    lost = counter_delta_j({"a": 1000}, {"a": "GPU is lost"})
-    assert lost.joules is None and lost.reason == "energy counter of a unreadable: GPU is lost"
+    lost = counter_delta_j({"a": 1000}, {"a": "a lost: GPU is lost"})
+    assert lost.joules is None and lost.reason == "a lost: GPU is lost"
 
 
 def test_summaries_keep_the_shape_of_stored_results():
@@ -483,7 +483,7 @@ def test_summaries_keep_the_shape_of_stored_results():
     summary = window.gpu_summary()
     assert set(summary.model_dump()) == {"name", "duration_s", "energy_j", "energy_j_per_gpu",
                                          "mean_power_w", "short_window", "reason", "notes",
-                                         "samples"}
+                                         "samples", "sources"}
     assert summary.samples == 4 and summary.mean_power_w == 100.0 and not summary.short_window
     assert WindowSummary.model_validate_json(summary.model_dump_json()) == summary
     assert window.cpu_summary() == CpuEnergy(

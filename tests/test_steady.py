@@ -1,5 +1,5 @@
 """The steady window: from the first completion to the last send, computed by hand on a
-closed loop of two senders, and its energy placed by the sampled power."""
+closed loop of two senders, and its energy from the GPUs' counters at its edges."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from harness.contract.records import RequestRecord
-from harness.metrics.steady import apportion, steady_window, with_energy
+from harness.contract.results import SteadyWindow
+from harness.metrics.steady import RULE, counter_energy_j, steady_window, with_energy
 
 from .requests_files import requests_file
 
@@ -79,30 +80,58 @@ def test_failed_requests_do_not_start_the_window(tmp_path):
     assert steady.requests == 4  # the failed request sent at 0 s is not counted either
 
 
-def samples(points: list[tuple[float, float]], gpus: int = 2) -> pd.DataFrame:
-    rows = [{"t_s": t, "gpu": g, "power_avg_w": w / gpus} for t, w in points
-            for g in range(gpus)]
+def counter_samples(watts: dict[str, float], start: float, end: float, hz: float = 10.0,
+                    skew_s: float = 0.0) -> pd.DataFrame:
+    """Counter readings (mJ) of GPUs drawing constant `watts` each, sampled at `hz` over
+    [start, end]; GPU k is read `k * skew_s` after the tick (a sample reads GPUs in turn)."""
+    rows = []
+    for k, (uuid, power) in enumerate(watts.items()):
+        for tick in range(int((end - start) * hz) + 1):
+            t = start + tick / hz + k * skew_s
+            rows.append({"t_s": t, "gpu": k, "uuid": uuid,
+                         "energy_mj": round(1e9 + power * (t - start) * 1000)})
     return pd.DataFrame(rows)
 
 
-def test_energy_is_the_counter_share_of_the_sampled_power():
-    flat = samples([(0.0, 300.0), (10.0, 300.0)])
-    assert apportion(1000.0, flat, (0.0, 10.0), (2.0, 7.0)) == pytest.approx(500.0, rel=0.01)
-    # twice the power in the second half: it holds two thirds of the energy
-    step = samples([(0.0, 100.0), (4.99, 100.0), (5.0, 200.0), (10.0, 200.0)])
-    assert apportion(900.0, step, (0.0, 10.0), (5.0, 10.0)) == pytest.approx(600.0, rel=0.02)
-    assert apportion(None, flat, (0.0, 10.0), (2.0, 7.0)) is None
-    assert apportion(1000.0, samples([]).reindex(columns=["t_s", "gpu", "power_avg_w"]),
-                     (0.0, 10.0), (2.0, 7.0)) is None
+def test_steady_energy_is_the_counter_between_its_edges_summed_over_gpus(tmp_path):
+    # the monitor's clock: the point started at 1000 s; the steady window is 1005-1010 s
+    steady = steady_of(tmp_path, closed_loop())
+    two = counter_samples({"GPU-a": 300.0, "GPU-b": 100.0}, 1000.0, 1015.0, skew_s=0.013)
+    found = with_energy(steady, two, point_start=1000.0)
+    assert found.energy_j == pytest.approx(5.0 * (300.0 + 100.0), rel=1e-6)
+    assert found.j_per_output_token == pytest.approx(found.energy_j / steady.output_tokens)
+    assert found.energy_note is None
+    # rows stamped per GPU never share a time: every GPU still counts
+    assert not set(two[two.uuid == "GPU-a"].t_s) & set(two[two.uuid == "GPU-b"].t_s)
 
 
-def test_steady_energy_per_output_token(tmp_path):
-    # the monitor's clock: the point started at 1000 s, its energy window ran 1000-1015 s
-    flat = samples([(1000.0, 100.0), (1015.0, 100.0)])
-    steady = with_energy(steady_of(tmp_path, closed_loop()), 1500.0, flat, (1000.0, 1015.0),
-                         point_start=1000.0)
-    assert steady.energy_j == pytest.approx(500.0, rel=0.01)
-    assert steady.j_per_output_token == pytest.approx(50.0, rel=0.01)
-    none = with_energy(steady_of(tmp_path, closed_loop()[:2]), 1500.0, flat, (1000.0, 1015.0),
-                       point_start=1000.0)
-    assert none.duration_s is None and none.energy_j is None
+def test_steady_energy_follows_a_load_step_the_averaged_power_would_smear():
+    # 100 W, then 500 W from 5 s: [4, 6] holds 1 s of each, 600 J
+    rows = [{"t_s": t / 10, "uuid": "GPU-a",
+             "energy_mj": round(1000 * (100 * min(t / 10, 5) + 500 * max(t / 10 - 5, 0)))}
+            for t in range(101)]
+    assert counter_energy_j(pd.DataFrame(rows), (4.0, 6.0)) == (pytest.approx(600.0), None)
+
+
+def test_steady_energy_not_measured_says_why(tmp_path):
+    steady = steady_of(tmp_path, closed_loop())
+    samples = counter_samples({"GPU-a": 300.0}, 1000.0, 1015.0)
+    cases = {
+        "no GPU samples": None,
+        "the GPU samples hold no energy counter (energy_mj)": samples.drop(columns="energy_mj"),
+        "the energy counter samples of GPU-a do not cover the steady window":
+            samples[samples.t_s < 1008.0],
+        "NVML unavailable: Driver Not Loaded": samples,
+    }
+    for why, frame in cases.items():
+        unmeasured = why if why.startswith("NVML") else None
+        found = with_energy(steady, frame, point_start=1000.0, unmeasured=unmeasured)
+        assert found.energy_j is None and found.j_per_output_token is None
+        assert found.energy_note == f"not measured: {why}"
+    none = with_energy(steady_of(tmp_path, closed_loop()[:2]), samples, point_start=1000.0)
+    assert none.duration_s is None and none.energy_j is None and none.energy_note is None
+
+
+def test_stored_steady_windows_without_the_energy_note_still_read():
+    old = {"rule": RULE, "start_s": 5.0, "end_s": 10.0, "duration_s": 5.0, "energy_j": 12.0}
+    assert SteadyWindow.model_validate(old).energy_note is None

@@ -101,7 +101,7 @@ class ClusterSweep:
         return False
 
     def submit(self, cell: Cell, attempt: int) -> Any:
-        options: dict[str, Any] = {"num_gpus": cell.tensor_parallel_size, "num_cpus": 1,
+        options: dict[str, Any] = {"num_gpus": cell.gpus, "num_cpus": 1,
                                    "max_retries": 0}
         if self.executor.gpu_type:
             options["accelerator_type"] = self.executor.gpu_type
@@ -110,7 +110,7 @@ class ClusterSweep:
 
     def schedulable(self, cell: Cell) -> bool:
         """A cell no live node can hold is failed as unschedulable; the rest run."""
-        gpu_type, need = self.executor.gpu_type, cell.tensor_parallel_size
+        gpu_type, need = self.executor.gpu_type, cell.gpus
         largest = max((node.get("Resources", {}).get("GPU", 0.0) for node in self.ray.nodes()
                        if node.get("Alive") and (gpu_type is None or node.get(
                            "Resources", {}).get(f"accelerator_type:{gpu_type}"))), default=0)

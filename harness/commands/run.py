@@ -97,7 +97,12 @@ def on_ray(config: ExperimentConfig, address: str) -> ExperimentConfig:
         raise ConfigError(f"--ray: the {config.engine.kind} server is already running "
                           "elsewhere; a Ray cluster has nothing to launch")
     from harness.config.executor import RayExecutor
+    from harness.config.experiment import named_gpus
 
+    named = named_gpus(config.engine)
+    if named is not None:  # as the config's own executor: ray would be refused
+        raise ConfigError(f"--ray: {named} pins every cell to the same GPUs, while Ray gives "
+                          f"each cell's task its own: remove {named} to run on a cluster")
     settings = config.executor.model_dump() if config.executor.kind == "ray" else {}
     executor = RayExecutor.model_validate({**settings, "kind": "ray", "address": address})
     return config.model_copy(update={"executor": executor})
@@ -159,7 +164,7 @@ def check_gpus(config: ExperimentConfig, plan: list) -> None:
     from harness.run.runner import open_energy_monitor
     from harness.telemetry.gpus import TelemetryError
 
-    widest = max(plan, key=lambda cell: cell.tensor_parallel_size)
+    widest = max(plan, key=lambda cell: cell.gpus)
     try:
         open_energy_monitor(config, widest).close()
     except TelemetryError as err:

@@ -42,7 +42,8 @@ def normalise_options(options: dict[str, Any], where: str) -> dict[str, Any]:
 class _Engine(Strict):
     startup_timeout_s: PositiveFloat = 900.0
     gpus: str | None = Field(
-        None, description="CUDA_VISIBLE_DEVICES for the server: the GPUs it uses and NVML reads")
+        None, description="CUDA_VISIBLE_DEVICES for the server: the GPUs it uses and NVML reads "
+        "(not with executor ray, which gives each cell its GPUs)")
 
     local: ClassVar[bool] = True  # the server runs here, on GPUs NVML can see
     batch_limit: ClassVar[bool] = True  # matrix.max_num_seqs means something to it

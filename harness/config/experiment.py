@@ -134,10 +134,15 @@ class ExperimentConfig(Strict):
         return self
 
     @model_validator(mode="after")
-    def _executor_fits_engine(self) -> ExperimentConfig:
+    def _executor_fits_engine(self, info: ValidationInfo) -> ExperimentConfig:
         if self.executor.kind == "ray" and not self.engine.local:
             raise ValueError(f"executor: the {self.engine.kind} server is already running "
                              "elsewhere; a Ray cluster has nothing to launch (remove executor)")
+        named = named_gpus(self.engine)
+        if self.executor.kind == "ray" and named and not is_stored(info):
+            raise ValueError(f"{named}: on a Ray cluster each cell gets the GPUs Ray gives its "
+                             "task; naming GPUs would put cells that run at once on the same "
+                             f"GPUs and count their energy twice (remove {named})")
         return self
 
     @model_validator(mode="after")
@@ -249,6 +254,16 @@ class ExperimentConfig(Strict):
 
     def run_name(self, config_path: Path) -> str:
         return self.name or config_path.stem
+
+
+def named_gpus(engine: EngineConfig) -> str | None:
+    """The setting by which a config names its server's GPUs (None: it leaves them to the
+    environment, or to Ray on a cluster)."""
+    if engine.gpus is not None:
+        return "engine.gpus"
+    if "CUDA_VISIBLE_DEVICES" in getattr(engine, "env", {}):
+        return "engine.env.CUDA_VISIBLE_DEVICES"
+    return None
 
 
 def looks_like_path(model: str) -> bool:

@@ -110,6 +110,12 @@ class CellTelemetry(Stored):
     gpu_energy: str
     cpu_energy: str
     cores: str | None = None  # where a CPU engine's threads and the client ran, if apart
+    sources: dict[str, str] = Field(
+        default_factory=dict, description="reading -> the NVML call that served it, where "
+        "the call depends on the driver (temperature: nvmlDeviceGetTemperature)")
+    warnings: list[str] = Field(
+        default_factory=list, description="what went wrong with the cell's energy and samples, "
+        "as the run warned of it")
 
 
 class RunManifest(Stored):

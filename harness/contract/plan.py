@@ -99,6 +99,24 @@ class Cell:
     def is_dummy(self) -> bool:
         return self.model.startswith(DUMMY_PREFIX)
 
+    @property
+    def gpus(self) -> int:
+        """The GPUs its server uses: tensor x pipeline x data parallel ranks (vLLM's world
+        size), what NVML measures and a cluster reserves for it."""
+        return (self.tensor_parallel_size * _ranks(self.options, "pipeline_parallel_size")
+                * _ranks(self.options, "data_parallel_size"))
+
+
+def _ranks(options: dict[str, Any], name: str) -> int:
+    """A parallel size among the engine options (1 where unset)."""
+    value = options.get(name)
+    if value is None or isinstance(value, bool):
+        return 1
+    try:
+        return int(value)
+    except (TypeError, ValueError):  # not a size: the engine refuses it when it starts
+        return 1
+
 
 def rate_point(rate: float, load: LoadConfig, *, kind: str = "open",
                duration_s: float | None = None, requests: int | None = None,

@@ -169,6 +169,9 @@ class WindowSummary(Stored):
     reason: str | None
     notes: list[str]
     samples: int
+    sources: dict[str, str] = Field(
+        default_factory=dict, description="reading -> the NVML call that served it, where "
+        "the call depends on the driver (temperature: nvmlDeviceGetTemperature)")
 
 
 class CpuEnergy(Stored):
@@ -220,8 +223,9 @@ class SteadyWindow(Stored):
     tpot_ms: Distribution = Field(default_factory=lambda: Distribution(n=0))
     itl_ms: Distribution = Field(default_factory=lambda: Distribution(n=0))
     e2e_ms: Distribution = Field(default_factory=lambda: Distribution(n=0))
-    energy_j: float | None = None  # GPU energy in the window
+    energy_j: float | None = None  # GPU energy in the window (the counter at its edges)
     j_per_output_token: float | None = None
+    energy_note: str | None = None  # "not measured: <why>" where a window has no energy_j
     note: str | None = None
 
 

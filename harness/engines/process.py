@@ -64,7 +64,18 @@ class ProcessEngine(Engine):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         if self.gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = self.gpus
+            # NVML numbers GPUs in PCI order; so does CUDA with this (by default it puts the
+            # fastest first), so that an index means the same GPU to both
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         return env
+
+    def use_gpus(self, uuids: list[str]) -> None:
+        """Serve on exactly these GPUs (the measured ones), named by UUID."""
+        self.gpus = ",".join(uuids)
+
+    def server_pids(self) -> set[int]:
+        """The live processes of the server's group (the guard, the server, its workers)."""
+        return group_members(self._proc.pid) if self._proc is not None else set()
 
     def describe(self) -> str:
         command = self.command(0)
@@ -206,9 +217,17 @@ def _group_alive(pgid: int, leader: subprocess.Popen) -> bool:
 
 def _group_has_live_members(pgid: int) -> bool:
     """True if a process other than a zombie is in the group (reads /proc, Linux)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
+    if not Path("/proc").is_dir():
         return True
+    return bool(group_members(pgid))
+
+
+def group_members(pgid: int) -> set[int]:
+    """The pids of the group's processes that are not zombies (reads /proc, Linux; none
+    without it)."""
+    proc, members = Path("/proc"), set()
+    if not proc.is_dir():
+        return members
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -217,5 +236,5 @@ def _group_has_live_members(pgid: int) -> bool:
         except OSError:
             continue
         if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+            members.add(int(entry.name))
+    return members

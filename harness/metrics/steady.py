@@ -10,8 +10,8 @@ Over [start, end]:
     total throughput   = (prompt tokens of requests whose first token came in it + those
                           output tokens) / its length
     latencies          = TTFT, TPOT, ITL, E2E of the successful requests sent in it
-    energy             = the point's GPU counter energy times the share of the sampled GPU
-                         power that falls in it (samples place the counter's joules in time)
+    energy             = per GPU, its energy counter (sampled with the power, ~10 Hz)
+                         interpolated at the end minus at the start, summed over the GPUs
 A point whose last send comes before its first completion (it never left its ramp: fewer
 requests than fill two batches, or a short open-loop point) has no steady window.
 
@@ -144,29 +144,38 @@ def steady_window(stored: StoredRequests) -> SteadyWindow:
     return tally.window()
 
 
-def with_energy(steady: SteadyWindow, energy_j: float | None, samples: pd.DataFrame | None,
-                window: tuple[float, float] | None, point_start: float) -> SteadyWindow:
-    """The steady window with its share of `energy_j` (over `window`, on the monitor's clock,
-    as the GPU power `samples`: t_s, power_avg_w), the point having started at `point_start`
-    on that clock."""
+def with_energy(steady: SteadyWindow, samples: pd.DataFrame | None, point_start: float,
+                unmeasured: str | None = None) -> SteadyWindow:
+    """The steady window with its GPU energy from the counter readings in `samples` (t_s on the
+    monitor's clock, uuid, energy_mj), the point having started at `point_start` on that
+    clock; `unmeasured`: why the point's own GPU energy was not measured, if it was not."""
     if steady.start_s is None:
         return steady
-    joules = apportion(energy_j, samples, window,
-                       (steady.start_s + point_start, steady.end_s + point_start))
+    bounds = (steady.start_s + point_start, steady.end_s + point_start)
+    joules, why = (None, unmeasured) if unmeasured else counter_energy_j(samples, bounds)
     out = steady.output_tokens
     return steady.model_copy(update={
-        "energy_j": joules, "j_per_output_token": joules / out if joules and out else None})
+        "energy_j": joules, "j_per_output_token": joules / out if joules and out else None,
+        "energy_note": f"not measured: {why}" if joules is None else None})
 
 
-def apportion(energy_j: float | None, samples: pd.DataFrame | None,
-              window: tuple[float, float] | None, bounds: tuple[float, float]) -> float | None:
-    """The part of `energy_j` (over `window`) that falls in `bounds`, weighted by the sampled
-    power summed over GPUs; None without energy or without samples to place it."""
-    if energy_j is None or samples is None or window is None or samples.empty:
-        return None
-    power = samples.groupby("t_s")["power_avg_w"].sum().sort_index()
-    grid = np.linspace(window[0], window[1], 512)
-    watts = np.interp(grid, power.index.to_numpy(), power.to_numpy())
-    inside = (grid >= bounds[0]) & (grid <= bounds[1])
-    total = float(watts.sum())
-    return energy_j * float(watts[inside].sum()) / total if total > 0 else None
+def counter_energy_j(samples: pd.DataFrame | None,
+                     bounds: tuple[float, float]) -> tuple[float | None, str | None]:
+    """(J, None): per GPU, its energy counter interpolated at the end of `bounds` minus at the
+    start, summed over the GPUs; or (None, why not). Each GPU's rows have their own times (a
+    sample reads the GPUs one after another), so each GPU is interpolated on its own."""
+    if samples is None or samples.empty:
+        return None, "no GPU samples"
+    if "energy_mj" not in samples.columns:  # samples stored before they held the counter
+        return None, "the GPU samples hold no energy counter (energy_mj)"
+    total_mj = 0.0
+    for uuid, rows in samples.groupby("uuid", sort=True):
+        rows = rows.dropna(subset=["energy_mj"]).sort_values("t_s")
+        times, counter = rows["t_s"].to_numpy(), rows["energy_mj"].to_numpy(dtype=float)
+        if not len(rows) or times[0] > bounds[0] or times[-1] < bounds[1]:
+            return None, f"the energy counter samples of {uuid} do not cover the steady window"
+        if (np.diff(counter) < 0).any():
+            return None, f"the energy counter of {uuid} went backwards (driver reloaded?)"
+        start, end = np.interp(bounds, times, counter)
+        total_mj += end - start
+    return total_mj / 1000.0, None

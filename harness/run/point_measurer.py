@@ -125,8 +125,7 @@ class PointMeasurer:
                                 output_tokens=metrics.output_tokens),
             cpu_energy=window.cpu_summary(),
             started_at=started_at, ended_at=now_iso(), prefix_cache=ctx.prefix_cache,
-            steady=with_energy(reading.steady, window.gpu_energy_j, window.samples,
-                               (window.start_s, window.end_s), load.start),
+            steady=with_energy(reading.steady, window.samples, load.start, window.gpu.reason),
             sustained=reading.sustained, repeat=point.repeat)
         self.store.save_point(result, requests_file, window.samples)
         return result

@@ -26,6 +26,7 @@ from harness.contract.progress import (
     Emit,
     FidelityMeasured,
     NoCapacitySearch,
+    Notice,
     PointFinished,
     PointsSkipped,
     PointStarted,
@@ -42,6 +43,7 @@ from harness.contract.results import (
 from harness.engines.base import Engine, EngineError
 from harness.engines.cores import CoreSplit, pinned
 from harness.engines.models import resolve_model
+from harness.engines.process import ProcessEngine
 from harness.engines.registry import make_engine
 from harness.load.generator import run_point
 from harness.load.loop import run_fast
@@ -50,6 +52,7 @@ from harness.run.capacity_search import SearchStep, capacity_record, rounded, se
 from harness.run.fidelity_pass import FidelityPass
 from harness.run.point_measurer import CellContext, PointMeasurer
 from harness.store.run_store import RunStore, now_iso
+from harness.telemetry.gpus import TelemetryError, visible_devices
 from harness.telemetry.monitor import EnergyMonitor
 
 
@@ -60,27 +63,41 @@ class RunOutcome:
     failed_cells: dict[str, str] = field(default_factory=dict)
 
 
-def open_energy_monitor(config: ExperimentConfig, cell: Cell) -> EnergyMonitor:
+def open_energy_monitor(config: ExperimentConfig, cell: Cell, **options) -> EnergyMonitor:
     """NVML for exactly the GPUs that serve this cell (none known for a remote server), and
-    RAPL for the CPU packages."""
-    visible = config.engine.gpus
-    if not config.engine.local and visible is None:
+    RAPL for the CPU packages. The GPUs: engine.gpus, else engine.env's CUDA_VISIBLE_DEVICES,
+    else the harness's own; the first `cell.gpus` of them. `options` go to
+    EnergyMonitor.open."""
+    engine = config.engine
+    if not engine.local and engine.gpus is None:
         return EnergyMonitor.without_gpus("external server: set engine.gpus to measure local "
                                           "GPUs")
-    if visible is None:
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return EnergyMonitor.open(visible, cell.tensor_parallel_size,
-                              sample_hz=config.telemetry.sample_hz)
+    devices = visible_devices(engine.gpus, getattr(engine, "env", {}), os.environ)
+    return EnergyMonitor.open(devices.visible, cell.gpus, order=devices.order,
+                              **{"sample_hz": config.telemetry.sample_hz, **options})
 
 
 def cell_telemetry(energy: EnergyMonitor, cores: CoreSplit | None = None) -> CellTelemetry:
     return CellTelemetry(
         cores=cores.describe() if cores is not None else None,
         gpus=energy.static_facts(),
-        gpu_energy="measured (NVML energy counter)" if energy.gpu_reason is None
-        else f"not measured: {energy.gpu_reason}",
+        gpu_energy=gpu_energy_status(energy),
         cpu_energy="measured (RAPL package counters)" if energy.cpu_reason is None
-        else f"not measured: {energy.cpu_reason}")
+        else f"not measured: {energy.cpu_reason}",
+        sources=energy.sources, warnings=energy.warnings)
+
+
+def gpu_energy_status(energy: EnergyMonitor) -> str:
+    """How the cell's GPU energy was measured, in words, as far as its windows tell."""
+    if energy.gpu_reason is not None:
+        return f"not measured: {energy.gpu_reason}"
+    failures, windows = energy.gpu_failures, energy.gpu_windows
+    if failures and len(failures) == windows:
+        return f"not measured: {failures[0]}"
+    if failures:
+        return (f"measured (NVML energy counter) in {windows - len(failures)} of {windows} "
+                f"windows; not in the others: {failures[0]}")
+    return "measured (NVML energy counter)"
 
 
 def tokenizer_for(config: ExperimentConfig, cell: Cell) -> str:
@@ -126,9 +143,13 @@ class Runner:
         try:
             with contextlib.ExitStack() as stack, engine, \
                     open_energy_monitor(self.config, cell) as energy:
+                if isinstance(engine, ProcessEngine) and energy.gpus:
+                    engine.use_gpus([gpu.uuid for gpu in energy.gpus])  # what is measured
+                self.warn(cell, energy)
                 began = time.monotonic()
                 server = engine.start()
                 self.emit(CellReady(cell.id, time.monotonic() - began))
+                self.check_placement(cell, engine, energy)
                 cores = engine.client_cores()
                 stack.enter_context(pinned(cores.client if cores else None))
                 self.store.record_telemetry(cell.id, cell_telemetry(energy, cores))
@@ -139,6 +160,7 @@ class Runner:
                     self.emit(FidelityMeasured(cell.id, self.fidelity.run(cell, server,
                                                                           prompts.vocab)))
                 idle = energy.idle_baseline(self.config.telemetry.idle_baseline_s)
+                self.warn(cell, energy)
                 ctx = CellContext(cell, engine, server, prompts.workload, energy, idle,
                                   self.reset_cache(engine))
                 while remaining:
@@ -146,11 +168,15 @@ class Runner:
                     remaining.pop(0)
                 if self.config.capacity_search is not None:
                     self.search_capacity(ctx)
+                # again, with what the windows found (counters lost, calls that served)
+                self.store.record_telemetry(cell.id, cell_telemetry(energy, cores))
             self.store.clear_failure(cell.id)
         except EngineError as err:
             self.fail(cell, remaining, err.reason, err.log_tail)
         except PromptsError as err:
             self.fail(cell, remaining, str(err), engine.log_tail())
+        except TelemetryError as err:  # GPUs this cell cannot be measured on (too few, MIG)
+            self.fail(cell, remaining, f"engine.gpus / CUDA_VISIBLE_DEVICES: {err}", "")
 
     def measure(self, ctx: CellContext, point: Point) -> PointResult:
         cell = ctx.cell.id
@@ -159,7 +185,25 @@ class Runner:
         ctx.prefix_cache = self.reset_cache(ctx.engine)  # for the next point
         self.outcome.measured += 1
         self.emit(PointFinished(result))
+        self.warn(ctx.cell, ctx.energy)
         return result
+
+    def warn(self, cell: Cell, energy: EnergyMonitor) -> None:
+        """Say what went wrong with the cell's energy since the last look (the point or cell
+        records it too): energy must never be lost without a word."""
+        for text in energy.take_warnings():
+            self.emit(Notice(f"{cell.id}: {text}", "warning"))
+
+    def check_placement(self, cell: Cell, engine: Engine, energy: EnergyMonitor) -> None:
+        """The server's processes compute on exactly the measured GPUs, or the cell fails
+        saying where; only for a server the harness started (its process group is known)."""
+        if not isinstance(engine, ProcessEngine):
+            return
+        placement = energy.placement(engine.server_pids())
+        if placement.problem:
+            raise EngineError(placement.problem, engine.log_tail())
+        if placement.unchecked:
+            self.emit(Notice(f"{cell.id}: {placement.unchecked}", "warning"))
 
     def reset_cache(self, engine: Engine) -> str:
         """Empty the prefix cache after the warmup and after each point (as vLLM's sweep

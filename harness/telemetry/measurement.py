@@ -40,7 +40,8 @@ class DeviceEnergy:
 @dataclass(eq=False)
 class Measurement:
     """One window over every measured device: its times, the energy of each side, the NVML
-    samples taken during it (never a source of energy) and the monitor's notes."""
+    samples taken during it (the window's energy is its own counter reads), the monitor's
+    notes, and which NVML call served each reading that depends on the driver."""
 
     name: str
     start_s: float  # on the monitor's clock (time.perf_counter unless injected)
@@ -49,6 +50,7 @@ class Measurement:
     cpu: DeviceEnergy
     samples: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -89,7 +91,7 @@ class Measurement:
                              energy_j=self.gpu_energy_j, energy_j_per_gpu=self.gpu_energy,
                              mean_power_w=self.mean_gpu_power_w, short_window=self.short_window,
                              reason=self.gpu.reason, notes=list(self.notes),
-                             samples=len(self.samples))
+                             samples=len(self.samples), sources=dict(self.sources))
 
     def cpu_summary(self) -> CpuEnergy:
         """The window and its CPU side, as a point result's `cpu_energy` holds it."""

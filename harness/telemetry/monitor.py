@@ -1,6 +1,6 @@
 """GPU and CPU energy of one cell in named windows, as Zeus's `ZeusMonitor`:
 
-    monitor = EnergyMonitor.open(visible=env.get("CUDA_VISIBLE_DEVICES"), count=tensor_parallel)
+    monitor = EnergyMonitor.open(visible=env.get("CUDA_VISIBLE_DEVICES"), count=cell.gpus)
     idle = monitor.idle_baseline(seconds=5.0)
     monitor.begin_window("c16")
     ...                                  # the load point
@@ -15,7 +15,8 @@ open the RAPL counters are also read every RAPL_POLL_S, so that a long window se
 Without NVML (no driver, no GPU, CI) or without RAPL (not root, a VM, a container) the monitor
 works the same, and that side of every measurement is None with the reason. `gpu_reason` and
 `cpu_reason` are the checks a caller needs, and only to decide what to write, never to avoid
-a crash.
+a crash. What the user must hear of (NVML failing on a machine with NVIDIA GPUs, a window
+whose counters could not be read, a sampler that stopped) is also in `take_warnings()`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ import pandas as pd
 from harness.contract.manifest import GpuFacts
 from harness.telemetry.gpus import Gpu
 from harness.telemetry.measurement import DeviceEnergy, Measurement
-from harness.telemetry.nvml import DEFAULT_SAMPLE_HZ, NvmlGpus, Reading, empty_samples
+from harness.telemetry.nvml import DEFAULT_SAMPLE_HZ, NoGpus, NvmlGpus, Reading, empty_samples
+from harness.telemetry.placement import Placement, judge
 from harness.telemetry.rapl import DEFAULT_ROOT, RaplMonitor
 from harness.telemetry.ticker import Ticker
 
@@ -61,12 +63,12 @@ class EnergyMonitor:
     thread; without one, and with RAPL readable, a small thread of its own runs it.
     """
 
-    def __init__(self, gpus: NvmlGpus | None, gpu_reason: str | None, cpu: RaplMonitor, *,
+    def __init__(self, gpus: NvmlGpus | NoGpus, cpu: RaplMonitor, *,
                  sample_hz: float | None = DEFAULT_SAMPLE_HZ,
                  clock: Callable[[], float] = time.perf_counter,
                  sleep: Callable[[float], None] = time.sleep, rapl_poll_s: float = RAPL_POLL_S):
-        self._nvml = gpus
-        self.gpu_reason = gpu_reason
+        self._nvml = gpus if isinstance(gpus, NvmlGpus) else None
+        self.gpu_reason = gpus.reason if isinstance(gpus, NoGpus) else None
         self.cpu = cpu
         self.clock = clock
         self.rapl_poll_s = rapl_poll_s
@@ -74,23 +76,31 @@ class EnergyMonitor:
         self._open: dict[str, _Begin] = {}
         self._notes: list[str] = []
         self._poller: Ticker | None = None
-        if gpus is not None and sample_hz:
-            gpus.start_sampler(sample_hz, also=self._poll_cpu)
+        self.gpu_windows = 0  # windows ended with NVML present
+        self.gpu_failures: list[str] = []  # why each of those without GPU energy had none
+        self._warned: list[str] = []  # every warning of this monitor, in order
+        self._handed = 0  # how many of them take_warnings has handed out
+        if isinstance(gpus, NoGpus) and gpus.warn:
+            self._warn(f"GPU energy not measured: {gpus.reason}")
+        if self._nvml is not None and sample_hz:
+            self._nvml.start_sampler(sample_hz, also=self._poll_cpu)
         elif cpu.measured:  # looks ten times per interval: reads come at most 1.1 intervals apart
             self._poller = Ticker("rapl-poller", rapl_poll_s / 10, self._poll_cpu, self._notes)
 
     @classmethod
     def open(cls, visible: str | None = None, count: int | None = None, *,
+             order: str | None = None,
              sample_hz: float | None = DEFAULT_SAMPLE_HZ, nvml: ModuleType | None = None,
              clock: Callable[[], float] = time.perf_counter,
              sleep: Callable[[float], None] = time.sleep,
              rapl_root: Path | str = DEFAULT_ROOT,
              rapl_poll_s: float = RAPL_POLL_S) -> EnergyMonitor:
         """Monitor the first `count` GPUs of CUDA_VISIBLE_DEVICES=`visible` (None: all GPUs,
-        "": none) and the CPU packages under `rapl_root`. GPUs that cannot be measured as
-        asked (MIG, unknown index or UUID, too few) -> TelemetryError."""
-        gpus, reason = NvmlGpus.open(visible, count, nvml=nvml, clock=clock)
-        return cls(gpus, reason, RaplMonitor.open(rapl_root, clock), sample_hz=sample_hz,
+        "": none; `order`: CUDA_DEVICE_ORDER) and the CPU packages under `rapl_root`. GPUs
+        that cannot be measured as asked (MIG, unknown index or UUID, too few) ->
+        TelemetryError."""
+        gpus = NvmlGpus.open(visible, count, order=order, nvml=nvml, clock=clock)
+        return cls(gpus, RaplMonitor.open(rapl_root, clock), sample_hz=sample_hz,
                    clock=clock, sleep=sleep, rapl_poll_s=rapl_poll_s)
 
     @classmethod
@@ -99,8 +109,8 @@ class EnergyMonitor:
                      rapl_root: Path | str = DEFAULT_ROOT,
                      rapl_poll_s: float = RAPL_POLL_S) -> EnergyMonitor:
         """GPU energy not measured, for `reason` (a remote server); CPU energy as usual."""
-        return cls(None, reason, RaplMonitor.open(rapl_root, clock), clock=clock, sleep=sleep,
-                   rapl_poll_s=rapl_poll_s)
+        return cls(NoGpus(reason, warn=False), RaplMonitor.open(rapl_root, clock), clock=clock,
+                   sleep=sleep, rapl_poll_s=rapl_poll_s)
 
     def __repr__(self) -> str:
         gpus = repr(self._nvml) if self._nvml is not None else f"gpu_reason={self.gpu_reason!r}"
@@ -134,6 +144,38 @@ class EnergyMonitor:
         """What the GPUs are, in the engine's order (position 0 = cuda:0)."""
         return self._nvml.static_facts() if self._nvml is not None else []
 
+    @property
+    def sources(self) -> dict[str, str]:
+        """Which NVML call served each reading that depends on the driver."""
+        return self._nvml.sources() if self._nvml is not None else {}
+
+    def placement(self, server_pids: set[int]) -> Placement:
+        """Whether the server (its pids) computes on exactly the measured GPUs; nothing is
+        judged without NVML."""
+        if self._nvml is None:
+            return Placement()
+        return judge([gpu.uuid for gpu in self.gpus], self._nvml.compute_pids(), server_pids)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user should hear of, in order, each text once: GPU energy not measured
+        where it was to be, a sampler or poller that stopped."""
+        for note in self._nvml.notes if self._nvml is not None else []:
+            self._warn(f"GPU samples not measured from here on: {note}")
+        for note in self._notes:
+            self._warn(note)
+        return list(self._warned)
+
+    def take_warnings(self) -> list[str]:
+        """The warnings not handed out yet."""
+        seen = self.warnings
+        found, self._handed = seen[self._handed:], len(seen)
+        return found
+
+    def _warn(self, text: str) -> None:
+        if text not in self._warned:
+            self._warned.append(text)
+
     # --- windows ---------------------------------------------------------------------------
 
     def begin_window(self, name: str) -> None:
@@ -151,9 +193,19 @@ class EnergyMonitor:
         end_s = self.clock()
         measurement = Measurement(name, begin.start_s, end_s, self._gpu_energy(begin.gpu, gpu),
                                   self.cpu.energy_between(begin.cpu, cpu),
-                                  self._samples(begin.start_s, end_s), self.notes)
+                                  self._samples(begin.start_s, end_s), self.notes, self.sources)
         self._drop_old_samples()
+        self._tally(measurement)
         return measurement
+
+    def _tally(self, measurement: Measurement) -> None:
+        """Count a window NVML was there for, and warn where its GPU energy was lost."""
+        if self._nvml is None:
+            return
+        self.gpu_windows += 1
+        if not measurement.gpu.measured:
+            self.gpu_failures.append(measurement.gpu.reason)
+            self._warn(f"GPU energy not measured: {measurement.gpu.reason}")
 
     def cancel_window(self, name: str) -> None:
         """Drop the open window `name` without reading a counter: the point it measured

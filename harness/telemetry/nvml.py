@@ -5,6 +5,11 @@ every 100 ms): its delta over the window, summed over the GPUs. nvmlDeviceGetPow
 ~1 s moving average on Hopper, and integrating it under-counted a 4 s full-load window by 12%
 on an H200; the power samples of the background sampler are for plots and diagnostics only.
 
+Each sample also holds every GPU's counter (`energy_mj`), so that a part of a window (the
+steady window, harness/metrics/steady.py) is measured by the counter too. Readings whose NVML
+call depends on the driver fall back to the older call (driver_calls.py); `sources()` says
+which call served each.
+
 `NvmlGpus` is the NVML side of an `EnergyMonitor` (monitor.py), which owns the windows.
 """
 
@@ -13,27 +18,47 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pandas as pd
 
 from harness.contract.manifest import GpuFacts
-from harness.telemetry.gpus import Gpu, TelemetryError, as_text, select_gpus
+from harness.telemetry.driver_calls import (
+    CLOCK_EVENT_REASONS,
+    COMPUTE_PROCESSES,
+    TEMPERATURE,
+    DriverCall,
+)
+from harness.telemetry.gpus import Gpu, GpuUnavailable, as_text, select_gpus, unavailable
 from harness.telemetry.measurement import DeviceEnergy
 from harness.telemetry.ticker import Ticker
 
 DEFAULT_SAMPLE_HZ = 10.0
 
-# One row per GPU per sampler tick; power in W, memory in bytes, clocks in MHz.
+# One row per GPU per sampler tick, stamped when that GPU's counter was read; power in W,
+# memory in bytes, clocks in MHz, the energy counter in mJ (runs before it have no energy_mj).
 SAMPLE_DTYPES = {
     "t_s": "float64", "gpu": "int64", "uuid": "object",
     "power_instant_w": "float64", "power_avg_w": "float64",
     "util_gpu_pct": "float64", "util_mem_pct": "float64", "mem_used_b": "float64",
     "sm_clock_mhz": "float64", "temp_c": "float64", "clock_event_reasons": "Int64",
+    "energy_mj": "Int64",
 }
 
-Reading = dict[str, "int | str"]  # GPU UUID -> counter in mJ, or the NVML error that stopped it
+Reading = dict[str, "int | str"]  # GPU UUID -> counter in mJ, or why it could not be read
+
+
+@dataclass(frozen=True)
+class NoGpus:
+    """Why no GPU is measured, and whether the user should hear of it: a warning where GPUs
+    were to be measured (NVML failing on a machine with NVIDIA GPUs, a lost GPU), none where
+    nothing was (no NVIDIA GPU here, none selected, a remote server)."""
+
+    reason: str
+    warn: bool = True
 
 
 def empty_samples() -> pd.DataFrame:
@@ -47,7 +72,8 @@ def samples_frame(rows: list[tuple]) -> pd.DataFrame:
 
 class NvmlGpus:
     """The NVML side of a fixed set of whole GPUs: their energy counters, a background sampler
-    of power, utilization, memory, clocks and temperature, and their static facts.
+    of power, utilization, memory, clocks, temperature and the counter, their static facts,
+    and which processes compute on the box's GPUs.
 
     Build it with `NvmlGpus.open(...)`. Until `start_sampler` no thread runs and the caller
     takes samples with `sample_now()` (tests drive a replayed trace this way).
@@ -62,33 +88,37 @@ class NvmlGpus:
         self._rows: list[tuple] = []  # samples in time order, pruned to the open windows
         self._lock = threading.Lock()
         self._closed = False
-        # The newer name first; older nvidia-ml-py releases have only the older one.
-        self._reasons_fn = (getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
-                            or nvml.nvmlDeviceGetCurrentClocksThrottleReasons)
+        self._temperature = DriverCall(nvml, TEMPERATURE)
+        self._reasons = DriverCall(nvml, CLOCK_EVENT_REASONS)
+        self._processes = DriverCall(nvml, COMPUTE_PROCESSES)
         self._sampler: Ticker | None = None
 
     @classmethod
     def open(cls, visible: str | None = None, count: int | None = None, *,
-             nvml: ModuleType | None = None,
-             clock: Callable[[], float] = time.perf_counter) -> tuple[NvmlGpus | None, str | None]:
-        """(the first `count` GPUs of CUDA_VISIBLE_DEVICES=`visible`, None), or (None, why
-        not) without NVML or GPUs. None: all GPUs, "": none. GPUs that cannot be measured as
+             order: str | None = None, nvml: ModuleType | None = None,
+             clock: Callable[[], float] = time.perf_counter) -> NvmlGpus | NoGpus:
+        """The first `count` GPUs of CUDA_VISIBLE_DEVICES=`visible` (None: all GPUs, "": none;
+        `order`: CUDA_DEVICE_ORDER), or NoGpus and why not. GPUs that cannot be measured as
         asked (MIG, unknown index or UUID, too few) -> TelemetryError."""
         nvml, reason = _init_nvml(nvml)
         if nvml is None:
-            return None, reason
+            return NoGpus(reason, warn=nvidia_devices_present())
         try:
-            gpus = select_gpus(nvml, visible, count)
+            gpus = select_gpus(nvml, visible, count, order)
         except nvml.NVMLError as err:
             _shutdown(nvml)
-            return None, f"NVML could not list the GPUs: {err}"
-        except TelemetryError:
+            return NoGpus(f"NVML could not list the GPUs: {err}")
+        except GpuUnavailable as err:
+            _shutdown(nvml)
+            return NoGpus(str(err))
+        except BaseException:
             _shutdown(nvml)
             raise
         if not gpus:
             _shutdown(nvml)
-            return None, f"no GPU selected (CUDA_VISIBLE_DEVICES={visible!r}, count={count})"
-        return cls(nvml, gpus, clock), None
+            return NoGpus(f"no GPU selected (CUDA_VISIBLE_DEVICES={visible!r}, count={count})",
+                          warn=False)
+        return cls(nvml, gpus, clock)
 
     def __repr__(self) -> str:
         return f"NvmlGpus(gpus={[gpu.uuid for gpu in self.gpus]})"
@@ -105,13 +135,16 @@ class NvmlGpus:
     # --- energy ---------------------------------------------------------------------------
 
     def read_energy(self) -> Reading:
-        reading: Reading = {}
-        for gpu in self.gpus:
-            try:
-                reading[gpu.uuid] = int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
-            except self.nvml.NVMLError as err:
-                reading[gpu.uuid] = str(err)
-        return reading
+        return {gpu.uuid: self._counter(gpu) for gpu in self.gpus}
+
+    def _counter(self, gpu: Gpu) -> int | str:
+        """The GPU's energy counter in mJ, or why it could not be read."""
+        try:
+            return int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
+        except self.nvml.NVMLError as err:
+            if err.value == self.nvml.NVML_ERROR_GPU_IS_LOST:
+                return unavailable(gpu.uuid, err, self.nvml)
+            return f"energy counter of {gpu.uuid} unreadable: {err}"
 
     def energy_between(self, begin: Reading, end: Reading) -> DeviceEnergy:
         return counter_delta_j(begin, end)
@@ -129,23 +162,28 @@ class NvmlGpus:
 
     def sample_now(self) -> None:
         """Read every GPU once and keep the readings (the sampler thread calls this)."""
-        rows = [(self.clock(), *self._sample(gpu)) for gpu in self.gpus]
+        rows = [self._sample(gpu) for gpu in self.gpus]
         with self._lock:
             self._rows.extend(rows)
 
     def _sample(self, gpu: Gpu) -> tuple:
+        """One row: stamped, then the counter read at once (reading N GPUs takes time, so each
+        GPU's row has its own time), then the rest."""
         nvml, handle = self.nvml, gpu.handle
+        t_s = self.clock()
+        counter = self._counter(gpu)
         util = self._try(nvml.nvmlDeviceGetUtilizationRates, handle)
         memory = self._try(nvml.nvmlDeviceGetMemoryInfo, handle)
-        return (gpu.index, gpu.uuid,
+        return (t_s, gpu.index, gpu.uuid,
                 _watts(self._instant_power_mw(handle)),
                 _watts(self._try(nvml.nvmlDeviceGetPowerUsage, handle)),  # ~1 s average
                 util.gpu if util is not None else None,
                 util.memory if util is not None else None,
                 memory.used if memory is not None else None,
                 self._try(nvml.nvmlDeviceGetClockInfo, handle, nvml.NVML_CLOCK_SM),
-                self._temperature(handle),
-                self._try(self._reasons_fn, handle))
+                self._try(self._temperature, handle, nvml.NVML_TEMPERATURE_GPU),
+                self._try(self._reasons, handle),
+                counter if isinstance(counter, int) else None)
 
     def _instant_power_mw(self, handle: Any) -> int | None:
         nvml = self.nvml
@@ -156,11 +194,11 @@ class NvmlGpus:
             return None
         return values[0].value.uiVal
 
-    def _temperature(self, handle: Any) -> int | None:
-        nvml = self.nvml
-        if hasattr(nvml, "nvmlDeviceGetTemperatureV"):  # GetTemperature goes away in CUDA 14
-            return self._try(nvml.nvmlDeviceGetTemperatureV, handle, nvml.NVML_TEMPERATURE_GPU)
-        return self._try(nvml.nvmlDeviceGetTemperature, handle, nvml.NVML_TEMPERATURE_GPU)
+    def sources(self) -> dict[str, str]:
+        """Which NVML call served each reading that depends on the driver (those read yet)."""
+        calls = {"temperature": self._temperature, "clock_event_reasons": self._reasons,
+                 "compute_processes": self._processes}
+        return {reading: call.source for reading, call in calls.items() if call.source}
 
     def _try(self, fn: Callable, *args: Any) -> Any:
         """One reading, or None where this GPU or driver does not give it."""
@@ -178,6 +216,21 @@ class NvmlGpus:
         """Drop samples no open window can still claim (all of them when none is open)."""
         with self._lock:
             self._rows = [] if oldest is None else [row for row in self._rows if row[0] >= oldest]
+
+    # --- where the server runs --------------------------------------------------------------
+
+    def compute_pids(self) -> dict[str, set[int]]:
+        """GPU UUID -> the pids NVML lists as computing on it, over every GPU NVML can read
+        (those it may not, or that are lost, are left out)."""
+        found: dict[str, set[int]] = {}
+        for index in range(self.nvml.nvmlDeviceGetCount()):
+            try:
+                handle = self.nvml.nvmlDeviceGetHandleByIndex(index)
+                uuid = as_text(self.nvml.nvmlDeviceGetUUID(handle))
+                found[uuid] = {process.pid for process in self._processes(handle)}
+            except self.nvml.NVMLError:
+                continue
+        return found
 
     # --- facts ------------------------------------------------------------------------------
 
@@ -235,13 +288,23 @@ def counter_delta_j(begin: Reading, end: Reading) -> DeviceEnergy:
     for uuid, first in begin.items():
         last = end[uuid]
         if isinstance(first, str) or isinstance(last, str):
-            error = first if isinstance(first, str) else last
-            return DeviceEnergy(None, f"energy counter of {uuid} unreadable: {error}")
+            return DeviceEnergy(None, first if isinstance(first, str) else last)
         if last < first:  # the counter restarts from 0 when the driver reloads
             return DeviceEnergy(None, f"energy counter of {uuid} went backwards "
                                       "(driver reloaded?)")
         per_gpu[uuid] = (last - first) / 1000.0
     return DeviceEnergy(per_gpu)
+
+
+def nvidia_devices_present(proc: Path = Path("/proc/driver/nvidia/gpus"),
+                           dev: Path = Path("/dev")) -> bool:
+    """True where this machine shows an NVIDIA GPU (the driver's /proc entries, or a device
+    node a container was given), so that NVML failing here is news, not the expected CPU box."""
+    try:
+        listed = any(proc.iterdir())
+    except OSError:  # no NVIDIA driver loaded here (or not visible to a container)
+        listed = False
+    return listed or any(dev.glob("nvidia[0-9]*"))
 
 
 def _init_nvml(nvml: ModuleType | None) -> tuple[ModuleType | None, str | None]:
