@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,10 @@ def default_sigint() -> None:
 
 
 def harness(*args: str, **popen) -> subprocess.Popen:
+    """The harness as a child, its output piped. It gets Python's own environment: a child
+    given none inherits the process's C-level one, where readline (imported by the test
+    runner's debugger support) has set COLUMNS=80, which piped output follows."""
+    popen.setdefault("env", dict(os.environ))
     return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
                             **popen)

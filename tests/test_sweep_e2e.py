@@ -165,7 +165,8 @@ def test_open_loop_profile_and_capacity_search(tmp_path):
                                             {"name": "replay", "trace": True},
                                             {"name": "peak", "rate": 16, "duration_s": 2}]}},
               "slo": {"ttft_p95_ms": 1500, "max_error_rate": 0},
-              "capacity": {"min_rate": 2, "max_rate": 400, "steps": 4, "duration_s": 2}}
+              # 10 req/s for 3 s: enough arrivals to show a queue (sustain.min_requests)
+              "capacity": {"min_rate": 10, "max_rate": 400, "steps": 4, "duration_s": 3}}
     path = tmp_path / "open.yaml"
     path.write_text(yaml.safe_dump(config))
     out = tmp_path / "results"
