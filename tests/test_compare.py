@@ -199,3 +199,32 @@ def test_no_number_is_cut_at_80_or_120_columns(tmp_path, width):
     assert "…" not in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= width
     assert "1,221.46" in result.stdout  # a whole number, where 80 columns cut it before
+
+
+def test_two_runs_bars_stand_side_by_side_never_summed(tmp_path):
+    from harness.report.run_report.html import build_report
+    from harness.store.run_store import RunStore
+
+    runs = [RunStore(QUICKSTART).load(), RunStore(rerun(tmp_path)).load()]
+    figures = {f.key: f.spec for f in build_report(runs).figures}
+
+    def bar_layers(spec: dict):
+        for key in ("layer", "hconcat", "vconcat"):
+            for part in spec.get(key, []):
+                yield from bar_layers(part)
+        mark = spec.get("mark")
+        if (mark == "bar" or (isinstance(mark, dict) and mark.get("type") == "bar")):
+            yield spec["encoding"]
+        if "spec" in spec:
+            yield from bar_layers(spec["spec"])
+
+    for key in ("phases", "engine"):
+        bars = list(bar_layers(figures[key]))
+        assert bars, key
+        for encoding in bars:
+            assert encoding["y"].get("stack", "none") is None, (key, encoding["y"])
+            assert encoding["xOffset"]["field"] == "run" and encoding["opacity"]["field"] == "run"
+    # the values drawn are the points' own: each run's peak phase of bf16 batch 4, not a sum
+    data = [row for dataset in figures["phases"]["datasets"].values() for row in dataset
+            if row.get("series") == "bf16 batch 4" and row.get("phase") == "peak"]
+    assert len(data) == 2 and {round(row["output_throughput"], 1) for row in data} == {1009.8}

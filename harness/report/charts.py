@@ -250,26 +250,39 @@ def telemetry(samples: pd.DataFrame) -> alt.VConcatChart | None:
         title="GPU telemetry over the chosen point")
 
 
+def side_by_side(data: pd.DataFrame) -> dict:
+    """With several runs, each run's bar beside the other's (never stacked on it), told apart
+    by its shade, with a legend; with one run, nothing."""
+    runs = list(dict.fromkeys(data["run"])) if "run" in data else []
+    if len(runs) < 2:
+        return {}
+    return {"xOffset": alt.XOffset("run:N", sort=runs),
+            "opacity": alt.Opacity("run:N", sort=runs, title="run (bar shade)",
+                                   scale=alt.Scale(range=[1.0, 0.45]))}
+
+
 def engine_view(engine: pd.DataFrame) -> alt.HConcatChart | None:
     """The batch the engine reached against max_num_seqs, its queue and KV-cache use."""
     if engine.empty:
         return None
     x = alt.X("label:N", title="point", sort=None, axis=alt.Axis(labelAngle=-40))
     batch = alt.Chart(engine).encode(x=x)
+    runs = side_by_side(engine)
     reached = alt.layer(
-        batch.mark_bar(opacity=0.8).encode(
-            y=alt.Y("running_max:Q", title="sequences running"),
+        batch.mark_bar().encode(
+            y=alt.Y("running_max:Q", title="sequences running", stack=None), **runs,
             color=series_color(engine),
-            tooltip=["label", "running_max", "running_mean", "max_num_seqs"]),
+            tooltip=["run", "label", "running_max", "running_mean", "max_num_seqs"]),
         batch.mark_tick(color="black", thickness=2, size=30).encode(y="max_num_seqs:Q"),
         batch.mark_point(color="black", shape="diamond").encode(y="running_mean:Q"),
     ).properties(width=360, height=260, title=alt.Title(
         "Batch reached", subtitle="bar: peak running, diamond: mean, tick: max_num_seqs"))
     queue = batch.mark_bar(color="#e67e22").encode(
-        y=alt.Y("waiting_max:Q", title="requests waiting (peak)"),
-        tooltip=["label", "waiting_max"]).properties(width=360, height=260, title="Queue")
+        y=alt.Y("waiting_max:Q", title="requests waiting (peak)", stack=None), **runs,
+        tooltip=["run", "label", "waiting_max"]).properties(width=360, height=260, title="Queue")
     kv = batch.mark_bar(color="#8e44ad").encode(
-        y=alt.Y("kv_cache_usage_peak_pct:Q", title="KV cache used (peak %)"),
+        y=alt.Y("kv_cache_usage_peak_pct:Q", title="KV cache used (peak %)", stack=None),
+        **runs,
         tooltip=["label", alt.Tooltip("kv_cache_usage_peak_pct:Q", format=".2f")]
     ).properties(width=360, height=260, title="KV cache")
     return alt.hconcat(reached, queue, kv).properties(title="The engine's own view")
@@ -284,13 +297,14 @@ def phases(frame: pd.DataFrame) -> alt.HConcatChart | None:
                 axis=alt.Axis(labelAngle=0)),
         color=alt.Color("phase:N", title="phase", sort=alt.EncodingSortField("order")),
         column=alt.Column("series:N", title=None, sort=list(dict.fromkeys(frame["series"]))))
+    runs = side_by_side(frame)
     throughput = base.mark_bar().encode(
-        y=alt.Y("output_throughput:Q", title="output tok/s"),
-        tooltip=["series", "phase", alt.Tooltip("output_throughput:Q", format=",.0f"), "slo"]
+        y=alt.Y("output_throughput:Q", title="output tok/s", stack=None), **runs,
+        tooltip=["run", "series", "phase", alt.Tooltip("output_throughput:Q", format=",.0f"), "slo"]
     ).properties(width=90, height=220, title="Throughput by phase")
     ttft = base.mark_bar().encode(
-        y=alt.Y("ttft_p95_ms:Q", title="TTFT p95 (ms)"),
-        tooltip=["series", "phase", alt.Tooltip("ttft_p95_ms:Q", format=",.1f"), "slo"]
+        y=alt.Y("ttft_p95_ms:Q", title="TTFT p95 (ms)", stack=None), **runs,
+        tooltip=["run", "series", "phase", alt.Tooltip("ttft_p95_ms:Q", format=",.1f"), "slo"]
     ).properties(width=90, height=220, title="TTFT p95 by phase")
     return alt.vconcat(throughput, ttft)
 
