@@ -86,18 +86,24 @@ def latency(lat: pd.DataFrame, slo_limits: dict[str, float],
     if lat.empty:
         return None
     panels = []
+    runs = list(dict.fromkeys(lat["run"])) if "run" in lat else []
+    # several runs: a line per run (never one line hopping between them), a shape per run
+    apart = [alt.Detail("run:N")] if len(runs) > 1 else []
+    shape = {"shape": alt.Shape("run:N", sort=runs, title="run (point shape)")} \
+        if len(runs) > 1 else {}
     for metric in ("TTFT", "TPOT", "E2E"):
         data = lat[lat["metric"] == metric]
         base = alt.Chart(data).encode(x=alt.X("load:Q", title=load_title),
                                       color=series_color(lat))
         band = base.mark_area(opacity=0.15).encode(
             y=alt.Y("ci_low:Q", title=f"{metric} (ms)"), y2="ci_high:Q",
-            detail=alt.Detail("stat:N"))
+            detail=[alt.Detail("stat:N"), *apart])
         lines = base.mark_line().encode(
-            y="ms:Q", strokeDash=alt.StrokeDash("stat:N", title="percentile"))
+            y="ms:Q", strokeDash=alt.StrokeDash("stat:N", title="percentile"),
+            detail=[alt.Detail("stat:N"), *apart])
         dots = base.mark_point(filled=True, size=40).encode(
-            y="ms:Q", detail=alt.Detail("stat:N"),
-            tooltip=["series", "stat", "load", alt.Tooltip("ms:Q", format=",.1f"),
+            y="ms:Q", detail=[alt.Detail("stat:N"), *apart], **shape,
+            tooltip=["run", "series", "stat", "load", alt.Tooltip("ms:Q", format=",.1f"),
                      alt.Tooltip("ci_low:Q", format=",.1f"),
                      alt.Tooltip("ci_high:Q", format=",.1f"), "n"])
         layers = [band, lines, dots]
