@@ -51,3 +51,12 @@ def codes(caveats: list[Caveat]) -> str:
 
 def worst(caveats: list[Caveat]) -> str | None:
     return max((c.severity for c in caveats), key=rank, default=None)
+
+
+def indicative(caveats: tuple[Caveat, ...] | list[Caveat]) -> str | None:
+    """'indicative only: <why>' where a verdict rests on a critical caveat (its figures say
+    nothing about the question asked), else None."""
+    critical = [c for c in caveats if c.severity == "critical"]
+    if not critical:
+        return None
+    return f"indicative only: {critical[0].text.split(': ')[0]}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from harness.cost.caveats import Caveat, codes, worst
+from harness.cost.caveats import Caveat, codes, indicative, worst
 from harness.cost.demand import Demand
 from harness.cost.hosting import HourlyPrice
 from harness.cost.labels import point_label
@@ -174,12 +174,7 @@ class SideVerdict:
 
     @property
     def indicative(self) -> str | None:
-        """'indicative only: <why>' where it rests on a critical caveat (the figures say
-        nothing about the question asked), else None."""
-        critical = [c for c in self.rests_on if c.severity == "critical"]
-        if not critical:
-            return None
-        return f"indicative only: {critical[0].text.split(': ')[0]}"
+        return indicative(self.rests_on)
 
     @property
     def caveat_severity(self) -> str | None:
@@ -229,12 +224,7 @@ class Decision:
 
     @property
     def indicative(self) -> str | None:
-        """'indicative only: <why>' where it rests on a critical caveat (the figures say
-        nothing about the question asked), else None."""
-        critical = [c for c in self.rests_on if c.severity == "critical"]
-        if not critical:
-            return None
-        return f"indicative only: {critical[0].text.split(': ')[0]}"
+        return indicative(self.rests_on)
 
 
 @dataclass(frozen=True)
