@@ -48,8 +48,10 @@ def _price_date(text: str | None) -> date | None:
 
 
 def cost(
-    results: Path = typer.Argument(..., metavar="RESULTS_DIR",
-                                   help="A results directory written by `harness run`."),
+    results: list[Path] = typer.Argument(
+        ..., metavar="RESULTS_DIR...",
+        help="A results directory written by `harness run`; several (one per model or machine) "
+             "with a profile that has `tiers` (docs/tiers.md)."),
     profile_path: Path = typer.Option(
         None, "--profile", metavar="FILE",
         help="Traffic profile (YAML): volume, peak, mix, SLO, hardware prices; see "
@@ -66,7 +68,8 @@ def cost(
     table: str = typer.Option(
         "verdicts", "--table", metavar="NAME",
         help="With --format csv: which table (verdicts, decision, capacity, apis, break-even, "
-             "sensitivity, prices, caveats)."),
+             "sensitivity, prices, caveats; with tiers: tiers, plans, options, pools, "
+             "sensitivity, what-ifs, prices, caveats)."),
     refresh: bool = REFRESH_OPTION,
     max_price_age: int = MAX_AGE_OPTION,
 ) -> None:
@@ -91,14 +94,21 @@ def cost(
     from harness.report.answer.listing_documents import PointsDocument
 
     when = _price_date(price_date)
-    if table not in TABLES:
-        raise user_error(f"--table: {table!r} is not one of {', '.join(TABLES)}")
     if refresh:
         _refresh()
     try:
         profile = load_profile(profile_path) if profile_path else Profile()
         book = load_price_book(prices_file, when, max_price_age or profile.max_price_age_days)
-        stored = load_results(results)
+        if profile.tiers and not points:
+            emit(tier_document(results, profile, book, profile_path, detail, table),
+                 output_format)
+            return
+        if table not in TABLES:
+            raise user_error(f"--table: {table!r} is not one of {', '.join(TABLES)}")
+        if len(results) > 1:
+            raise user_error("several results directories are priced together only for a "
+                             "profile with `tiers` (docs/tiers.md)")
+        stored = load_results(results[0])
         if points:
             document = PointsDocument(
                 point_costs(stored, profile, book), f"measured {stored.manifest.hardware}; SLO "
@@ -110,6 +120,26 @@ def cost(
     except (CostInputError, ValueError) as err:
         raise user_error(str(err).splitlines()[0]) from None
     emit(document, output_format)
+
+
+def tier_document(results: list[Path], profile, book, profile_path: Path | None, detail: bool,
+                  table: str):
+    """The tiered answer over one or several runs (harness.cost.tiers)."""
+    from harness.cost.measured import load_results
+    from harness.cost.tier_flat import TIER_TABLES
+    from harness.cost.tiers import build_tier_answer
+    from harness.report.answer.tier_document import TierDocument
+
+    table = "tiers" if table == "verdicts" else table
+    if table not in TIER_TABLES:
+        raise user_error(f"--table: {table!r} is not one of {', '.join(TIER_TABLES)}")
+    roots = [path.resolve() for path in results]
+    twice = sorted({str(r) for r in roots if roots.count(r) > 1})
+    if twice:
+        raise user_error(f"{twice[0]}: given twice; give each results directory once")
+    runs = [load_results(path) for path in results]
+    answer = build_tier_answer(runs, profile, book, str(profile_path) if profile_path else None)
+    return TierDocument(answer, detail, table)
 
 
 def prices(
@@ -146,7 +176,7 @@ def print_answer(results: Path, profile: Path) -> None:
     """The build-or-buy answer for a traffic profile, as `harness cost` prints it (a problem
     with the profile or prices is one line: the measured run itself stands)."""
     try:
-        cost(results=results, profile_path=profile, prices_file=None, price_date=None,
+        cost(results=[results], profile_path=profile, prices_file=None, price_date=None,
              output_format=Format.table, points=False, detail=False, table="verdicts",
              refresh=False, max_price_age=None)
     except typer.Exit:

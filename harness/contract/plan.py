@@ -1,7 +1,7 @@
 """Expand a config into server cells (one engine launch each) and their load points.
 
 A load point is a sequence of phases; the usual point is one phase: a fixed concurrency
-(closed loop) or a fixed rate (open loop). Traffic profiles are several phases, e.g. an
+(closed loop) or a fixed rate (open loop). Scenarios are several phases, e.g. an
 average level, a ramp and a peak, measured back to back on the same server; a phase can also
 replay load.trace (its send times and lengths; it lasts the trace's span).
 """
@@ -41,7 +41,7 @@ class Point:
     """One measurement on a running server."""
 
     id: str
-    kind: str  # closed, open, profile, search
+    kind: str  # closed, open, profile (a scenario: contract/results.py), search, trace
     phases: tuple[PhaseSpec, ...]
     repeat: int = 1  # 2+: a repeat of the point named base_id
 
@@ -88,12 +88,21 @@ class Cell:
     model: str
     options: dict[str, Any]
     points: tuple[Point, ...]
+    # whose numbers the fidelity pass scores: the matrix variant (a tuned trial's variant is
+    # its parameters, but only its quantization changes what the model computes)
+    fidelity_of: str | None = None
+    workload: str | None = None  # a name of matrix.workloads; None: the run's `workload`
+
+    @property
+    def fidelity_variant(self) -> str:
+        return self.fidelity_of or self.variant
 
     @property
     def id(self) -> str:
+        named = f"-{self.workload}" if self.workload is not None else ""
         batch = f"-b{self.max_num_seqs}" if self.max_num_seqs is not None else ""
         tp = f"-tp{self.tensor_parallel_size}" if self.tensor_parallel_size > 1 else ""
-        return f"{self.variant}{batch}{tp}"
+        return f"{self.variant}{named}{batch}{tp}"
 
     @property
     def is_dummy(self) -> bool:
@@ -159,7 +168,7 @@ def load_points(load: LoadConfig, trace: Trace | None = None) -> tuple[Point, ..
               for c in load.concurrency or []]
     points += [rate_point(r, load) for r in load.rates or []]
     points += [profile_point(name, phases, load, trace)
-               for name, phases in (load.profiles or {}).items()]
+               for name, phases in (load.scenarios or {}).items()]
     return tuple(points)
 
 
@@ -196,7 +205,9 @@ def build_plan(config: ExperimentConfig, repeat: int = 1) -> list[Cell]:
     for variant, variant_options in variants.items():
         options = {**config.engine.options, **variant_options}
         model = options.pop("model", None) or config.model
-        for tp in config.matrix.tensor_parallel_size:
-            for batch in config.matrix.max_num_seqs or [None]:
-                cells.append(Cell(variant, batch, tp, model, options, points))
+        for workload in config.matrix.workloads or [None]:  # named workloads, if any
+            for tp in config.matrix.tensor_parallel_size:
+                for batch in config.matrix.max_num_seqs or [None]:
+                    cells.append(Cell(variant, batch, tp, model, options, points,
+                                      workload=workload))
     return cells

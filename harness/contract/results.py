@@ -19,8 +19,16 @@ from harness.contract.placement import NodeRef
 from harness.contract.stored import SCHEMA_VERSION, Stored
 
 PointKind = Literal["closed", "open", "profile", "search", "trace"]
-# how tables list points
-KIND_ORDER = {"closed": 0, "open": 1, "profile": 2, "search": 3, "trace": 4}
+# A point of `load.scenarios` is stored as kind "profile" (the key's old name), so runs from
+# before the rename read unchanged; every view (summary.csv, tables) says "scenario".
+KIND_LABELS = {"profile": "scenario"}
+# how tables list points (by stored kind or by label)
+KIND_ORDER = {"closed": 0, "open": 1, "profile": 2, "scenario": 2, "search": 3, "trace": 4}
+
+
+def kind_label(kind: str) -> str:
+    """The name views give a stored point kind: "scenario" for "profile"."""
+    return KIND_LABELS.get(kind, kind)
 
 
 # --- metrics -------------------------------------------------------------------------------
@@ -273,6 +281,7 @@ class PointResult(Stored):
     sustained: Sustained | None = None  # open-loop points; absent before it was judged
     repeat: int = 1  # 2+: the point's repeat number (its id ends -rep<N>)
     node: NodeRef | None = None
+    workload: str | None = None  # its cell's named workload (matrix.workloads); None: the run's
 
     @property
     def sort_key(self) -> tuple:
@@ -280,7 +289,8 @@ class PointResult(Stored):
         def number(value: float | None) -> float:
             return -1.0 if value is None else float(value)
 
-        return (self.variant, self.tensor_parallel_size, number(self.max_num_seqs),
+        return (self.variant, self.workload or "", self.tensor_parallel_size,
+                number(self.max_num_seqs),
                 KIND_ORDER[self.kind], number(self.concurrency), number(self.rate),
                 self.repeat)
 

@@ -10,4 +10,8 @@ answer.py    a results directory + profile + prices -> the answer, with demand.p
              costs.py, verdicts.py, ranges.py, sensitivity.py, decision.py, notes.py and
              caveats.py
 points.py    every measured point priced (`harness cost --points`)
+tiers.py     tiers and model choice over several runs (docs/tiers.md), with fleet.py (runs ->
+             deployments), lengths.py (capacity at a tier's lengths), tier_traffic.py,
+             tier_options.py, assign.py (who serves each tier, shared replicas),
+             tier_sensitivity.py, whatif.py, tier_notes.py; tier_parts.py and tier_flat.py
 """

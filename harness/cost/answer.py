@@ -67,7 +67,7 @@ def build_answer(stored: StoredRun, profile: Profile, book: PriceBook,
             "machines", "info", side="owned"))
     answer = Answer(title, demand, "GPU" if per_gpu else "machine", variants,
                     api_costs(prices, demand), rented_price=rented,
-                    prices_used=prices_used(rented, profile, variants, prices, book),
+                    prices_used=prices_used(rented, profile, variants, prices, book, run),
                     prices=price_rows(rented, prices, book), caveats=caveats,
                     owned_inputs=profile.own.model_dump(mode="json") if owned else None)
     answer.verdicts = verdicts(variants, answer.apis, demand)

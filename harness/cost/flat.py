@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from harness.contract.results import kind_label
 from harness.cost.caveats import SIDES, worst
 
 if TYPE_CHECKING:
@@ -261,7 +262,7 @@ def point_row(point: PointCost) -> dict:
                 "meets_slo": point.meets_slo, "slo_miss": point.slo_miss}
     row = {"variant": point.variant, "max_num_seqs": point.max_num_seqs,
            "tensor_parallel_size": point.tensor_parallel_size, "concurrency": point.concurrency,
-           "rate": point.rate, "point": point.point, "kind": point.kind,
+           "rate": point.rate, "point": point.point, "kind": kind_label(point.kind),
            "measured_at": point.measured_at, "status": point.status,
            "meets_slo": point.meets_slo, "slo_miss": point.slo_miss,
            "output_throughput": point.output_throughput,

@@ -20,13 +20,20 @@ def _power_assumed(variants: list[VariantCost]) -> list[VariantCost]:
 
 
 def prices_used(rented: HourlyPrice | None, profile: Profile, variants: list[VariantCost],
-                prices: list[ApiPrice], book: PriceBook) -> list[str]:
+                prices: list[ApiPrice], book: PriceBook,
+                run: MeasuredRun | None = None) -> list[str]:
     lines = []
     if rented is not None:
         mark = ": your input, unverified" if rented.user_input else ""
         lines.append(f"rented: ${rented.usd_per_hour:,.2f}/h per "
                      f"{'GPU' if rented.per_gpu else 'machine'}, {rented.label}: {rented.source} "
                      f"({rented.dated}{mark})")
+    if rented is not None and not rented.user_input and run is not None \
+            and run.usd_per_hour is not None:
+        lines.append(f"rented, the run's own table: ${run.usd_per_hour:,.2f}/h per machine "
+                     f"(cost.usd_per_hour in {run.manifest.config_file}) prices the $/Mtok "
+                     f"columns of `harness report`; this answer uses the {rented.label} row "
+                     "above (the profile's `gpu`)")
     if profile.own is not None and any(v.owned is not None for v in variants):
         own = profile.own
         lines.append(
@@ -93,11 +100,24 @@ def price_caveats(rented: HourlyPrice | None, prices: list[ApiPrice],
     return found
 
 
+def _tune_notes(run: MeasuredRun) -> list[Caveat]:
+    """A tuned run: its variants are the trials of `harness tune`, the best of them named."""
+    tune = run.stored.tune
+    if tune is None:
+        return []
+    best = tune.best_trial
+    said = f"best by its objective ({tune.objective}): trial {best.number}, {best.cell}" \
+        if best else "no trial met the config's SLO"
+    return [Caveat("tuned", f"tuned: the variants are the {len(tune.trials)} trials of "
+                   f"`harness tune` ({tune.launches} server launches); {said}")]
+
+
 def notes(run: MeasuredRun, profile: Profile, book: PriceBook, variants: list[VariantCost],
           prices: list[ApiPrice], demand: Demand) -> list[Caveat]:
     found = [Caveat("measured_on", f"measured on {run.manifest.hardware}, model {run.model}, "
                     f"run of {run.manifest.run_date}; SLO: {profile.slo.describe()}")]
     found += _hardware_notes(run, profile)
+    found += _tune_notes(run)
     if run.model == "dummy:tiny":
         found.append(Caveat("dummy_model", "the run served dummy:tiny, a tiny random-weight "
                             "model: its throughput exercises the pipeline and says nothing about "
@@ -111,7 +131,12 @@ def notes(run: MeasuredRun, profile: Profile, book: PriceBook, variants: list[Va
                     f"{book.tiers[tier].description}) is not the model the run served "
                     f"({run.model}): it prices the same tokens, not the same model", "warning",
                     api=price.name))
-    found += _mix_notes(run, profile, demand)
+    found += _mix_notes(variants, profile, demand)
+    if len({p.result.workload for p in run.points}) > 1:
+        found.append(Caveat("several_workloads", "the run measured several named workloads: "
+                            "each variant is priced at its best cell over all of them, at one "
+                            "mix; give the profile `tiers` to price each kind of request on its "
+                            "own (docs/tiers.md)", "warning"))
     for variant in _power_assumed(variants):
         found.append(Caveat("power_assumed", f"{variant.variant}: owned power "
                             f"{profile.own.power_w_per_gpu:g} W per GPU is assumed (the "
@@ -153,13 +178,19 @@ def _hardware_notes(run: MeasuredRun, profile: Profile) -> list[Caveat]:
     return []
 
 
-def _mix_notes(run: MeasuredRun, profile: Profile, demand: Demand) -> list[Caveat]:
-    run_in, run_out = run.workload
-    if math.isclose(run_in / run_out, demand.input_per_output, rel_tol=1e-6):
+def _mix_notes(variants: list[VariantCost], profile: Profile, demand: Demand) -> list[Caveat]:
+    """The mix of the points each capacity comes from, where it is not the profile's."""
+    mixes = {v.variant: round(v.capacity.input_tps / v.capacity.output_tps, 3)
+             for v in variants if v.capacity is not None and v.capacity.output_tps}
+    converted = {name: mix for name, mix in mixes.items()
+                 if not math.isclose(mix, demand.input_per_output, rel_tol=1e-3)}
+    if not converted:
         return []
-    return [Caveat("mix_converted", f"capacity converted from the measured mix "
-                   f"{run_in / run_out:g}:1 to the profile's {demand.input_per_output:g}:1, an "
-                   "input token weighing 1/R of an output token "
+    measured = (f"{next(iter(converted.values())):g}:1" if len(set(converted.values())) == 1
+                else ", ".join(f"{name} {mix:g}:1" for name, mix in converted.items()))
+    return [Caveat("mix_converted", f"capacity converted from the measured mix {measured} "
+                   f"to the profile's {demand.input_per_output:g}:1 (the mix of the points the "
+                   "capacity comes from), an input token weighing 1/R of an output token "
                    f"(R = {profile.input_output_cost_ratio:g})")]
 
 

@@ -126,7 +126,7 @@ class PointMeasurer:
             cpu_energy=window.cpu_summary(),
             started_at=started_at, ended_at=now_iso(), prefix_cache=ctx.prefix_cache,
             steady=with_energy(reading.steady, window.samples, load.start, window.gpu.reason),
-            sustained=reading.sustained, repeat=point.repeat)
+            sustained=reading.sustained, repeat=point.repeat, workload=cell.workload)
         self.store.save_point(result, requests_file, window.samples)
         return result
 

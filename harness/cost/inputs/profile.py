@@ -20,6 +20,7 @@ from pydantic import (
 from harness.config.base import Strict
 from harness.config.slo import Slo
 from harness.cost.inputs.files import load_model
+from harness.cost.inputs.tiers import TierSpec, WhatIf, check_tiers, check_what_ifs
 
 
 class Traffic(Strict):
@@ -82,6 +83,18 @@ class Profile(Strict):
         4.0, description="R: an output token costs R input tokens of GPU time (GKE default 4)")
     max_price_age_days: PositiveInt = Field(
         90, description="a price whose data is older than this on its price date is flagged")
+    tiers: list[TierSpec] | None = Field(
+        None, min_length=1, description="kinds of request, each on the cheapest option good "
+        "enough for it (docs/tiers.md)")
+    what_if: list[WhatIf] | None = Field(
+        None, min_length=1, description="changes to the tiers' traffic to price (docs/tiers.md)")
+
+    @model_validator(mode="after")
+    def _tiers(self) -> Profile:
+        if self.tiers:
+            check_tiers(self.tiers, self.traffic is not None)
+        check_what_ifs(self.what_if or [], self.tiers)
+        return self
 
 
 def load_profile(path: Path) -> Profile:

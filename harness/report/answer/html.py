@@ -15,6 +15,7 @@ from harness.cost.parts import Answer, Decision, PriceRow, Sensitivity, VariantC
 from harness.report.answer.grid import Grid
 from harness.report.answer.tables import capacity_label, demand_line, detail_tables
 from harness.report.answer.terminal import decision_lines
+from harness.report.answer.tiers import tiers_html
 from harness.report.answer.view import CostView
 from harness.report.page import escape, frame_table, missing_box
 from harness.store.run_store import StoredRun
@@ -230,4 +231,12 @@ def headline_html(run: StoredRun, view: CostView) -> str:
             f"<p><b>Prices</b> (dated by their data)</p>{prices_html(answer.prices)}"
             f"{sensitivity_html(answer.sensitivity)}"
             f"<details><summary>The whole answer: every table of <code>harness cost "
-            f"--detail</code></summary>{whole_answer_html(answer)}</details>")
+            f"--detail</code></summary>{whole_answer_html(answer)}</details>"
+            f"{_tiers_html(view)}")
+
+
+def _tiers_html(view: CostView) -> str:
+    """The profile's tiers: who serves each, each plan's bill stacked by tier."""
+    if view.tiers is not None:
+        return f"<h3>Tiers and model choice</h3>{tiers_html(view.tiers)}"
+    return missing_box(view.tiers_reason) if view.tiers_reason else ""

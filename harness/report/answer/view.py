@@ -20,6 +20,8 @@ from harness.cost.inputs.prices import load_price_book
 from harness.cost.inputs.profile import load_profile
 from harness.cost.parts import Answer, ApiCost, PriceRow
 from harness.cost.points import PointCost, point_costs
+from harness.cost.tier_parts import TierAnswer
+from harness.cost.tiers import build_tier_answer
 from harness.store.run_store import StoredRun
 
 
@@ -33,6 +35,8 @@ class CostView:
     apis: pd.DataFrame = field(default_factory=pd.DataFrame)       # $/Mtok per API, data dates
     bills: pd.DataFrame = field(default_factory=pd.DataFrame)      # $/month against Mtok/month
     break_even: pd.DataFrame = field(default_factory=pd.DataFrame)  # ranges, cheapest API
+    tiers: TierAnswer | None = None     # where the profile has tiers (docs/tiers.md)
+    tiers_reason: str | None = None     # why the tiered answer could not be had
 
     @property
     def traffic_mtok_month(self) -> float | None:
@@ -67,9 +71,15 @@ def cost_view(stored: StoredRun) -> CostView:
         per_point = point_costs(stored, profile, book)
     except (CostInputError, ValueError) as err:
         return CostView(reason=f"no verdict: {str(err).splitlines()[0]}")
-    return CostView(answer=answer, points=_point_costs(per_point, answer),
+    view = CostView(answer=answer, points=_point_costs(per_point, answer),
                     apis=_api_prices(answer.apis), bills=_bills(answer),
                     break_even=_cheapest_api_ranges(answer))
+    if profile.tiers:
+        try:
+            view.tiers = build_tier_answer([stored], profile, book, str(path))
+        except (CostInputError, ValueError) as err:
+            view.tiers_reason = f"no tiered answer: {str(err).splitlines()[0]}"
+    return view
 
 
 def _point_costs(per_point: list[PointCost], answer: Answer) -> pd.DataFrame:
