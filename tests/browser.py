@@ -51,6 +51,8 @@ class PageCheck:
     console_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)   # every URL but the page and data:
     charts: list[dict] = field(default_factory=list)
+    page_width: int = 0     # the document's scroll width: wider than the window scrolls it
+    dom: str = ""           # the page as drawn (document.documentElement.outerHTML)
 
 
 class Cdp:
@@ -97,7 +99,8 @@ def _errors_and_requests(events: list[dict], page_url: str) -> tuple[list[str], 
     return errors, requests
 
 
-async def _check(port: int, page: Path, screenshot: Path, settle_s: float) -> PageCheck:
+async def _check(port: int, page: Path, screenshot: Path, settle_s: float,
+                 width: int) -> PageCheck:
     async with aiohttp.ClientSession() as http:
         async with http.put(f"http://127.0.0.1:{port}/json/new?about:blank") as response:
             target = await response.json()
@@ -105,16 +108,20 @@ async def _check(port: int, page: Path, screenshot: Path, settle_s: float) -> Pa
             cdp = Cdp(socket)
             for domain in ("Runtime", "Log", "Network", "Page"):
                 await cdp.call(f"{domain}.enable")
-            await cdp.call("Emulation.setDeviceMetricsOverride", width=1500, height=1000,
-                           deviceScaleFactor=1, mobile=False)
+            await cdp.call("Emulation.setDeviceMetricsOverride", width=width, height=1000,
+                           deviceScaleFactor=1, mobile=width < 600)
             url = page.resolve().as_uri()
             await cdp.call("Page.navigate", url=url)
             charts = await _wait_for_charts(cdp, settle_s)
+            measured = await cdp.call("Runtime.evaluate", returnByValue=True, expression=(
+                "JSON.stringify([document.documentElement.scrollWidth, "
+                "document.documentElement.outerHTML])"))
+            page_width, dom = json.loads(measured["result"]["value"])
             shot = await cdp.call("Page.captureScreenshot", format="png",
                                   captureBeyondViewport=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
             errors, requests = _errors_and_requests(cdp.events, url)
-            return PageCheck(errors, requests, charts)
+            return PageCheck(errors, requests, charts, page_width, dom)
 
 
 async def _wait_for_charts(cdp: Cdp, timeout_s: float) -> list[dict]:
@@ -131,8 +138,10 @@ async def _wait_for_charts(cdp: Cdp, timeout_s: float) -> list[dict]:
             return charts
 
 
-def check_page(chromium: str, page: Path, screenshot: Path, settle_s: float = 60.0) -> PageCheck:
-    """Open `page` in a fresh headless Chromium and report what it did."""
+def check_page(chromium: str, page: Path, screenshot: Path, settle_s: float = 60.0,
+               width: int = 1500) -> PageCheck:
+    """Open `page` in a fresh headless Chromium, `width` pixels wide (below 600: as a phone),
+    and report what it did."""
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
@@ -143,7 +152,7 @@ def check_page(chromium: str, page: Path, screenshot: Path, settle_s: float = 60
             start_new_session=True)
         try:
             port = _devtools_port(Path(profile), process)
-            return asyncio.run(_check(port, page, screenshot, settle_s))
+            return asyncio.run(_check(port, page, screenshot, settle_s, width))
         finally:
             _stop_group(process)
 

@@ -3,6 +3,7 @@ settings that differ, every output format, the overlaid page in Chromium, and ba
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from datetime import date, timedelta
@@ -90,8 +91,10 @@ def test_a_changed_setting_is_listed_and_a_shifted_point_is_beyond_noise(tmp_pat
 def test_csv_has_one_row_per_delta(tmp_path):
     result = invoke(QUICKSTART, rerun(tmp_path), "--format", "csv")
     assert result.exit_code == 0
-    lines = result.output.strip().splitlines()
-    assert lines[0].startswith("model,variant,max_num_seqs") and len(lines) == 1 + points() * 8
+    frame = pd.read_csv(io.StringIO(result.output))
+    assert list(frame.columns[:3]) == ["table", "variant", "cell"]
+    assert (frame["table"] == "point").sum() == points() * 8
+    assert {"model", "max_num_seqs", "metric", "noise"} <= set(frame.columns)
 
 
 def test_runs_with_nothing_in_common_are_exit_2_naming_what_differs(tmp_path):
@@ -135,8 +138,9 @@ def test_every_format_renders_the_same_comparison(tmp_path):
     assert page.output.startswith("<!doctype html>") or page.output.lstrip().startswith("<")
     assert "Settings that differ" in page.output and "quickstart-again" in page.output
     rows = json.loads(invoke(QUICKSTART, other, "--format", "json").output)["deltas"]
+    decision = json.loads(invoke(QUICKSTART, other, "--format", "json").output)["decision"]
     csv = invoke(QUICKSTART, other, "--format", "csv").output.strip().splitlines()
-    assert len(csv) == len(rows) + 1  # one line per delta under its header
+    assert len(csv) == len(decision) + len(rows) + 1  # a line per row under one header
 
 
 def test_a_machine_of_another_speed_is_a_setting_that_differs(tmp_path):
@@ -222,8 +226,10 @@ def test_two_runs_bars_stand_side_by_side_never_summed(tmp_path):
         bars = list(bar_layers(figures[key]))
         assert bars, key
         for encoding in bars:
-            assert encoding["y"].get("stack", "none") is None, (key, encoding["y"])
-            assert encoding["xOffset"]["field"] == "run" and encoding["opacity"]["field"] == "run"
+            value, offset = (("x", "yOffset") if encoding["x"].get("type") == "quantitative"
+                             else ("y", "xOffset"))
+            assert encoding[value].get("stack", "none") is None, (key, encoding[value])
+            assert encoding[offset]["field"] == "run" and encoding["color"]["field"] == "run"
     # the values drawn are the points' own: each run's peak phase of bf16 batch 4, not a sum
     data = [row for dataset in figures["phases"]["datasets"].values() for row in dataset
             if row.get("series") == "bf16 batch 4" and row.get("phase") == "peak"]

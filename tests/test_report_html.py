@@ -53,8 +53,8 @@ def test_the_quickstart_report_renders_offline_in_chromium(chromium, tmp_path):
     result = runner.invoke(app, ["report", str(run), "--html", str(page), "--png", str(pngs)])
     assert result.exit_code == 0, result.output
     check = check_page(chromium, page, tmp_path / "report.png")
-    drawn = {"pareto", "latency", "capacity-search", "cost-per-point", "monthly-bill",
-             "engine", "phases", "fidelity"}
+    drawn = {"pareto", "latency", "latency-histograms", "capacity-search", "cost-per-point",
+             "monthly-bill", "engine", "phases", "fidelity"}
     assert_page_clean(check, drawn, {"energy-per-token", "telemetry", "hardware"})
     assert (tmp_path / "report.png").stat().st_size > 100_000
     assert {p.stem for p in pngs.glob("*.png")} == drawn
@@ -210,10 +210,11 @@ def test_the_report_renders_in_every_format(tmp_path):
     (run / "summary.csv").unlink()
     markdown = runner.invoke(app, ["report", str(run), "--format", "md"])
     assert markdown.exit_code == 0, markdown.output
-    assert markdown.output.startswith(f"# quickstart ({run})")
+    assert markdown.stdout.startswith(f"# quickstart ({run})")
+    assert "summary.csv was missing: rewritten from the points" in markdown.stderr
     points = len(list(run.glob("cells/*/points/*.json")))
-    assert markdown.output.count("| bf16 |") + markdown.output.count("| fp8-kv |") >= points
-    assert "[green]" not in markdown.output and "| met |" in markdown.output
+    assert markdown.stdout.count("| bf16 |") + markdown.stdout.count("| fp8-kv |") >= points
+    assert "[green]" not in markdown.stdout and "| met |" in markdown.stdout
     rows = json.loads(runner.invoke(app, ["report", str(run), "--format", "json"]).output)
     csv = runner.invoke(app, ["report", str(run), "--format", "csv"]).output
     assert csv == (run / "summary.csv").read_text()

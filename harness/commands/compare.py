@@ -29,6 +29,7 @@ def compare(
     overlap. Settings that differ (model, workload, engine and its version, GPU, driver, config
     hash, ...) are listed first. Exit 2 when the runs share no point.
     """
+    from harness.report.answer.view import cost_view
     from harness.report.comparison.deltas import NothingInCommon, distinct_names
     from harness.report.comparison.deltas import compare as compare_runs
     from harness.report.comparison.document import ComparisonReport
@@ -37,7 +38,8 @@ def compare(
         raise user_error("compare needs at least two results directories")
     runs = distinct_names(load_runs(results))
     try:
-        report = ComparisonReport(compare_runs(runs), runs, console.width)
+        report = ComparisonReport(compare_runs(runs), runs, [cost_view(run) for run in runs],
+                                  console.width)
     except NothingInCommon as err:
         raise user_error(str(err)) from None
     emit(report, output_format)

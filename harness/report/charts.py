@@ -9,7 +9,10 @@ from dataclasses import dataclass
 import altair as alt
 import pandas as pd
 
+from harness.report.run_marks import run_bars, run_color, run_fill, run_marks
+
 WIDTH, HEIGHT = 560, 320
+LEGEND_LIMIT = 1000   # px: a legend entry is never cut (a chart wider than its box scrolls)
 SLO_OPACITY = alt.condition("datum.meets_slo === false", alt.value(0.3), alt.value(1.0))
 
 
@@ -26,7 +29,8 @@ def figure(key: str, title: str, chart: alt.TopLevelMixin | None,
     if chart is None:
         return Figure(key, title, reason=reason)
     chart = chart.configure_axis(labelFontSize=12, titleFontSize=13) \
-        .configure_legend(labelFontSize=12, titleFontSize=12, labelLimit=360) \
+        .configure_legend(labelFontSize=12, titleFontSize=12, labelLimit=LEGEND_LIMIT,
+                          titleLimit=LEGEND_LIMIT) \
         .configure_title(fontSize=15, anchor="start")
     return Figure(key, title, chart.to_dict())
 
@@ -37,18 +41,17 @@ def series_color(data: pd.DataFrame) -> alt.Color:
                      sort=list(dict.fromkeys(data["series"])))
 
 
-def _series(data: pd.DataFrame, overlay: bool) -> dict:
-    """Colour by line; with several runs, the run is the dash pattern and the shape."""
-    encoding = {"color": series_color(data)}
-    if overlay:
-        runs = list(dict.fromkeys(data["run"]))
-        encoding["strokeDash"] = alt.StrokeDash("run:N", sort=runs, legend=None)
-        encoding["shape"] = alt.Shape("run:N", title="run (line dash and point shape)",
-                                      sort=runs)
-    return encoding
+def _series(data: pd.DataFrame, runs: list[str] | None) -> dict:
+    """Colour by line; with several runs, the run is the colour and the shape (as in every
+    chart of the page) and the variant and batch size the line's dash."""
+    if not runs:
+        return {"color": series_color(data)}
+    return {**run_marks(runs), "strokeDash": alt.StrokeDash(
+        "series:N", title="variant and batch size (line dash)",
+        sort=list(dict.fromkeys(data["series"])))}
 
 
-def pareto(points: pd.DataFrame, overlay: bool = False) -> alt.Chart | None:
+def pareto(points: pd.DataFrame, runs: list[str] | None = None) -> alt.Chart | None:
     """Output tok/s per GPU against tok/s per user, one line per (run,) variant and batch."""
     if points.empty:
         return None
@@ -59,87 +62,71 @@ def pareto(points: pd.DataFrame, overlay: bool = False) -> alt.Chart | None:
     per = sorted(set(data["per"]))
     unit = "per GPU" if per == ["GPU"] else "per machine" if per == ["machine"] else \
         "per GPU (per machine on runs without one)"
-    base = alt.Chart(data).encode(
-        x=alt.X("interactivity:Q", title="interactivity: tok/s per user (1000 / TPOT p50)",
-                scale=alt.Scale(zero=False)),
-        y=alt.Y("output_tps_per_gpu:Q", title=f"throughput: output tok/s {unit}"),
-        order=alt.Order("load:Q"), **_series(data, overlay))
+    x = alt.X("interactivity:Q", title="interactivity: tok/s per user (1000 / TPOT p50)",
+              scale=alt.Scale(zero=False))
+    y = alt.Y("output_tps_per_gpu:Q", title=f"throughput: output tok/s {unit}")
+    encoding = _series(data, runs)
+    shape = encoding.pop("shape", alt.Undefined)
+    base = alt.Chart(data).encode(x=x, y=y, order=alt.Order("load:Q"), **encoding)
     # a line joins a cell's closed-loop points (its concurrency sweep); rates, searches and
     # trace replays are offered loads on another axis of load, so they stay dots
     line = base.mark_line(strokeWidth=2, opacity=0.7).encode(
         detail=alt.Detail("run:N")).transform_filter(alt.datum.kind == "closed")
     dots = base.mark_point(size=90, filled=True).encode(
-        opacity=SLO_OPACITY,
+        opacity=SLO_OPACITY, shape=shape, strokeDash=alt.Undefined,
         tooltip=["run", "series", "point", "load", "slo",
                  alt.Tooltip("output_tps_per_gpu:Q", format=",.0f"),
                  alt.Tooltip("interactivity:Q", format=",.1f")])
-    return (line + dots).properties(
+    edge = alt.Chart(frontier(data[data["meets_slo"] != False])).mark_line(  # noqa: E712
+        strokeWidth=3, opacity=0.35).encode(
+        x=x, y=y, order=alt.Order("interactivity:Q"), detail=alt.Detail("run:N"),
+        color=run_color(runs) if runs else alt.value("#333"))
+    return (edge + line + dots).properties(
         width=WIDTH, height=HEIGHT,
         title=alt.Title("Throughput against interactivity",
-                        subtitle="lines join each cell's closed-loop points by concurrency; "
-                                 "open-loop points are dots; faded points miss the run's SLO"))
+                        subtitle=["wide line: the frontier of the points that meet the SLO (no "
+                                  "other is both faster per user and higher in throughput);",
+                                  "thin lines join each cell's closed-loop points; open-loop "
+                                  "points are dots; faded points miss the run's SLO"]))
 
 
-def latency(lat: pd.DataFrame, slo_limits: dict[str, float],
-            load_title: str) -> alt.HConcatChart | None:
-    """TTFT, TPOT and E2E p50 and p99 against load, CIs as bands, the SLO's limits as rules."""
-    if lat.empty:
-        return None
-    panels = []
-    runs = list(dict.fromkeys(lat["run"])) if "run" in lat else []
-    # several runs: a line per run (never one line hopping between them), a shape per run
-    apart = [alt.Detail("run:N")] if len(runs) > 1 else []
-    shape = {"shape": alt.Shape("run:N", sort=runs, title="run (point shape)")} \
-        if len(runs) > 1 else {}
-    for metric in ("TTFT", "TPOT", "E2E"):
-        data = lat[lat["metric"] == metric]
-        base = alt.Chart(data).encode(x=alt.X("load:Q", title=load_title),
-                                      color=series_color(lat))
-        band = base.mark_area(opacity=0.15).encode(
-            y=alt.Y("ci_low:Q", title=f"{metric} (ms)"), y2="ci_high:Q",
-            detail=[alt.Detail("stat:N"), *apart])
-        lines = base.mark_line().encode(
-            y="ms:Q", strokeDash=alt.StrokeDash("stat:N", title="percentile"),
-            detail=[alt.Detail("stat:N"), *apart])
-        dots = base.mark_point(filled=True, size=40).encode(
-            y="ms:Q", detail=[alt.Detail("stat:N"), *apart], **shape,
-            tooltip=["run", "series", "stat", "load", alt.Tooltip("ms:Q", format=",.1f"),
-                     alt.Tooltip("ci_low:Q", format=",.1f"),
-                     alt.Tooltip("ci_high:Q", format=",.1f"), "n"])
-        layers = [band, lines, dots]
-        limits = {k: v for k, v in slo_limits.items() if k.startswith(metric.lower() + "_")}
-        if limits:
-            rules = pd.DataFrame({"limit": [f"SLO {k} {v:g}" for k, v in limits.items()],
-                                  "ms": list(limits.values())})
-            layers.append(alt.Chart(rules).mark_rule(color="#c0392b", strokeDash=[6, 3])
-                          .encode(y="ms:Q", tooltip=["limit", "ms"]))
-            layers.append(alt.Chart(rules).mark_text(align="left", dx=4, dy=-6,
-                                                     color="#c0392b")
-                          .encode(y="ms:Q", x=alt.value(0), text=alt.Text("limit:N")))
-        panels.append(alt.layer(*layers).properties(width=300, height=260,
-                                                    title=f"{metric} (ms)"))
-    return alt.hconcat(*panels).resolve_scale(y="independent").properties(
-        title=alt.Title("Latency against load",
-                        subtitle="p50 solid, p99 dashed; bands: 95% bootstrap CI; red: SLO"))
+def frontier(data: pd.DataFrame) -> pd.DataFrame:
+    """Each run's Pareto frontier: the points no other point of the run beats on both
+    interactivity and throughput, in order of interactivity."""
+    columns = ["run", "interactivity", "output_tps_per_gpu"]
+    parts = []
+    for _, run in data.groupby("run", sort=False):
+        ordered = run.sort_values(["interactivity", "output_tps_per_gpu"], ascending=False)
+        best = ordered["output_tps_per_gpu"].cummax()
+        kept = ordered[ordered["output_tps_per_gpu"] >= best]
+        parts.append(kept.drop_duplicates("interactivity"))
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(
+        columns=columns)
 
 
 def point_costs(costs: pd.DataFrame, apis: pd.DataFrame,
-                overlay: bool = False) -> alt.LayerChart | None:
-    """$/Mtok of each point, rented and owned, with the dated API prices as rules."""
+                runs: list[str] | None = None) -> alt.LayerChart | None:
+    """$/Mtok of each point, rented and owned, with the dated API prices as rules. Several
+    runs: the run is the colour and shape, side by side; owned points are hollow."""
     if costs.empty:
         return None
     data = costs.assign(label=lambda f: f["variant"] + " b" + f["max_num_seqs"].astype(str)
                         + " " + f["point"])
-    dots = alt.Chart(data).mark_point(size=90, filled=True).encode(
+    if runs:
+        marks = {**run_marks(runs), "xOffset": alt.XOffset("run:N", sort=runs),
+                 "fill": alt.condition("datum.side === 'owned'", alt.value("white"),
+                                       run_fill(runs))}
+    else:
+        marks = {"color": alt.Color("side:N", title="self-hosted", scale=alt.Scale(
+            range=["#1f77b4", "#ff7f0e"])), "shape": alt.Shape("side:N")}
+    dots = alt.Chart(data).mark_point(size=90, filled=not runs, strokeWidth=2).encode(
         x=alt.X("label:N", title="point (variant, batch size, load)", sort=None,
                 axis=alt.Axis(labelAngle=-40)),
         y=alt.Y("usd_per_mtok:Q", title="$ per million tokens (profile's mix)",
                 scale=alt.Scale(type="log")),
-        color=alt.Color("side:N", title="self-hosted", scale=alt.Scale(range=["#1f77b4",
-                                                                              "#ff7f0e"])),
-        shape=alt.Shape("run:N", title="run") if overlay else alt.Shape("side:N"),
-        opacity=SLO_OPACITY,
-        tooltip=["label", "side", alt.Tooltip("usd_per_mtok:Q", format="$.4g"), "meets_slo"])
+        opacity=SLO_OPACITY, **marks,
+        tooltip=["run", "label", "side", alt.Tooltip("usd_per_mtok:Q", format="$.4g"),
+                 "meets_slo"])
     layers = [dots]
     if not apis.empty:
         layers.append(alt.Chart(apis).mark_rule(strokeDash=[5, 3], strokeWidth=1.5).encode(
@@ -154,8 +141,8 @@ def point_costs(costs: pd.DataFrame, apis: pd.DataFrame,
                                  "of their price data; faded points miss the profile's SLO"))
 
 
-def monthly_bills(bills: pd.DataFrame, ranges: pd.DataFrame,
-                  traffic: float | None) -> alt.VConcatChart | alt.LayerChart | None:
+def monthly_bills(bills: pd.DataFrame, ranges: pd.DataFrame, traffic: float | None,
+                  run: str | None = None) -> alt.VConcatChart | alt.LayerChart | None:
     """The monthly bill against monthly traffic, self-hosted steps against API lines; under
     it, the Answer's break-even ranges: where each self-hosted option costs less than the
     cheapest API, one lane per variant and side."""
@@ -173,7 +160,8 @@ def monthly_bills(bills: pd.DataFrame, ranges: pd.DataFrame,
     layers = [lines, *_traffic_marker(traffic, "mtok_month:Q")]
     bill = alt.layer(*layers).properties(
         width=WIDTH, height=HEIGHT,
-        title=alt.Title("Monthly bill against monthly traffic",
+        title=alt.Title("Monthly bill against monthly traffic"
+                        + (f": run {run}" if run else ""),
                         subtitle="self-hosted: steps of replicas provisioned for the profile's "
                                  "peak; dashed: hosted APIs"))
     lanes = break_even_lanes(ranges, bills["mtok_month"].min(), bills["mtok_month"].max(),
@@ -222,20 +210,28 @@ def break_even_lanes(ranges: pd.DataFrame, low: float, high: float,
                         f"than {api} (the cheapest API at this traffic)"))
 
 
-def energy_per_token(points: pd.DataFrame) -> alt.LayerChart | None:
+def energy_per_token(points: pd.DataFrame, runs: list[str] | None = None
+                     ) -> alt.LayerChart | None:
+    """J per output token against batch size; several runs: the run is the colour and shape,
+    the variant the line's dash."""
     if points.empty:
         return None
     data = points.dropna(subset=["j_per_output_token"])
     data = data[data["max_num_seqs"].notna()]
     if data.empty:
         return None
+    marks = ({"color": run_color(runs), "strokeDash": alt.StrokeDash("variant:N",
+                                                                     title="variant")}
+             if runs else {"color": alt.Color("variant:N", title="variant")})
     base = alt.Chart(data).encode(
         x=alt.X("max_num_seqs:Q", title="batch size (max_num_seqs)"),
         y=alt.Y("j_per_output_token:Q", title="energy (J per output token)"),
-        color=alt.Color("variant:N", title="variant"), detail="point:N")
-    return (base.mark_line() + base.mark_point(filled=True, size=80).encode(
-        tooltip=["series", "point", alt.Tooltip("j_per_output_token:Q", format=".4f")])
-    ).properties(width=WIDTH, height=HEIGHT, title="GPU energy per output token")
+        detail=["point:N", "run:N"], **marks)
+    dots = base.mark_point(filled=True, size=80).encode(
+        shape=run_marks(runs)["shape"] if runs else alt.Undefined,
+        tooltip=["run", "series", "point", alt.Tooltip("j_per_output_token:Q", format=".4f")])
+    return (base.mark_line() + dots).properties(width=WIDTH, height=HEIGHT,
+                                                title="GPU energy per output token")
 
 
 def telemetry(samples: pd.DataFrame) -> alt.VConcatChart | None:
@@ -256,63 +252,81 @@ def telemetry(samples: pd.DataFrame) -> alt.VConcatChart | None:
         title="GPU telemetry over the chosen point")
 
 
-def side_by_side(data: pd.DataFrame) -> dict:
-    """With several runs, each run's bar beside the other's (never stacked on it), told apart
-    by its shade, with a legend; with one run, nothing."""
-    runs = list(dict.fromkeys(data["run"])) if "run" in data else []
-    if len(runs) < 2:
-        return {}
-    return {"xOffset": alt.XOffset("run:N", sort=runs),
-            "opacity": alt.Opacity("run:N", sort=runs, title="run (bar shade)",
-                                   scale=alt.Scale(range=[1.0, 0.45]))}
+ENGINE_SIDE = 220   # each panel's width; the points are its rows, so labels stay level
 
 
-def engine_view(engine: pd.DataFrame) -> alt.HConcatChart | None:
-    """The batch the engine reached against max_num_seqs, its queue and KV-cache use."""
+def _engine_panel(engine: pd.DataFrame, field: str, title: str, color: str | alt.Color,
+                  runs: list[str] | None, labels: bool) -> alt.LayerChart | alt.Chart:
+    y = alt.Y("label:N", title=None, sort=list(dict.fromkeys(engine["label"])),
+              axis=alt.Axis(labelLimit=220) if labels else None)
+    base = alt.Chart(engine).encode(y=y)
+    tooltip = ["run", "label", alt.Tooltip(f"{field}:Q", format=",.2f")]
+    if runs:
+        return run_bars(base, field, title, runs, tooltip, horizontal=True)
+    paint = {"color": color} if isinstance(color, alt.Color) else {}
+    return base.mark_bar(**({} if paint else {"color": color})).encode(
+        x=alt.X(f"{field}:Q", title=title, stack=None), tooltip=tooltip, **paint)
+
+
+def engine_view(engine: pd.DataFrame, runs: list[str] | None = None
+                ) -> alt.HConcatChart | None:
+    """The batch the engine reached against max_num_seqs, its queue and KV-cache use; a row
+    per point (several runs: a bar per run, side by side, in the run's colour)."""
     if engine.empty:
         return None
-    x = alt.X("label:N", title="point", sort=None, axis=alt.Axis(labelAngle=-40))
-    batch = alt.Chart(engine).encode(x=x)
-    runs = side_by_side(engine)
+    rows = engine["label"].nunique() * (len(runs) if runs else 1)
+    height = max(120, 14 * rows)
     reached = alt.layer(
-        batch.mark_bar().encode(
-            y=alt.Y("running_max:Q", title="sequences running", stack=None), **runs,
-            color=series_color(engine),
-            tooltip=["run", "label", "running_max", "running_mean", "max_num_seqs"]),
-        batch.mark_tick(color="black", thickness=2, size=30).encode(y="max_num_seqs:Q"),
-        batch.mark_point(color="black", shape="diamond").encode(y="running_mean:Q"),
-    ).properties(width=360, height=260, title=alt.Title(
+        _engine_panel(engine, "running_max", "sequences running (peak)",
+                      series_color(engine), runs, True),
+        alt.Chart(engine).mark_tick(color="black", thickness=2).encode(
+            y=alt.Y("label:N", sort=list(dict.fromkeys(engine["label"]))), x="max_num_seqs:Q"),
+        alt.Chart(engine).mark_point(color="black", shape="diamond").encode(
+            y=alt.Y("label:N", sort=list(dict.fromkeys(engine["label"]))),
+            x="running_mean:Q"),
+    ).properties(width=ENGINE_SIDE, height=height, title=alt.Title(
         "Batch reached", subtitle="bar: peak running, diamond: mean, tick: max_num_seqs"))
-    queue = batch.mark_bar(color="#e67e22").encode(
-        y=alt.Y("waiting_max:Q", title="requests waiting (peak)", stack=None), **runs,
-        tooltip=["run", "label", "waiting_max"]).properties(width=360, height=260, title="Queue")
-    kv = batch.mark_bar(color="#8e44ad").encode(
-        y=alt.Y("kv_cache_usage_peak_pct:Q", title="KV cache used (peak %)", stack=None),
-        **runs,
-        tooltip=["label", alt.Tooltip("kv_cache_usage_peak_pct:Q", format=".2f")]
-    ).properties(width=360, height=260, title="KV cache")
-    return alt.hconcat(reached, queue, kv).properties(title="The engine's own view")
+    queue = _engine_panel(engine, "waiting_max", "requests waiting (peak)", "#e67e22", runs,
+                          False).properties(width=ENGINE_SIDE, height=height, title="Queue")
+    kv = _engine_panel(engine, "kv_cache_usage_peak_pct", "KV cache used (peak %)", "#8e44ad",
+                       runs, False).properties(width=ENGINE_SIDE, height=height,
+                                               title="KV cache")
+    return alt.hconcat(reached, queue, kv).resolve_scale(y="shared").properties(
+        title="The engine's own view")
 
 
-def phases(frame: pd.DataFrame) -> alt.HConcatChart | None:
-    """Each profile point's phases side by side (average against peak)."""
+def phases(frame: pd.DataFrame, runs: list[str] | None = None) -> alt.VConcatChart | None:
+    """Each profile point's phases side by side (average against peak): throughput, and the
+    statistic the SLO judges with the SLO's limit as a red rule."""
     if frame.empty:
         return None
-    base = alt.Chart(frame).encode(
-        x=alt.X("phase:N", title=None, sort=alt.EncodingSortField("order"),
-                axis=alt.Axis(labelAngle=0)),
-        color=alt.Color("phase:N", title="phase", sort=alt.EncodingSortField("order")),
-        column=alt.Column("series:N", title=None, sort=list(dict.fromkeys(frame["series"]))))
-    runs = side_by_side(frame)
-    throughput = base.mark_bar().encode(
-        y=alt.Y("output_throughput:Q", title="output tok/s", stack=None), **runs,
-        tooltip=["run", "series", "phase", alt.Tooltip("output_throughput:Q", format=",.0f"), "slo"]
-    ).properties(width=90, height=220, title="Throughput by phase")
-    ttft = base.mark_bar().encode(
-        y=alt.Y("ttft_p95_ms:Q", title="TTFT p95 (ms)", stack=None), **runs,
-        tooltip=["run", "series", "phase", alt.Tooltip("ttft_p95_ms:Q", format=",.1f"), "slo"]
-    ).properties(width=90, height=220, title="TTFT p95 by phase")
-    return alt.vconcat(throughput, ttft)
+    judged = frame["judged"].iloc[0]
+    x = alt.X("phase:N", title=None, sort=alt.EncodingSortField("order"),
+              axis=alt.Axis(labelAngle=0))
+    column = alt.Column("series:N", title=None, sort=list(dict.fromkeys(frame["series"])),
+                        header=alt.Header(labelLimit=150))
+
+    def panel(field: str, title: str) -> alt.FacetChart:
+        base = alt.Chart(frame).encode(x=x)
+        tooltip = ["run", "series", "phase", alt.Tooltip(f"{field}:Q", format=",.1f"), "slo"]
+        if runs:
+            bars = run_bars(base, field, title, runs, tooltip)
+        else:
+            bars = base.mark_bar().encode(
+                y=alt.Y(f"{field}:Q", title=title, stack=None), tooltip=tooltip,
+                color=alt.Color("phase:N", title="phase", sort=alt.EncodingSortField("order")))
+        layers = [bars]
+        if field == "judged_ms" and frame["limit_ms"].notna().any():
+            layers.append(alt.Chart(frame).mark_rule(color="#c0392b", strokeDash=[6, 3],
+                                                     strokeWidth=1.5).encode(y="max(limit_ms):Q"))
+        return alt.layer(*layers).properties(width=100, height=200).facet(column=column)
+
+    throughput = panel("output_throughput", "output tok/s").properties(
+        title="Throughput by phase")
+    latency = panel("judged_ms", f"{judged} (ms)").properties(title=alt.Title(
+        f"{judged} by phase", subtitle="red: the SLO's limit" if frame["limit_ms"].notna().any()
+        else "no SLO on this statistic"))
+    return alt.vconcat(throughput, latency)
 
 
 def closeness(frame: pd.DataFrame) -> alt.Chart | None:

@@ -4,18 +4,24 @@ A value that was not measured stays None, never zero."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
+from harness.config.slo import Limit, Slo
 from harness.contract.results import Distribution, PointResult
+from harness.metrics.slo import judged_distribution
 from harness.store.run_store import StoredRun
 
 LATENCY_METRICS = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "e2e_ms": "E2E"}
-LATENCY_STATS = ("p50", "p99")
+LATENCY_STATS = ("mean", "p50", "p90", "p95", "p99")  # every statistic an SLO can judge
 
 
 def series_label(result: PointResult) -> str:
     """'bf16 batch 16' (and 'tp 2' where the cell spans GPUs): one line of a chart."""
     label = result.variant
+    if result.workload is not None:  # a named workload (matrix.workloads)
+        label += f" {result.workload}"
     if result.max_num_seqs is not None:
         label += f" batch {result.max_num_seqs}"
     if result.tensor_parallel_size > 1:
@@ -58,7 +64,7 @@ def point_frame(runs: list[StoredRun]) -> pd.DataFrame:
 
 
 def _interval(dist: Distribution, stat: str) -> tuple[float | None, float | None]:
-    ci = getattr(dist, f"{stat}_ci")
+    ci = getattr(dist, f"{stat}_ci", None)  # a mean has no interval stored
     return (ci[0], ci[1]) if ci else (None, None)
 
 
@@ -80,9 +86,18 @@ def latency_frame(runs: list[StoredRun]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def judged_limit(slo: Slo | None) -> Limit:
+    """The SLO's first latency limit: the statistic a chart of its verdicts draws (TTFT p95,
+    with no limit, where the SLO has none)."""
+    limits = slo.limits() if slo is not None else []
+    return limits[0] if limits else Limit("ttft", "p95", math.nan)
+
+
 def phase_frame(runs: list[StoredRun]) -> pd.DataFrame:
-    """One row per phase of every profile point: its throughput, latency and SLO verdict."""
+    """One row per phase of every profile point: its throughput, the statistic the first
+    run's SLO judges (`judged`, its value and limit) and its SLO verdict."""
     rows = []
+    limit = judged_limit(runs[0].manifest.config.slo if runs else None)
     for run in runs:
         for result in sorted(run.points, key=lambda r: r.sort_key):
             for order, (name, phase) in enumerate(result.phases.items()):
@@ -90,6 +105,9 @@ def phase_frame(runs: list[StoredRun]) -> pd.DataFrame:
                 rows.append({"run": run.name, "series": series_label(result),
                              "point": result.point, "phase": name, "order": order,
                              "output_throughput": m.output_throughput,
+                             "judged": f"{limit.metric.upper()} {limit.stat}",
+                             "judged_ms": judged_distribution(m, limit.metric).stat(limit.stat),
+                             "limit_ms": None if math.isnan(limit.ms) else limit.ms,
                              "ttft_p95_ms": m.ttft_ms.p95, "tpot_p50_ms": m.tpot_ms.p50,
                              "slo": "no SLO" if phase.slo is None else
                                     ("meets" if phase.slo.meets else "misses")})

@@ -12,16 +12,21 @@ import pandas as pd
 
 from harness.report.charts import Figure
 
+# a wide table or chart scrolls inside its own box (as GitHub's tables do), so the page is
+# never wider than the window
 STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px auto;
        max-width: 1500px; color: #222; padding: 0 16px; }
 h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 19px; margin-top: 32px;
   border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .sub { color: #555; margin-top: 0; }
-table.facts { border-collapse: collapse; font-size: 14px; margin: 8px 0; }
+table.facts { border-collapse: collapse; font-size: 14px; margin: 8px 0; display: block;
+               width: max-content; max-width: 100%; overflow-x: auto; }
 table.facts th, table.facts td { border: 1px solid #ddd; padding: 4px 8px; text-align: left; }
 table.facts th { background: #f5f5f5; } td.num { text-align: right; }
-.chart, .chart.vega-embed { display: block; margin: 12px 0 20px 0; }
+.chart, .chart.vega-embed { display: block; margin: 12px 0 20px 0; max-width: 100%;
+                            overflow-x: auto; }
+p, li { overflow-wrap: break-word; }
 .missing { border: 1px dashed #bbb; background: #fafafa; padding: 10px 14px; margin: 10px 0;
            color: #555; }
 pre.answer { font-size: 11px; overflow-x: auto; background: #fcfcfc; border: 1px solid #eee;
@@ -110,6 +115,7 @@ def page(title: str, subtitle: str, sections: list[tuple[str, str]],
                    for name, content in sections)
     return (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{escape(title)}</h1><p class=sub>{escape(subtitle)}</p>{body}"
         f"<script>{vega_bundle()}</script>"

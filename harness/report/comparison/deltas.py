@@ -1,10 +1,11 @@
 """`harness compare`: runs side by side. Points are aligned by (model, variant, batch size,
-parallelism, load point); each metric's delta against the first run is judged against the
-noise: where both runs measured the point several times (`--repeat`), against the run-to-run
-noise of those repeats (beyond it when the 95% t-intervals of the two means do not overlap);
-otherwise against one run's sampling noise only (the two points' 95% bootstrap intervals of a
-percentile). Every setting that differs between the runs is listed, so unlike is never compared
-with unlike unknowingly."""
+parallelism, load point; a capacity search's points by their step in the search); each
+metric's delta against the first run is judged against the noise: where both runs measured
+the point several times (`--repeat`), against the run-to-run noise of those repeats (beyond
+it when the 95% t-intervals of the two means do not overlap); otherwise against one run's
+sampling noise only (the two points' 95% bootstrap intervals of a percentile). Every setting
+that differs between the runs is listed, so unlike is never compared with unlike
+unknowingly."""
 
 from __future__ import annotations
 
@@ -101,9 +102,26 @@ def host_speed(runs: list[StoredRun]) -> list[tuple[str, list[str]]]:
               for s in speeds])]
 
 
-def _key(run: StoredRun, result: PointResult) -> tuple:
-    return (run.manifest.config.model, result.variant, result.max_num_seqs,
-            result.tensor_parallel_size, result.base_point)
+def search_steps(run: StoredRun) -> dict[tuple[str, str], str]:
+    """(cell, point) -> 'search step N' for every capacity-search point: a search's rates
+    follow from what the server held, so two runs' searches are matched step by step (in the
+    order the search tried them), never by the rate in a point's name."""
+    found: dict[tuple[str, str], str] = {}
+    searched = sorted((p for p in run.points if p.kind == "search" and p.repeat == 1),
+                      key=lambda p: p.started_at)
+    for cell in dict.fromkeys(p.cell for p in searched):
+        record = run.capacities.get(cell)
+        tried = [step.point for step in record.steps] if record is not None else []
+        tried += [p.point for p in searched if p.cell == cell and p.point not in tried]
+        found |= {(cell, name): f"search step {k}" for k, name in enumerate(tried, 1)}
+    return found
+
+
+def _key(run: StoredRun, result: PointResult, steps: dict[tuple[str, str], str]) -> tuple:
+    point = steps.get((result.cell, result.base_point), result.base_point)
+    variant = result.variant if result.workload is None else f"{result.variant} {result.workload}"
+    return (run.manifest.config.model, variant, result.max_num_seqs,
+            result.tensor_parallel_size, point)
 
 
 def mean_interval(values: list[float]) -> list[float] | None:
@@ -153,6 +171,7 @@ def _rows(key: tuple, base: list[PointResult], other: list[PointResult], other_n
         (a, a_ci), (b, b_ci) = _measured(base, dist_name, stat), _measured(other, dist_name, stat)
         delta = None if a is None or b is None else b - a
         rows.append({**dict(zip(KEY, key, strict=True)), "metric": label, "run": other_name,
+                     "base_point": base[0].base_point, "run_point": other[0].base_point,
                      "base": a, "value": b, "delta": delta,
                      "delta_pct": None if delta is None or not a else 100 * delta / a,
                      "base_ci": a_ci, "value_ci": b_ci, "noise": noise(a_ci, b_ci),
@@ -164,8 +183,9 @@ def _rows(key: tuple, base: list[PointResult], other: list[PointResult], other_n
 def _grouped(run: StoredRun) -> dict[tuple, list[PointResult]]:
     """The run's points by key, each with its repeats (first measurement first)."""
     found: dict[tuple, list[PointResult]] = {}
+    steps = search_steps(run)
     for result in sorted(run.points, key=lambda r: r.repeat):
-        found.setdefault(_key(run, result), []).append(result)
+        found.setdefault(_key(run, result, steps), []).append(result)
     return found
 
 

@@ -11,6 +11,7 @@ from harness.contract.fidelity import FidelityRecord, describe
 from harness.metrics.fidelity import missed
 from harness.report.charts import HEIGHT, WIDTH, Figure, figure
 from harness.report.page import escape, frame_table, missing_box
+from harness.report.run_marks import run_bars
 from harness.store.run_store import StoredRun
 
 NO_FIDELITY = "no fidelity pass in this run (add a `fidelity:` section to the config)"
@@ -40,23 +41,30 @@ def fidelity_chart(frame: pd.DataFrame) -> alt.HConcatChart | None:
     data = frame.dropna(subset=["mean KL"]) if not frame.empty else frame
     if data.empty:
         return None
-    overlay = data["run"].nunique() > 1
-    data = data.assign(label=data["run"] + " " + data["variant"] if overlay else data["variant"])
-    kl = alt.Chart(data).mark_bar().encode(
-        x=alt.X("label:N", title="variant"),
-        y=alt.Y("mean KL:Q", title="mean KL (nats/token)", axis=alt.Axis(format=".1e")),
-        color=alt.condition("datum.misses !== null", alt.value("#c0392b"), alt.value("#4c78a8")),
-        tooltip=["variant", "baseline", alt.Tooltip("mean KL:Q", format=".3g"),
-                 alt.Tooltip("p99 KL:Q", format=".3g"), "misses"])
-    p99 = alt.Chart(data).mark_tick(color="black", thickness=2, size=30).encode(
-        x="label:N", y="p99 KL:Q")
-    top1 = alt.Chart(data).mark_bar().encode(
-        x=alt.X("label:N", title="variant"),
-        y=alt.Y("top-1 agreement:Q", title="top-1 agreement", scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format="%")),
-        tooltip=["variant", alt.Tooltip("top-1 agreement:Q", format=".1%")])
-    return alt.hconcat((kl + p99).properties(width=WIDTH // 2, height=HEIGHT,
-                                             title="KL against the baseline (tick: p99)"),
+    runs = list(dict.fromkeys(frame["run"]))
+    data = data.rename(columns={"mean KL": "kl_mean", "p99 KL": "kl_p99",
+                                "top-1 agreement": "top1"})
+    x = alt.X("variant:N", title="variant", axis=alt.Axis(labelAngle=0))
+    tooltip = ["run", "variant", "baseline", alt.Tooltip("kl_mean:Q", format=".3g"),
+               alt.Tooltip("kl_p99:Q", format=".3g"), alt.Tooltip("top1:Q", format=".1%"),
+               "misses"]
+    base = alt.Chart(data).encode(x=x)
+    if len(runs) > 1:  # each run's bar beside the other's, in its colour and shape
+        kl = run_bars(base, "kl_mean", "mean KL (nats/token)", runs, tooltip)
+        top1 = run_bars(base, "top1", "top-1 agreement", runs, tooltip)
+        ticks = base.mark_tick(color="black", thickness=2).encode(
+            y="kl_p99:Q", xOffset=alt.XOffset("run:N", sort=runs))
+    else:
+        kl = base.mark_bar().encode(
+            y=alt.Y("kl_mean:Q", title="mean KL (nats/token)", axis=alt.Axis(format=".1e")),
+            color=alt.condition("datum.misses !== null", alt.value("#c0392b"),
+                                alt.value("#4c78a8")), tooltip=tooltip)
+        top1 = base.mark_bar().encode(
+            y=alt.Y("top1:Q", title="top-1 agreement", scale=alt.Scale(domain=[0, 1]),
+                    axis=alt.Axis(format="%")), tooltip=tooltip)
+        ticks = base.mark_tick(color="black", thickness=2, size=30).encode(y="kl_p99:Q")
+    return alt.hconcat((kl + ticks).properties(width=WIDTH // 2, height=HEIGHT,
+                                               title="KL against the baseline (tick: p99)"),
                        top1.properties(width=WIDTH // 2, height=HEIGHT,
                                        title="Top-1 agreement with the baseline"))
 

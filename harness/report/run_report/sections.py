@@ -8,6 +8,7 @@ from __future__ import annotations
 from harness.contract.results import PointResult
 from harness.report.answer.view import CostView
 from harness.report.page import escape, facts_table
+from harness.report.run_report.setup import engine_rows, workload_rows
 from harness.store.run_store import StoredRun
 
 
@@ -27,6 +28,7 @@ def provenance_html(run: StoredRun, view: CostView) -> str:
         ("SLO", ", ".join(f"{k} {v:g}" for k, v in m.config.slo.model_dump().items())
          if m.config.slo else "none set"),
     ]
+    rows += workload_rows(m.config) + engine_rows(m.config)
     rows += [("price", line) for line in view_prices(view)]
     return facts_table(rows)
 
