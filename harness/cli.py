@@ -12,6 +12,7 @@ from harness.commands import (
     report,
     run,
     selftest,
+    tune,
     validate,
 )
 from harness.commands.console import OneLineErrors
@@ -23,6 +24,7 @@ app = typer.Typer(
     cls=OneLineErrors)
 
 app.command("run")(run.run)
+app.command("tune")(tune.tune)
 app.command("report")(report.report)
 app.command("compare")(compare.compare)
 app.command("cost")(cost.cost)

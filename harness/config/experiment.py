@@ -38,6 +38,8 @@ from harness.config.shapes import SHAPES
 from harness.config.slo import Slo
 from harness.config.sustain import SustainConfig
 from harness.config.trace import Trace, TraceError, read_trace
+from harness.config.tune import TuneConfig, tune_problem, tuned_parameters
+from harness.config.workloads import check_names, merged
 
 DUMMY_PREFIX = "dummy:"
 
@@ -46,6 +48,9 @@ class MatrixConfig(Strict):
     variants: dict[str, dict[str, OptionValue]] = Field(
         default_factory=lambda: {"default": {}}, min_length=1)
     tensor_parallel_size: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
+    workloads: dict[str, dict[str, Any] | None] | None = Field(
+        None, min_length=1, description="named workloads, each the `workload` keys it changes; "
+        "every cell is measured at each (docs/tiers.md)")
 
     _as_lists = field_validator("max_num_seqs", "tensor_parallel_size", mode="before")(
         classmethod(lambda cls, v: as_list(v)))
@@ -59,6 +64,9 @@ class MatrixConfig(Strict):
                 raise ValueError(f"variant name {name!r} must be letters, digits, '-', '_' or '.'")
             checked[name] = normalise_options(options or {}, "variant")
         return checked
+
+    _workload_names = field_validator("workloads")(
+        classmethod(lambda cls, v: None if v is None else check_names(v)))
 
 
 class TelemetryConfig(Strict):
@@ -101,6 +109,8 @@ class ExperimentConfig(Strict):
     executor: ExecutorConfig = Field(
         default_factory=LocalExecutor,
         description="where the cells run: here (local) or on a Ray cluster (ray)")
+    tune: TuneConfig | None = Field(
+        None, description="what `harness tune` searches (docs/tuning.md)")
     _trace: Trace | None = PrivateAttr(None)  # load.trace's replayed window, once read
 
     @field_validator("name")
@@ -154,14 +164,28 @@ class ExperimentConfig(Strict):
     @property
     def capacity_search(self) -> CapacityConfig | None:
         """The search to run per cell: as configured; by default (derived range, bounded
-        steps) where the run ends with a cost answer at an SLO; none with `capacity: false`."""
+        steps) where the run ends with a cost answer at an SLO or is tuned; none with
+        `capacity: false`."""
         if self.capacity is False:
             return None
         if self.capacity is not None:
             return self.capacity
-        if self.slo is not None and self.cost.profile:
+        if self.slo is not None and (self.cost.profile or self.tune is not None):
             return CapacityConfig()
         return None
+
+    @model_validator(mode="after")
+    def _tune_fits(self) -> ExperimentConfig:
+        if self.tune is not None:
+            problem = tune_problem(self.tune, self.matrix, self.engine, self.fidelity,
+                                   searches=self.slo is not None and self.capacity is not False)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    def tuned_parameters(self) -> list[str]:
+        """The parameters `harness tune` searches (config/tune.py, tuned_parameters)."""
+        return tuned_parameters(self.tune, self.matrix) if self.tune else []
 
     @model_validator(mode="after")
     def _fidelity_fits(self) -> ExperimentConfig:
@@ -207,11 +231,40 @@ class ExperimentConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _workloads_fit(self, info: ValidationInfo) -> ExperimentConfig:
+        """Each named workload is a valid `workload` section and fits max_model_len."""
+        for name in self.matrix.workloads or {}:
+            try:
+                workload = self.workload_of(name)
+            except ValidationError as err:
+                raise ValueError(f"matrix.workloads.{name}: {first_error(err)}") from None
+            needed, limit = workload.longest_request(), self.max_model_len
+            if limit is not None and needed is not None and needed > limit \
+                    and not is_stored(info):
+                raise ValueError(f"matrix.workloads.{name}: a request can need {needed} tokens "
+                                 f"but engine.options.max_model_len is {limit}")
+            if workload.prompts is not None and not is_stored(info):
+                read_prompts(workload.prompts)
+        return self
+
+    def workload_of(self, name: str | None) -> WorkloadConfig:
+        """The workload a cell measures: the run's, or a named one (matrix.workloads)."""
+        if name is None:
+            return self.workload
+        return merged(self.workload, (self.matrix.workloads or {})[name])
+
+    def for_workload(self, name: str | None) -> ExperimentConfig:
+        """This config as one named workload's cells see it (itself for None)."""
+        if name is None:
+            return self
+        return self.model_copy(update={"workload": self.workload_of(name)})
+
+    @model_validator(mode="after")
     def _trace_reads(self, info: ValidationInfo) -> ExperimentConfig:
         if self.load.trace is not None and not is_stored(info):
             # read now, so a bad trace fails here, naming file and line
             replay = self.replayed_trace()
-            phases = [phase for phases in (self.load.profiles or {}).values()
+            phases = [phase for phases in (self.load.scenarios or {}).values()
                       for phase in phases]
             if replay.offsets[-1] == 0 and any(phase.trace for phase in phases):
                 raise ValueError(f"load.trace: the replayed window of {self.load.trace.file} "
@@ -241,15 +294,23 @@ class ExperimentConfig(Strict):
         limits (a config without fidelity hashes as it did before the section), nor default
         sustain rules (configs from before them hash as they did)."""
         skip: dict = {"cost": True, "fidelity": True, "executor": True}
+        if self.tune is None:  # configs without the section hash as before it
+            skip["tune"] = True
+        else:  # the budget: a rerun with more trials continues the same study
+            skip["tune"] = {"trials": True, "minutes": True}
         if self.sustain == SustainConfig():  # configs without the section hash as before it
             skip["sustain"] = True
+        if self.matrix.workloads is None:  # (and without named workloads)
+            skip["matrix"] = {"workloads": True}
         defaults = {"grow_to": DEFAULT_GROW_TO, "repeats": 1}  # (and without these)
         if self.capacity:
             skip["capacity"] = {key: True for key, value in defaults.items()
                                 if getattr(self.capacity, key) == value}
         if self.fidelity is not None:
             skip["fidelity"] = {"max_kl": True, "min_top1": True}
-        canonical = json.dumps(self.model_dump(exclude=skip), sort_keys=True)
+        dumped = self.model_dump(exclude=skip)
+        dumped["load"]["profiles"] = dumped["load"].pop("scenarios")  # hashed by its old name
+        canonical = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def run_name(self, config_path: Path) -> str:

@@ -12,6 +12,9 @@
     <run>/cells/<cell>/points/<point>.sha256       the point's files' SHA-256, as `sha256sum`
     <run>/fidelity/<variant>.json                  FidelityRecord (contract/fidelity.py)
     <run>/fidelity/<variant>.tokens.parquet        its tokens and top-k logprobs per position
+    <run>/tune/trials.json                         TuneRecord (contract/tune.py), `harness tune`
+    <run>/tune/study.db                            the Optuna study a rerun continues
+    <run>/tune/best.yaml, best-serve.sh            the best trial as a config and as `vllm serve`
 
 Cells are named `<variant>[-b<max_num_seqs>][-tp<N>]` (contract/plan.py, Cell.id); points
 `c<N>` (closed loop), `r<rate>` (open loop), `search-r<rate>` (capacity search), `trace`, or
@@ -73,3 +76,11 @@ class RunLayout:
 
     def fidelity_parquet(self, variant: str) -> Path:
         return self.root / "fidelity" / f"{variant}.tokens.parquet"
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.root / "tune"
+
+    @property
+    def trials_json(self) -> Path:
+        return self.tune_dir / "trials.json"

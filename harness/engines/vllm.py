@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, distribution
@@ -50,6 +51,22 @@ def options_to_args(options: Mapping[str, Any]) -> list[str]:
         else:
             args += [flag, str(value)]
     return args
+
+
+_ENGINE_ARGS = ("import dataclasses, json\n"
+                "from vllm.engine.arg_utils import AsyncEngineArgs\n"
+                "print(json.dumps([f.name for f in dataclasses.fields(AsyncEngineArgs)]))")
+
+
+def engine_option_names(python: str | None) -> set[str] | None:
+    """The engine options (AsyncEngineArgs fields) the vLLM of `python` knows, asked of that
+    interpreter in a child process (seconds: it imports vLLM); None if it cannot tell."""
+    try:
+        out = subprocess.run([python or sys.executable, "-c", _ENGINE_ARGS], capture_output=True,
+                             text=True, timeout=300).stdout
+        return set(json.loads(out.strip().splitlines()[-1]))
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return None
 
 
 def is_vllm_cpu() -> bool:

@@ -46,30 +46,39 @@ def rounded(rate: float) -> float:
 
 
 def search(measure: Callable[[float], SearchStep], min_rate: float, max_rate: float,
-           steps: int, cap: float | None = None) -> SearchResult:
+           steps: int, cap: float | None = None,
+           give_up: Callable[[SearchStep], bool] | None = None) -> SearchResult:
     """`steps` measurements between min_rate and max_rate at most, plus the doublings above
-    max_rate, up to `cap` (default: max_rate), while the top keeps meeting."""
+    max_rate, up to `cap` (default: max_rate), while the top keeps meeting. `give_up(step)`
+    true ends the search after that step (a tuning trial that can no longer win)."""
     result = SearchResult()
-    low = measure(rounded(min_rate))
-    result.steps.append(low)
+    stop = give_up or (lambda step: False)
+
+    def take(rate: float) -> SearchStep:
+        step = measure(rate)
+        result.steps.append(step)
+        return step
+
+    low = take(rounded(min_rate))
     if not low.meets:
         return result  # even the lowest rate misses: no capacity at this SLO
     cap = rounded(max(cap or max_rate, max_rate))
-    high = measure(rounded(max_rate))
-    result.steps.append(high)
+    high = take(rounded(max_rate))
     while high.meets:
         if high.rate >= cap:
             return result  # met at the cap: the capacity is at least the cap
-        high = measure(rounded(min(2 * high.rate, cap)))
-        result.steps.append(high)
+        high = take(rounded(min(2 * high.rate, cap)))
+    if stop(high):
+        return result
     lo = max(s.rate for s in result.steps if s.meets)
     hi = high.rate
     for _ in range(steps - 2):
         mid = rounded(math.sqrt(lo * hi))
         if mid in (lo, hi):
             break
-        step = measure(mid)
-        result.steps.append(step)
+        step = take(mid)
+        if stop(step):
+            break
         lo, hi = (mid, hi) if step.meets else (lo, mid)
     return result
 

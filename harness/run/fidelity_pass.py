@@ -32,20 +32,21 @@ class FidelityPass:
 
     def needed(self, cell: Cell) -> bool:
         return self.config.fidelity is not None and \
-            self.store.read_fidelity(cell.variant) is None
+            self.store.read_fidelity(cell.fidelity_variant) is None
 
     def run(self, cell: Cell, server: ServerHandle, vocab: list[int]) -> FidelityRecord:
         fidelity, baseline = self.config.fidelity, self.config.fidelity_baseline
         assert fidelity is not None and baseline is not None
         began = time.monotonic()
         prompts = prompt_set(fidelity, vocab, self.config.seed)
-        record = dict(run=self.run_name, variant=cell.variant, cell=cell.id, baseline=baseline,
+        record = dict(run=self.run_name, variant=cell.fidelity_variant, cell=cell.id,
+                      baseline=baseline,
                       prompts=fidelity.prompts, prompt_tokens=fidelity.prompt_tokens,
                       output_tokens=fidelity.output_tokens, top_k=fidelity.top_k,
                       prompts_sha=prompts_sha(prompts), teacher_forced=True)
         probe, found = None, None
         try:
-            reference = None if cell.variant == baseline else self.baseline_probe(
+            reference = None if cell.fidelity_variant == baseline else self.baseline_probe(
                 record["prompts_sha"])
             probe = self.probe(server, prompts, reference)
             found = None if reference is None else score(reference, probe, fidelity.top_k)

@@ -140,6 +140,8 @@ class Runner:
         engine = make_engine(self.config, cell, self.store.server_log(cell.id))
         self.emit(CellStarting(cell.id, engine.kind, str(self.store.server_log(cell.id))))
         remaining = list(todo)
+        config = self.config.for_workload(cell.workload)  # the cell's named workload, if any
+        self.measurer = PointMeasurer(config, self.run_name, self.store)
         try:
             with contextlib.ExitStack() as stack, engine, \
                     open_energy_monitor(self.config, cell) as energy:
@@ -153,7 +155,7 @@ class Runner:
                 cores = engine.client_cores()
                 stack.enter_context(pinned(cores.client if cores else None))
                 self.store.record_telemetry(cell.id, cell_telemetry(energy, cores))
-                prompts = PromptSource(self.config, cell, server.extensions, self.run_name,
+                prompts = PromptSource(config, cell, server.extensions, self.run_name,
                                        tokenizer_for(self.config, cell))
                 self.warm_up(cell, server, prompts)
                 if self.fidelity.needed(cell):  # once per variant, on its first cell
@@ -209,7 +211,7 @@ class Runner:
         """Empty the prefix cache after the warmup and after each point (as vLLM's sweep
         does), so what ran before cannot flatter the next point, unless the workload studies
         caching; how the next point finds the cache, in words."""
-        if self.config.workload.studies_caching:
+        if self.measurer.config.workload.studies_caching:
             return "kept (the workload studies caching)"
         return engine.reset_prefix_cache()
 
@@ -231,7 +233,7 @@ class Runner:
         """Bisection on the open-loop rate for the highest load that meets every SLO."""
         cap, cell = self.config.capacity_search, ctx.cell
         results: dict[str, PointResult] = {}
-        rates = cap.rates(self.best_rate(cell))
+        rates = self.search_rates(cell)
         if rates is None:
             self.skip(cell, cap.steps)
             self.emit(NoCapacitySearch(cell.id, "no point measured a rate to derive its "
@@ -244,12 +246,20 @@ class Runner:
             return SearchStep(rate, result.point, result.slo.meets, result.slo.violations)
 
         top = rates[1] * cap.grow_to
-        found = search(measure, *rates, cap.steps, top)
+        found = search(measure, *rates, cap.steps, top, self.give_up)
         self.skip(cell, cap.steps - len(found.steps))
         record = capacity_record(found, results, self.config.slo, rounded(top))
         record.repeats = self.repeat_capacity(ctx, record)
         self.store.save_capacity(cell.id, record)
         self.emit(CapacitySearched(cell.id, record, rates[0]))
+
+    def search_rates(self, cell: Cell) -> tuple[float, float] | None:
+        """The search's (min, max) req/s: as configured, or derived from the cell's points."""
+        return self.config.capacity_search.rates(self.best_rate(cell))
+
+    def give_up(self, step: SearchStep) -> bool:
+        """Whether the search can stop after this step (never, in a sweep)."""
+        return False
 
     def search_point(self, rate: float) -> Point:
         cap = self.config.capacity_search

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from harness.contract.manifest import CellTelemetry, Invocation, RunManifest
 from harness.contract.placement import ClusterView
 from harness.contract.results import CapacityRecord, CellFailure, PointResult
 from harness.contract.stored import SCHEMA_VERSION
+from harness.contract.tune import TuneRecord
 
 Model = TypeVar("Model", bound=BaseModel)
 ROW_GROUP = 1024  # requests per parquet row group: what the writer holds encoded at once
@@ -60,9 +60,29 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file in `path`'s folder, to be renamed onto it. It gets the mode `path`
+    has, or (a new file) the mode open() gives (0666 less the umask), where mkstemp's 0600
+    would leave results that others on the machine, or a web server, cannot read."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = None
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            os.fchmod(fd, mode)
+        return fd, str(tmp)
+    raise FileExistsError(f"{path.parent}: no free temporary name for {path.name}")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -80,7 +100,7 @@ def write_model(path: Path, model: BaseModel) -> None:
 
 def write_parquet(path: Path, frame: pd.DataFrame | pa.Table) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         if isinstance(frame, pa.Table):
@@ -163,6 +183,7 @@ class StoredRun:
     capacities: dict[str, CapacityRecord]
     problems: list[str] = field(default_factory=list)  # files that could not be read
     fidelity: dict[str, FidelityRecord] = field(default_factory=dict)  # by variant
+    tune: TuneRecord | None = None  # a run of `harness tune`: its trials
 
     @property
     def name(self) -> str:
@@ -299,6 +320,21 @@ class RunStore(RunLayout):
             write_parquet(self.fidelity_parquet(record.variant), tokens)
         write_model(self.fidelity_json(record.variant), record)  # last: marks it finished
 
+    def read_tune(self) -> TuneRecord | None:
+        """tune/trials.json of a tuned run (None: the run was not tuned)."""
+        if not self.trials_json.exists():
+            return None
+        return read_model(self.trials_json, TuneRecord)
+
+    def save_tune(self, record: TuneRecord) -> None:
+        write_model(self.trials_json, record)
+
+    def read_failure(self, cell: str) -> CellFailure | None:
+        try:
+            return read_model(self.failure_json(cell), CellFailure)
+        except ResultsError:
+            return None
+
     def record_failure(self, failure: CellFailure) -> None:
         write_model(self.failure_json(failure.cell), failure)
 
@@ -324,7 +360,12 @@ class RunStore(RunLayout):
         failures = self._read_all(FAILURE_FILES, CellFailure, problems)
         capacities = self._read_all(CAPACITY_FILES, CapacityRecord, problems)
         fidelity = self._read_all(FIDELITY_FILES, FidelityRecord, problems)
+        tune = None
+        try:
+            tune = self.read_tune()
+        except ResultsError as err:
+            problems.append(str(err))
         return StoredRun(self.root, manifest, [point for _, point in points],
                          [failure for _, failure in failures],
                          {path.parent.name: record for path, record in capacities}, problems,
-                         {record.variant: record for _, record in fidelity})
+                         {record.variant: record for _, record in fidelity}, tune)
