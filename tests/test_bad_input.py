@@ -105,8 +105,8 @@ CONFIGS = {
                             "engine.vllm.startup_timeout_s: Input should be a finite"),
     "slo-inf": (with_changes(slo={"ttft_p95_ms": float("inf")}),
                 "slo.latency_ms.ttft_p95_ms: Input should be a finite"),
-    "ramp-inf": (with_changes(load={"concurrency": None, "profiles": {"peak": [
-        {"rate": [1, float("inf")], "duration_s": 5}]}}), "load.profiles.peak.0.rate"),
+    "ramp-inf": (with_changes(load={"concurrency": None, "scenarios": {"peak": [
+        {"rate": [1, float("inf")], "duration_s": 5}]}}), "load.scenarios.peak.0.rate"),
     "model-twice": (DUPLICATE_MODEL,
                     "line 4, column 1: duplicate key 'model' (first set at line 1)"),
     "engine-twice": (DUPLICATE_ENGINE,
@@ -130,7 +130,7 @@ CONFIGS = {
                  "workload.conversation.turns"),
     "name-path": (with_changes(name="../elsewhere"), "name: must be letters, digits"),
     "prefix-cache": (with_changes(workload={"prefix_cache": "maybe"}), "workload.prefix_cache"),
-    "ramp-three": (with_changes(load={"concurrency": None, "profiles": {"peak": [
+    "ramp-three": (with_changes(load={"concurrency": None, "scenarios": {"peak": [
         {"rate": [1, 2, 3], "duration_s": 5}]}}), "a ramp is `rate: [from, to]`"),
     "arrival": (with_changes(load={"arrival": "weibull"}), "load.arrival"),
     "capacity-steps": (with_changes(slo={"ttft_p95_ms": 100},
@@ -146,8 +146,8 @@ CONFIGS = {
     "tab-indent": ("model: dummy:tiny\nload:\n\tconcurrency: [1]\n", "invalid YAML at line 3"),
     "variant-name": (with_changes(matrix={"variants": {"bad name": {}}}),
                      "variant name 'bad name'"),
-    "profile-name": (with_changes(load={"concurrency": None, "profiles": {"c4": [
-        {"rate": 1, "duration_s": 5}]}}), "profile name 'c4'"),
+    "scenario-name": (with_changes(load={"concurrency": None, "scenarios": {"c4": [
+        {"rate": 1, "duration_s": 5}]}}), "scenario name 'c4'"),
 }
 
 
@@ -229,15 +229,15 @@ def test_bad_trace(tmp_path, content, fmt, options, expected):
 
 TRACE_PHASES = {  # name -> (load.trace's options, or None: no load.trace; the phase; error)
     "no-load-trace": (None, {"trace": True},
-                      "load: profile 'peak': a phase with `trace: true` replays load.trace: "
+                      "load: scenario 'peak': a phase with `trace: true` replays load.trace: "
                       "set `load.trace`"),
     "with-rate": ({}, {"trace": True, "rate": 2},
-                  "load.profiles.peak.1: a trace phase takes its times from load.trace: drop "
+                  "load.scenarios.peak.1: a trace phase takes its times from load.trace: drop "
                   "rate"),
     "with-concurrency": ({}, {"trace": True, "concurrency": 2, "duration_s": 5},
                          "a trace phase takes its times from load.trace: drop duration_s, "
                          "concurrency"),
-    "no-duration": ({}, {"rate": 2}, "load.profiles.peak.1: a phase needs `duration_s` (or "
+    "no-duration": ({}, {"rate": 2}, "load.scenarios.peak.1: a phase needs `duration_s` (or "
                                      "`trace: true`)"),
     "no-span": ({"max_requests": 1}, {"trace": True}, "spans no time (one request?)"),
 }
@@ -248,7 +248,7 @@ TRACE_PHASES = {  # name -> (load.trace's options, or None: no load.trace; the p
 def test_bad_trace_phase(tmp_path, options, phase, expected):
     trace = tmp_path / "trace.jsonl"
     trace.write_text(JSONL_ROW.format(t=0, i=8) + JSONL_ROW.format(t=1, i=9))
-    load = {"concurrency": None, "profiles": {"peak": [{"rate": 1, "duration_s": 2}, phase]}}
+    load = {"concurrency": None, "scenarios": {"peak": [{"rate": 1, "duration_s": 2}, phase]}}
     if options is not None:
         load["trace"] = {"file": str(trace), "format": "jsonl", **options}
     path = tmp_path / "exp.yaml"

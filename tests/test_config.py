@@ -68,6 +68,39 @@ def test_hash_ignores_cost_but_not_load(tmp_path):
     assert base.hash() != heavier.hash()
 
 
+def test_load_profiles_is_the_old_name_of_scenarios(tmp_path):
+    """A config written with `load.profiles` still runs, says once to rename it, and hashes as
+    with `load.scenarios` (its results directory resumes); a stored config reads silently."""
+    from harness.config import ExperimentConfig
+    from harness.config.base import ConfigDeprecation
+
+    phases = [{"name": "average", "rate": 2, "duration_s": 4}, {"name": "peak", "rate": 8,
+                                                                "duration_s": 4}]
+    new = load_config(write(tmp_path, with_changes(load={"scenarios": {"peak": phases}}), "a.yaml"))
+    with pytest.warns(ConfigDeprecation, match="load.profiles is now load.scenarios"):
+        old = load_config(write(tmp_path, with_changes(load={"profiles": {"peak": phases}}),
+                                "b.yaml"))
+    assert old == new and old.hash() == new.hash()
+    stored = new.model_dump(mode="json")
+    stored["load"]["profiles"] = stored["load"].pop("scenarios")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = ExperimentConfig.model_validate(stored, context={"stored": True})
+    assert again.hash() == new.hash()
+    both = with_changes(load={"scenarios": {"peak": phases}, "profiles": {"peak": phases}})
+    with pytest.raises(ConfigError, match="set `scenarios` only"):
+        load_config(write(tmp_path, both, "c.yaml"))
+
+
+def test_the_quickstart_hashes_as_its_committed_run():
+    """configs/quickstart.yaml (now with `load.scenarios`) is the config of the committed
+    example run: the same hash, so rerunning it there resumes."""
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "configs" / "quickstart.yaml")
+    assert config.hash() == "2c98d159a5b87faa"
+
+
 @pytest.mark.parametrize("config, expected", [
     ("model: [unclosed", "invalid YAML at line 1"),
     ("- just\n- a list\n", "expected a mapping"),
@@ -89,17 +122,17 @@ def test_hash_ignores_cost_but_not_load(tmp_path):
      "a request can need 20 tokens (input + output) but engine.options.max_model_len is 10"),
     (with_changes(load={"rates": [0]}), "load.rates.0: Input should be greater than 0"),
     (with_changes(load={"rates": [-2.5]}), "load.rates.0"),
-    (with_changes(load={"profiles": {"peak": []}}), "profile 'peak' has no phases"),
-    (with_changes(load={"profiles": {"peak": [{"rate": 0, "duration_s": 5}]}}),
-     "load.profiles.peak.0.rate"),
-    (with_changes(load={"profiles": {"peak": [{"duration_s": 5}]}}),
+    (with_changes(load={"scenarios": {"peak": []}}), "scenario 'peak' has no phases"),
+    (with_changes(load={"scenarios": {"peak": [{"rate": 0, "duration_s": 5}]}}),
+     "load.scenarios.peak.0.rate"),
+    (with_changes(load={"scenarios": {"peak": [{"duration_s": 5}]}}),
      "a phase needs exactly one of `rate` and `concurrency`"),
-    (with_changes(load={"profiles": {"peak": [{"rate": 2, "duration_s": 5, "arrival": "gamma",
+    (with_changes(load={"scenarios": {"peak": [{"rate": 2, "duration_s": 5, "arrival": "gamma",
                                                "burstiness": 0}]}}),
-     "load.profiles.peak.0.burstiness: Input should be greater than 0"),
+     "load.scenarios.peak.0.burstiness: Input should be greater than 0"),
     (with_changes(load={"burstiness": -1}), "load.burstiness: Input should be greater than 0"),
     (with_changes(load={"concurrency": None}),
-     "give load points: `concurrency`, `rates` or `profiles`"),
+     "give load points: `concurrency`, `rates` or `scenarios`"),
     (with_changes(workload={"input_tokens": {"dist": "uniform", "min": 8, "max": 400}},
                   engine={"options": {"max_model_len": 256}}),
      "a request can need 404 tokens (input + output) but engine.options.max_model_len is 256"),

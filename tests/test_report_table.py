@@ -73,3 +73,36 @@ def test_the_slos_own_percentile_has_its_column_and_phases_are_marked(tmp_path):
     console.print(results_table(frame, title="t", width=220))
     text = console.export_text()
     assert "TTFT p95 ms (SLO)" in text and "620.0" in text and "↳ peak" in text
+
+
+def test_harness_report_reads_only_and_says_when_it_refreshes_summary_csv(tmp_path):
+    """`harness report` leaves a summary.csv that says what the points say untouched; one that
+    is missing or out of date it rewrites, saying so, with the mode the file had."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    run = tmp_path / "run"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "results" / "quickstart-cpu-2vcpu",
+                    run)
+    summary = run / "summary.csv"
+    summary.write_text(summary.read_text() + "edited\n")
+    os.chmod(summary, 0o644)
+    first = CliRunner().invoke(app, ["report", str(run), "--format", "csv"])
+    assert first.exit_code == 0, first.output
+    assert f"note: {summary} was out of date" in " ".join(first.stderr.split())
+    assert summary.stat().st_mode & 0o777 == 0o644
+    assert first.stdout == summary.read_text()
+    before = summary.stat().st_mtime_ns
+    os.chmod(summary, 0o640)
+    again = CliRunner().invoke(app, ["report", str(run), "--format", "csv"])
+    assert again.exit_code == 0 and again.stderr == ""
+    assert summary.stat().st_mtime_ns == before and summary.stat().st_mode & 0o777 == 0o640
+    summary.unlink()
+    os.umask(old := os.umask(0o022))
+    CliRunner().invoke(app, ["report", str(run)])
+    assert summary.stat().st_mode & 0o777 == 0o666 & ~old

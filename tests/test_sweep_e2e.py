@@ -161,7 +161,7 @@ def test_open_loop_profile_and_capacity_search(tmp_path):
               "matrix": {"max_num_seqs": [4], "variants": {"bf16": {"dtype": "bfloat16"}}},
               "load": {"rates": [8], "requests": 12, "warmup_requests": 2,
                        "trace": {"file": str(trace), "format": "jsonl"},
-                       "profiles": {"day": [{"name": "average", "rate": 4, "duration_s": 2},
+                       "scenarios": {"day": [{"name": "average", "rate": 4, "duration_s": 2},
                                             {"name": "replay", "trace": True},
                                             {"name": "peak", "rate": 16, "duration_s": 2}]}},
               "slo": {"ttft_p95_ms": 1500, "max_error_rate": 0},

@@ -43,7 +43,7 @@ def config_text(trace_path, phases: str, trace_block: str | None = None) -> str:
         workload: {{input_tokens: 16, output_tokens: 4}}
         load:
           trace: {trace}
-          profiles:
+          scenarios:
             morning: {phases}
         """)
 
@@ -173,14 +173,14 @@ def test_trace_enters_the_stored_config_only_where_set(tmp_path, mooncake):
     its results directory still resumes; a trace phase survives the stored round trip."""
     config, _ = planned(tmp_path, mooncake)
     dumped = config.model_dump(mode="json")
-    phases = dumped["load"]["profiles"]["morning"]
+    phases = dumped["load"]["scenarios"]["morning"]
     assert ["trace" in phase for phase in phases] == [False, True, False]
     again = ExperimentConfig.model_validate(dumped, context={"stored": True})
-    assert [phase.trace for phase in again.load.profiles["morning"]] == [False, True, False]
+    assert [phase.trace for phase in again.load.scenarios["morning"]] == [False, True, False]
     assert again.hash() == config.hash()
     plain = tmp_path / "plain.yaml"
     plain.write_text(config_text(mooncake, "[{duration_s: 1, rate: 2}]"))
-    assert "trace" not in load_config(plain).model_dump()["load"]["profiles"]["morning"][0]
+    assert "trace" not in load_config(plain).model_dump()["load"]["scenarios"]["morning"][0]
 
 
 def test_a_run_point_of_a_trace_phase_needs_its_trace_requests(tmp_path, mooncake):
@@ -205,7 +205,7 @@ def test_harness_run_measures_the_trace_phase_like_any_phase(tmp_path, tiny_mode
             "load": {"warmup_requests": 0,
                      "trace": {"file": str(mooncake), "format": "mooncake",
                                "block_tokens": BLOCK, "time_scale": 0.5},
-                     "profiles": {"morning": [
+                     "scenarios": {"morning": [
                          {"duration_s": RATE_S, "rate": 20, "arrival": "constant"},
                          {"name": "replay", "trace": True},
                          {"duration_s": CLOSED_S, "concurrency": 2}]}}}))

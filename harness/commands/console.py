@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import typer
 import typer.core
 from rich.console import Console
 from rich.markup import escape
+
+from harness.config.base import ConfigDeprecation
 
 EXIT_FAILED_CELLS = 1
 EXIT_USER_ERROR = 2
@@ -26,6 +29,19 @@ def _console(stream) -> Console:
 
 console = _console(sys.stdout)
 err_console = _console(sys.stderr)
+
+
+_plain_warning = warnings.formatwarning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """An old config key that still works is one `warning:` line, not a traceback-like pair."""
+    if issubclass(category, ConfigDeprecation):
+        return f"warning: {message}\n"
+    return _plain_warning(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _one_line_warning
 
 
 def emit(document, fmt, out_file: Path | None = None) -> None:

@@ -39,6 +39,30 @@ def write_pngs(runs: list, png_dir: Path) -> None:
     err_console.print(f"{len(written)} charts as PNG in {png_dir}")
 
 
+def refresh_summary(store, frame) -> None:
+    """summary.csv as the points give it: left untouched where it already is that, rewritten
+    with a note where it is missing or out of date; a folder that cannot be written (a
+    read-only mount) gets a warning, and the table is printed all the same."""
+    fresh = frame.to_csv(index=False).encode()
+    path = store.summary_csv
+    try:
+        if path.read_bytes() == fresh:
+            return
+        why = "out of date (not what the stored points give: another harness version, or edited)"
+    except FileNotFoundError:
+        why = "missing"
+    except OSError as err:
+        why = f"unreadable ({err.strerror or err})"
+    try:
+        store.save_summary(frame)
+    except OSError as err:
+        err_console.print(f"[yellow]warning:[/yellow] {path} is {why} and cannot be rewritten "
+                          f"({err.strerror or err})", highlight=False, soft_wrap=True)
+        return
+    err_console.print(f"note: {path} was {why}: rewritten from the points", highlight=False,
+                      soft_wrap=True)
+
+
 def report(
     results: list[Path] = typer.Argument(..., metavar="RESULTS_DIR",
                                          help="Results directories written by `harness run`."),
@@ -53,7 +77,11 @@ def report(
     png_dir: Path = typer.Option(None, "--png", metavar="DIR",
                                  help="Also write each chart as DIR/<chart>.png."),
 ) -> None:
-    """Print the results of stored runs (offline; rewrites their summary.csv).
+    """Print the results of stored runs (offline; reads only).
+
+    A run's summary.csv is rewritten only where it is missing or no longer what the stored
+    points give (written by another harness version, or edited), and the command says so;
+    the file keeps its mode.
 
     With --html, one page that opens from disk with no network: throughput against
     interactivity, latency against load, cost against the APIs, energy, phases, provenance.
@@ -64,7 +92,7 @@ def report(
     runs = load_runs(results)
     document = RunReport.of(runs, width=console.width)
     for run, frame in zip(runs, document.frames, strict=True):
-        RunStore(run.root).save_summary(frame)
+        refresh_summary(RunStore(run.root), frame)
     emit(document, output_format)
     if html_file is not None:
         emit(document, Format.html, html_file)

@@ -13,6 +13,11 @@ class ConfigError(Exception):
     """A user error in the config: the message is one line naming the file and the field."""
 
 
+class ConfigDeprecation(FutureWarning):
+    """An old config key that still works: the command line prints it as one `warning:` line
+    saying what to write instead."""
+
+
 class Strict(BaseModel):
     """Unknown keys and non-finite numbers (`.inf`, `.nan`) are refused in every input."""
 

@@ -1,10 +1,13 @@
 """What is sent and how: the workload (lengths, shared prefixes, conversations), the load points
-(closed loop, open loop, traffic profiles of phases), retries and the capacity search."""
+(closed loop, open loop, scenarios of phases run back to back), retries and the capacity
+search. (`load.scenarios` was called `load.profiles`; that key still reads, with a warning:
+"profile" is the cost side's traffic profile.)"""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+import warnings
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -13,12 +16,13 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
 )
 
-from harness.config.base import Strict, as_list
+from harness.config.base import ConfigDeprecation, Strict, as_list, is_stored
 from harness.config.lengths import LengthDist, fixed_if_number
 from harness.config.prompt_file import PromptFileConfig
 from harness.config.trace import TraceConfig
@@ -81,7 +85,7 @@ class WorkloadConfig(Strict):
 
 
 class Phase(Strict):
-    """A stretch of one traffic profile: a rate (or a ramp between two), a concurrency, or
+    """A stretch of one scenario: a rate (or a ramp between two), a concurrency, or
     the replay of `load.trace`."""
 
     name: str | None = None
@@ -98,7 +102,7 @@ class Phase(Strict):
 
     @model_serializer(mode="wrap")
     def _serialize(self, handler: SerializerFunctionWrapHandler) -> dict:
-        """Without `trace` unless set: a profile written before trace phases existed keeps
+        """Without `trace` unless set: a scenario written before trace phases existed keeps
         its config hash (and so its results directory)."""
         found = handler(self)
         if not self.trace:
@@ -123,6 +127,10 @@ class Phase(Strict):
         return self
 
 
+SCENARIOS_RENAMED = ("load.profiles is now load.scenarios (same meaning, same config hash): "
+                     "rename the key; `profile` is the traffic profile of `harness cost`")
+
+
 class RetryConfig(Strict):
     max_tries: PositiveInt = Field(1, description="1 = no retries")
     backoff_s: NonNegativeFloat = Field(0.5, description="wait before retry k: backoff_s * 2^(k-1)")
@@ -133,7 +141,9 @@ class RetryConfig(Strict):
 class LoadConfig(Strict):
     concurrency: list[PositiveInt] | None = Field(None, min_length=1)
     rates: list[PositiveFloat] | None = Field(None, min_length=1)
-    profiles: dict[str, list[Phase]] | None = None
+    scenarios: dict[str, list[Phase]] | None = Field(
+        None, description="points made of phases run back to back, e.g. an average then a "
+                          "peak (formerly `profiles`)")
     requests: PositiveInt | None = None
     duration_s: PositiveFloat | None = None
     arrival: Arrival = "poisson"
@@ -143,37 +153,52 @@ class LoadConfig(Strict):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     trace: TraceConfig | None = Field(
         None, description="one more open-loop point, `trace`, that replays a production "
-                          "trace; profile phases with `trace: true` replay it too")
+                          "trace; scenario phases with `trace: true` replay it too")
 
     _as_lists = field_validator("concurrency", "rates", mode="before")(
         classmethod(lambda cls, v: as_list(v)))
 
-    @field_validator("profiles")
+    @model_validator(mode="before")
     @classmethod
-    def _profiles(cls, value: dict[str, list[Phase]] | None) -> dict[str, list[Phase]] | None:
+    def _old_name(cls, data: Any, info: ValidationInfo) -> Any:
+        """`profiles`, the old name of `scenarios`, still reads: a config written with it
+        means the same and hashes the same (one warning line; never for a stored config)."""
+        if not isinstance(data, dict) or "profiles" not in data:
+            return data
+        if "scenarios" in data:
+            raise ValueError("set `scenarios` only (`profiles` is its old name)")
+        if not is_stored(info):
+            warnings.warn(SCENARIOS_RENAMED, ConfigDeprecation, stacklevel=2)
+        renamed = {key: value for key, value in data.items() if key != "profiles"}
+        renamed["scenarios"] = data["profiles"]
+        return renamed
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenarios(cls, value: dict[str, list[Phase]] | None) -> dict[str, list[Phase]] | None:
         for name, phases in (value or {}).items():
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", name) or re.fullmatch(
                     r"(c|r|search-r)[0-9.]+", name):
-                raise ValueError(f"profile name {name!r} must start with a letter, be letters, "
+                raise ValueError(f"scenario name {name!r} must start with a letter, be letters, "
                                  "digits, '-', '_' or '.', and not look like c4 or r2.5")
             if not phases:
-                raise ValueError(f"profile {name!r} has no phases")
+                raise ValueError(f"scenario {name!r} has no phases")
             names = [phase.name for phase in phases if phase.name]
             if len(names) != len(set(names)):
-                raise ValueError(f"profile {name!r}: phase names must differ")
+                raise ValueError(f"scenario {name!r}: phase names must differ")
         return value
 
     @model_validator(mode="after")
     def _points(self) -> LoadConfig:
-        if not (self.concurrency or self.rates or self.profiles or self.trace):
-            raise ValueError("give load points: `concurrency`, `rates` or `profiles` "
+        if not (self.concurrency or self.rates or self.scenarios or self.trace):
+            raise ValueError("give load points: `concurrency`, `rates` or `scenarios` "
                              "(or a `trace`)")
         if (self.concurrency or self.rates) and (self.requests is None) == (
                 self.duration_s is None):
             raise ValueError("set exactly one of `requests` and `duration_s` per load point")
-        for name, phases in (self.profiles or {}).items():
+        for name, phases in (self.scenarios or {}).items():
             if self.trace is None and any(phase.trace for phase in phases):
-                raise ValueError(f"profile {name!r}: a phase with `trace: true` replays "
+                raise ValueError(f"scenario {name!r}: a phase with `trace: true` replays "
                                  "load.trace: set `load.trace`")
         return self
 

@@ -1,5 +1,5 @@
 """summary.csv: one row per (variant, batch size, load point) of a stored run, one more row per
-phase of a traffic profile, and a row per point a failed cell could not measure. The table
+phase of a scenario, and a row per point a failed cell could not measure. The table
 people compare in a spreadsheet; column names are documented in docs/metrics.md."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from harness.contract.results import (
     PhaseResult,
     PointMetrics,
     PointResult,
+    kind_label,
 )
 from harness.cost.formulas import usd_per_mtok
 from harness.metrics.slo import judged_distribution
@@ -33,7 +34,8 @@ ENERGY = ("energy_j", "mean_power_w", "idle_power_w", "mean_power_above_idle_w",
           "energy_note")
 ENGINE = ("running_mean", "running_max", "waiting_max", "kv_cache_usage_peak", "preemptions",
           "prefix_hit_rate")
-SORT = ["variant", "tensor_parallel_size", "max_num_seqs", "kind_order", "concurrency", "rate"]
+SORT = ["variant", "workload", "tensor_parallel_size", "max_num_seqs", "kind_order",
+        "concurrency", "rate"]
 
 
 def metric_columns(m: PointMetrics) -> dict:
@@ -47,8 +49,11 @@ def metric_columns(m: PointMetrics) -> dict:
 
 
 def _identity(result: PointResult, phase: str | None) -> dict:
-    return {"cell": result.cell, "point": result.point, "phase": phase, "kind": result.kind,
-            "variant": result.variant, "max_num_seqs": result.max_num_seqs,
+    return {"cell": result.cell, "point": result.point, "phase": phase,
+            "kind": kind_label(result.kind),
+            "variant": result.variant,
+            **({"workload": result.workload} if result.workload else {}),  # (named workloads)
+            "max_num_seqs": result.max_num_seqs,
             "tensor_parallel_size": result.tensor_parallel_size,
             "concurrency": result.concurrency, "rate": result.rate, "status": "ok"}
 
@@ -101,7 +106,8 @@ def phase_row(result: PointResult, name: str, usd_per_hour: float | None) -> dic
 
 
 def failed_rows(failure: CellFailure) -> list[dict]:
-    return [{"cell": failure.cell, "point": point.id, "phase": None, "kind": point.kind,
+    return [{"cell": failure.cell, "point": point.id, "phase": None,
+             "kind": kind_label(point.kind),
              "variant": failure.variant, "max_num_seqs": failure.max_num_seqs,
              "tensor_parallel_size": failure.tensor_parallel_size,
              "concurrency": point.concurrency, "rate": point.rate, "status": "failed",
@@ -128,7 +134,8 @@ def summary_frame(run: StoredRun, with_phases: bool = False) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame["kind_order"] = frame["kind"].map(KIND_ORDER).fillna(9)
-    frame = frame.sort_values(SORT, kind="stable", na_position="first")
+    frame = frame.sort_values([c for c in SORT if c in frame], kind="stable",
+                              na_position="first")
     return frame.drop(columns="kind_order").reset_index(drop=True)
 
 

@@ -25,14 +25,21 @@ def _batch(value: object) -> str:
     return "-" if value is None or pd.isna(value) else str(int(value))
 
 
+def _workload(row: dict) -> str:
+    """The named workload (matrix.workloads), '' where the run has none."""
+    value = row.get("workload")
+    return value if isinstance(value, str) else ""
+
+
 def _cell(row: dict) -> str:
-    """Variant and batch size in one column, for narrow terminals: bf16-b16."""
+    """Variant (workload) and batch size in one column, for narrow terminals: bf16-b16."""
     batch = _batch(row["max_num_seqs"])
-    return row["variant"] if batch == "-" else f"{row['variant']}-b{batch}"
+    name = f"{row['variant']}-{_workload(row)}" if _workload(row) else row["variant"]
+    return name if batch == "-" else f"{name}-b{batch}"
 
 
 def _load(row: dict) -> str:
-    """The point, or a phase of the profile above it (never confused with the profile)."""
+    """The point, or a phase of the scenario above it (never confused with the scenario)."""
     phase = row.get("phase")
     return f"  ↳ {phase}" if isinstance(phase, str) else str(row["point"])
 
@@ -46,7 +53,8 @@ def _slo(row: dict) -> str:
 
 # Terminals narrower than these get fewer columns (summary.csv always has every one):
 MEDIUM, MEDIUM_DROPS = 150, ("TPOT p50/p99 ms", "$/Mtok total", "fidelity KL mean/p99")
-NARROW, NARROW_DROPS = 100, (*MEDIUM_DROPS, "variant", "batch", "req/s", "E2E p50/p99 ms")
+NARROW, NARROW_DROPS = 100, (*MEDIUM_DROPS, "variant", "workload", "batch", "req/s",
+                             "E2E p50/p99 ms")
 
 
 def _slo_columns(frame: pd.DataFrame) -> list[tuple[str, str, Callable[[dict], str]]]:
@@ -68,6 +76,7 @@ def _columns(fidelity: bool, slo: list | None = None
     columns = [
         ("cell", "left", _cell),
         ("variant", "left", lambda row: row["variant"]),
+        ("workload", "left", _workload),
         ("batch", "right", lambda row: _batch(row["max_num_seqs"])),
         ("load", "left", _load),
         ("ok/err", "right", lambda row: f"{row['completed']}/{row['errors']}"),
@@ -196,6 +205,10 @@ def table_notes(frame: pd.DataFrame) -> str:
         notes += [f"fidelity: KL (nats/token) and top-1 agreement against {b}'s distributions "
                   "on its greedy tokens; misses: outside the config's limits (docs/metrics.md)"
                   for b in baselines]
+    if "usd_per_hour" in frame:
+        notes += [f"$/Mtok at ${price:,.2f}/h, the run's cost.usd_per_hour (`harness cost` with a "
+                  "profile's `gpu:` prices that GPU's listed row instead)"
+                  for price in sorted({float(p) for p in frame["usd_per_hour"].dropna()})]
     if "p99_low_n" in frame and (frame["p99_low_n"] == True).any():  # noqa: E712
         notes.append("p99 from fewer than 100 requests is close to the maximum (see n, CI)")
     return "\n".join(notes)
