@@ -313,3 +313,25 @@ def test_configs_without_tune_hash_as_before(tmp_path):
     assert load_config(write(tmp_path, BASE, "c.yaml")).hash() == \
         load_config(write(tmp_path, more, "d.yaml")).hash()  # the budget is not the study
     assert load_config(Path("configs/quickstart.yaml")).hash() == "2c98d159a5b87faa"
+
+
+def test_the_last_third_of_the_budget_moves_the_best_one_parameter_at_a_time(tmp_path):
+    from harness.config.tune import IntRange
+    from harness.run.tune_space import adjacent
+
+    space = TuneSpace(load_config(write(tmp_path, BASE)))
+    best = {"max_num_seqs": 16, "max_num_batched_tokens": 1024, "enable_chunked_prefill": True}
+    moved = space.neighbours(best, order=["enable_chunked_prefill", "max_num_seqs",
+                                          "max_num_batched_tokens"])
+    assert moved == [{**best, "enable_chunked_prefill": False}, {**best, "max_num_seqs": 8},
+                     {**best, "max_num_batched_tokens": 2048},
+                     {**best, "max_num_batched_tokens": 512}]
+    assert adjacent(IntRange(low=256, high=4096, log=True), 1024) == [2048, 512]
+    assert adjacent(IntRange(low=1, high=9, step=4), 9) == [5]
+    found = tuner(tmp_path, BASE)
+    record = found.run()
+    tail = record.trials[-2:]  # proposed as neighbours of the best measured before them
+    assert all(sum(t.params[k] != record.trial(n).params[k] for k in t.params) == 1
+               for t in tail for n in [max((x for x in record.trials if x.number < t.number
+                                            and x.state == "complete"),
+                                           key=lambda x: x.values[0]).number])

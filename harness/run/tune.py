@@ -34,6 +34,7 @@ from harness.store.run_store import RunStore
 DIRECTIONS = {"cost": ["maximize"], "capacity": ["maximize"],
               "pareto": ["maximize", "maximize"]}
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+REFINE_SHARE = 1 / 3  # of a trial budget: the best trial's neighbours, measured last
 MAX_PROPOSALS = 4  # proposals per configuration of the budget, before a small space ends it
 
 
@@ -171,6 +172,29 @@ class Tuner:
         self.emit(Notice(describe(self.last), "info"))
         if self.spent(self.current):
             study.stop()
+        elif self.refining(self.current):
+            self.enqueue_neighbour(study, self.current)
+
+    def refining(self, record: TuneRecord) -> bool:
+        """The last REFINE_SHARE of a trial budget goes to the best trial's neighbours."""
+        if self.trials is None or self.objective == "pareto" or self.tune.sampler != "tpe":
+            return False
+        measured = len({t.cell for t in record.trials})
+        return measured >= self.trials - max(1, int(self.trials * REFINE_SHARE))
+
+    def enqueue_neighbour(self, study: optuna.Study, record: TuneRecord) -> None:
+        """Propose next the best trial with one parameter moved to a value next to its own,
+        not measured yet (TPE over a small budget can miss the optimum beside its best)."""
+        best = record.best_trial
+        if best is None:
+            return
+        measured = {t.cell for t in record.trials}
+        weight = importances(study)  # the parameter that matters most, moved first
+        for params in self.space.neighbours(best.params, order=sorted(
+                self.space.parameters, key=lambda name: -weight.get(name, 0.0))):
+            if self.space.cell(params).id not in measured:
+                study.enqueue_trial(params)
+                return
 
     # --- one trial -----------------------------------------------------------------------
 

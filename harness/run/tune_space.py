@@ -61,6 +61,16 @@ class TuneSpace:
             size *= len(values)
         return size
 
+    def neighbours(self, params: dict[str, Any],
+                   order: list[str] | None = None) -> list[dict[str, Any]]:
+        """`params` with one parameter moved to the next value up or down (a range: one step,
+        or x2 on a log scale), parameter by parameter in `order` (default: the space's)."""
+        found = []
+        for name in order or list(self.parameters):
+            for value in adjacent(self.parameters[name], params[name]):
+                found.append({**params, name: value})
+        return found
+
     def described(self) -> dict[str, Any]:
         return {name: p if isinstance(p, list) else p.model_dump()
                 for name, p in self.parameters.items()}
@@ -108,6 +118,22 @@ class TuneSpace:
         if VARIANT in params and self.config.fidelity_baseline is not None:
             params[VARIANT] = self.config.fidelity_baseline
         return params
+
+
+def adjacent(parameter: Parameter, value: Any) -> list[Any]:
+    """The values next to `value`: a list's neighbours in its order; a range's next step."""
+    if isinstance(parameter, list):
+        values = [categorical(v) for v in parameter]
+        at = values.index(value) if value in values else 0
+        return [values[i] for i in (at + 1, at - 1) if 0 <= i < len(values)]
+    if parameter.log:
+        moved = [value * 2, value / 2]
+    else:
+        step = parameter.step or (parameter.high - parameter.low) / 8
+        moved = [value + step, value - step]
+    if isinstance(parameter, IntRange):
+        moved = [int(round(v)) for v in moved]
+    return [v for v in moved if parameter.low <= v <= parameter.high]
 
 
 def suggest(trial: optuna.Trial, name: str, parameter: Parameter) -> Any:
