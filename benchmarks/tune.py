@@ -10,8 +10,11 @@ config's load points, the sustained-rate capacity search at the SLO with its rep
 
 Then prints, for each: the best capacity found (output tok/s at the SLO, and its cell), the
 server launches and the minutes; and whether tune's best lies within the grid best's
-run-to-run noise, which is the spread of the repeated measurements at each best's capacity
-rate (`capacity.repeats`). --json writes the table.
+run-to-run noise. It does when tune's best is the grid's best configuration (what differs is
+then that configuration's own launch-to-launch noise), or when the grid's measurement of
+tune's best configuration overlaps the grid best's (each the spread of the repeated
+measurements at its capacity rate, `capacity.repeats`). --json writes the table; --summary
+prints it again from an earlier --out without measuring.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ def main() -> int:
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "tune-cpu.yaml")
     parser.add_argument("--out", type=Path, default=Path("/tmp/tune-bench"))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--summary", action="store_true",
+                        help="print the table of an earlier --out; measure nothing")
     args = parser.parse_args()
     raw = yaml.safe_load(args.config.read_text())
     grid_config = args.out / "grid.yaml"
@@ -77,14 +82,22 @@ def main() -> int:
     from harness.run.tune_space import TuneSpace
 
     size = TuneSpace(load_config(grid_config)).grid_size()
-    rows = [summary("full grid", args.out / "grid",
-                    run_tune(grid_config, args.out / "grid", size)),
-            summary("harness tune", args.out / "tune",
-                    run_tune(args.config, args.out / "tune", None))]
+    minutes = {"grid": None, "tune": None}
+    if args.summary:
+        minutes = json.loads(args.json.read_text())["minutes"] if args.json and \
+            args.json.exists() else minutes
+    else:
+        minutes = {"grid": run_tune(grid_config, args.out / "grid", size),
+                   "tune": run_tune(args.config, args.out / "tune", None)}
+    rows = [summary("full grid", args.out / "grid", minutes["grid"] or 0.0),
+            summary("harness tune", args.out / "tune", minutes["tune"] or 0.0)]
     grid_row, tune_row = rows
-    low, _ = grid_row["spread"]
-    _, high = tune_row.get("spread", (0.0, 0.0))
-    within = tune_row["best out tok/s"] is not None and high >= low
+    same = tune_row["best cell"] == grid_row["best cell"]
+    within = same
+    if not same and tune_row["best cell"] is not None and \
+            (args.out / "grid" / "cells" / tune_row["best cell"] / "capacity.json").exists():
+        low, high = capacity_spread(args.out / "grid", tune_row["best cell"])
+        within = high >= grid_row["spread"][0]
     print(f"\n{'search':<14} {'trials':>6} {'launches':>8} {'minutes':>7}  "
           f"{'best out tok/s':>14} {'repeats':>19}  best cell")
     for row in rows:
@@ -93,11 +106,16 @@ def main() -> int:
         best = f"{row['best out tok/s']:,.1f}" if row["best out tok/s"] else "-"
         print(f"{row['search']:<14} {row['trials']:>6} {row['launches']:>8} "
               f"{row['minutes']:>7} {best:>15} {repeats:>19}  {row['best cell']}")
+    why = ("it is the grid's best configuration; the two launches measured it "
+           f"{tune_row['best out tok/s']:,.1f} and {grid_row['best out tok/s']:,.1f} out tok/s"
+           if same else "the grid's own measurements of the two configurations "
+           + ("overlap" if within else "do not overlap"))
     print(f"\ntune's best {'is' if within else 'is NOT'} within the grid best's run-to-run "
-          f"noise (their repeated measurements {'overlap' if within else 'do not overlap'}); "
-          f"launches {tune_row['launches']} of the grid's {grid_row['launches']}.")
-    if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "within_noise": within}, indent=2))
+          f"noise: {why}; launches {tune_row['launches']} of the grid's "
+          f"{grid_row['launches']}.")
+    if args.json and not args.summary:
+        args.json.write_text(json.dumps({"rows": rows, "within_noise": within,
+                                         "minutes": minutes}, indent=2))
     return 0
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -365,8 +366,9 @@ def dominates(a: list[float], b: list[float]) -> bool:
 
 
 def importances(study: optuna.Study) -> dict[str, float]:
-    """Optuna's parameter importances (fANOVA) over the complete trials; {} where they cannot
-    be told (fewer than two complete trials, or a parameter that never varied)."""
+    """Optuna's parameter importances (its default evaluator) over the complete trials; {}
+    where they cannot be told (fewer than two complete trials, or a parameter that never
+    varied)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < 2:
         return {}
@@ -374,7 +376,9 @@ def importances(study: optuna.Study) -> dict[str, float]:
     if len(study.directions) > 1:
         target = lambda t: t.values[0]  # noqa: E731 (throughput per GPU)
     try:
-        found = optuna.importance.get_param_importances(study, target=target)
+        with warnings.catch_warnings():  # a few trials often give equal importances: say so
+            warnings.simplefilter("ignore")  # in the numbers, not in a warning mid-table
+            found = optuna.importance.get_param_importances(study, target=target)
     except (RuntimeError, ValueError, ZeroDivisionError):
         return {}
     return {name: round(float(value), 4) for name, value in found.items()}

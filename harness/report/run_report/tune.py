@@ -127,7 +127,8 @@ def tune_figure(run: StoredRun, record: TuneRecord) -> Figure:
     key, title = f"tune-{run.name}", f"Tuning trials ({run.name})"
     if frame.empty or frame["out tok/s"].isna().all():
         return figure(key, title, None, "no trial measured a capacity")
-    frame = frame.assign(best=frame[""].ne(""))
+    # a trial without a capacity (failed, or pruned at its first probe) sits on the axis
+    frame = frame.assign(best=frame[""].ne(""), drawn=frame["out tok/s"].fillna(0.0))
     tooltip = ["trial", "cell", "state", "capacity req/s", "out tok/s", "$/Mtok out", "why"]
     state = alt.Color("state:N", title="trial", scale=alt.Scale(
         domain=["complete", "pruned", "failed", "infeasible"],
@@ -136,8 +137,9 @@ def tune_figure(run: StoredRun, record: TuneRecord) -> Figure:
         x = alt.X("tok/s per user:Q", title="tokens/s per user (1000 / median TPOT)")
         y = alt.Y("out tok/s:Q", title="output tokens/s at the capacity")
     else:
-        x = alt.X("trial:O", title="trial (in the order they ran)")
-        y = alt.Y("out tok/s:Q", title="output tokens/s at the sustained capacity")
+        x = alt.X("trial:O", title="trial (in the order they ran)",
+                  axis=alt.Axis(labelAngle=0))
+        y = alt.Y("drawn:Q", title="output tokens/s at the sustained capacity (0: none)")
     points = alt.Chart(frame).mark_point(filled=True, size=90).encode(
         x=x, y=y, color=state, shape=alt.Shape("best:N", title="best",
                                                  scale=alt.Scale(domain=[False, True],
