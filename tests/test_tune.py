@@ -214,7 +214,8 @@ def test_a_trial_cut_off_is_proposed_again(tmp_path):
                          optuna.distributions.CategoricalDistribution([True, False])})
     again = tuner(tmp_path, BASE, trials=3)
     record = again.run()
-    assert record.trials[-1].params == cut.params
+    resumed = [t for t in record.trials if t.number > cut.number]
+    assert resumed[0].params == cut.params  # proposed first, before anything new
     assert study.trials[cut.number].state == optuna.trial.TrialState.FAIL
 
 

@@ -119,6 +119,8 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
         store.begin(run_manifest(config, run_name, config_path))
     except ResultsError as err:
         raise user_error(str(err)) from None
+    earlier = store.read_tune()  # a study this run directory already holds
+    launched_before = earlier.launches if earlier is not None else 0
     restore = _sigterm_as_interrupt()
     began, status, record = time.monotonic(), "interrupted", None
     steps = config.capacity_search.steps if config.capacity_search else 0
@@ -140,21 +142,22 @@ def execute(config: ExperimentConfig, config_path: Path, run_name: str, out: Pat
         restore()
     if record is None:
         return EXIT_INTERRUPTED if status == "interrupted" else 1
-    finish(config, config_path, store, tuner, record, time.monotonic() - began)
+    finish(config, config_path, store, tuner, record, time.monotonic() - began,
+           record.launches - launched_before)
     write_run_report(store)
     return 0 if record.best else 1
 
 
 def finish(config: ExperimentConfig, config_path: Path, store, tuner, record,
-           seconds: float) -> None:
+           seconds: float, launched_now: int) -> None:
     """The trials, the best configuration (printed and written) and what mattered."""
     from harness.report.run_report.tune import importance_table, trials_table
     from harness.run.tune_best import best_config, serve_command
 
     console.print(trials_table(record))
-    launched = sum(t.launched for t in record.trials)
-    console.print(f"{len(record.trials)} trials ({launched} server launches) in "
-                  f"{seconds / 60:.1f} min this time; study: {store.tune_dir / 'study.db'}")
+    console.print(f"{len(record.trials)} trials, {record.launches} server launches in all; "
+                  f"this time {launched_now} launches in {seconds / 60:.1f} min; study: "
+                  f"{store.tune_dir / 'study.db'}", highlight=False)
     if record.importance:
         console.print(importance_table(record))
     best = record.best_trial

@@ -90,6 +90,7 @@ def caveat_lines(caveats: list[Caveat], least: str = "warning",
 def answer_view(answer: Answer, detail: bool = False) -> RenderableType:
     parts: list[RenderableType] = [Text(f"Build or buy: {answer.title}", style="bold"),
                                    Text(demand_line(answer))]
+    parts += [Text(c.text) for c in answer.caveats if c.code == "tuned"]  # what the variants are
     parts += decision_lines(answer)
     parts.append(Text("Caveats that matter:", style="bold"))
     parts += caveat_lines(answer.caveats) or [Text("  none")]
