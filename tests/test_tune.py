@@ -283,6 +283,8 @@ def changed(**tune) -> dict:
                                                    "option of this vLLM"),
     ({k: v for k, v in BASE.items() if k != "tune"}, "no `tune:` section"),
     ({**BASE, "slo": None, "capacity": None}, "set `slo`"),
+    ({**BASE, "matrix": {**BASE["matrix"], "workloads": {"rag": {"input_tokens": 256}}}},
+     "remove matrix.workloads"),
 ])
 def test_bad_tune_input_is_one_line(tmp_path, nothing_starts, config, expected):
     config = {k: v for k, v in config.items() if v is not None}

@@ -190,6 +190,9 @@ def tune_problem(tune: TuneConfig, matrix: Any, engine: Any, fidelity: Any,
     if not searches:
         return ("tune: trials are compared by their capacity at the SLO: set `slo` (and leave "
                 "the capacity search on)")
+    if getattr(matrix, "workloads", None):
+        return ("tune: trials are measured at the run's one workload; remove matrix.workloads "
+                "(tune one config per workload)")
     chosen = tune.space.get(VARIANT)
     if chosen is not None:
         if not isinstance(chosen, list):
