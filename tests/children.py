@@ -27,3 +27,12 @@ def harness(*args: str, **popen) -> subprocess.Popen:
 def finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=timeout)
     return proc.returncode, out
+
+
+def run_harness(*args: str, cwd: str | None = None, timeout: float = 900) -> tuple[int, str]:
+    """The harness run to its end, wide (COLUMNS=250, so no table is narrowed); its exit code
+    and its output, stdout then stderr."""
+    done = subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "COLUMNS": "250"},
+                          cwd=cwd)
+    return done.returncode, done.stdout + done.stderr

@@ -6,12 +6,11 @@ KV-cache variant scored against it, marked in the table and the cost answer when
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import yaml
+
+from .children import run_harness
 
 pytestmark = pytest.mark.vllm
 
@@ -32,17 +31,11 @@ CONFIG = {
 }
 
 
-def harness(*args: str) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                          text=True, timeout=900, env={**os.environ, "COLUMNS": "250"})
-    return done.returncode, done.stdout + done.stderr
-
-
 def test_control_and_fp8_kv_against_bf16(tmp_path):
     path = tmp_path / "fidelity.yaml"
     path.write_text(yaml.safe_dump(CONFIG, sort_keys=False))
     out = tmp_path / "results"
-    code, output = harness("run", str(path), "--out", str(out))
+    code, output = run_harness("run", str(path), "--out", str(out))
     assert code == 0, output
     cells = [json.loads(p.read_text())["cell"] for p in out.glob("cells/*/points/c2.json")]
     assert sorted(cells) == ["bf16-again-b4", "bf16-b4", "fp8-kv-b4"]
@@ -63,14 +56,14 @@ def test_control_and_fp8_kv_against_bf16(tmp_path):
     assert 0 < fp8["kl_mean"] <= fp8["kl_p99"] <= fp8["kl_max"]  # FP8 keys and values differ
     assert 0.5 < fp8["top1_agreement"] <= 1.0
 
-    code, report = harness("report", str(out))
+    code, report = run_harness("report", str(out))
     assert code == 0, report
     assert "baseline" in report and "fidelity" in report
 
     profile = tmp_path / "profile.yaml"
     profile.write_text(yaml.safe_dump({"traffic": {"tokens_per_day": 1e6,
                                                    "input_output_ratio": 3}}))
-    code, answer = harness("cost", str(out), "--profile", str(profile))
+    code, answer = run_harness("cost", str(out), "--profile", str(profile))
     assert code == 0, answer
     assert "fp8-kv: misses fidelity" in answer
     assert "bf16-again: misses fidelity" not in answer

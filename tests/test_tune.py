@@ -338,3 +338,17 @@ def test_the_last_third_of_the_budget_moves_the_best_one_parameter_at_a_time(tmp
                for t in tail for n in [max((x for x in record.trials if x.number < t.number
                                             and x.state == "complete"),
                                            key=lambda x: x.values[0]).number])
+
+
+def test_the_trials_table_leaves_columns_out_rather_than_cut_a_name(tmp_path):
+    from rich.console import Console
+
+    from harness.report.run_report.tune import trials_table
+
+    record = tuner(tmp_path, BASE).run()
+    for width in (80, 200):
+        console = Console(width=width, record=True)
+        console.print(trials_table(record, width))
+        text = console.export_text()
+        assert all(t.cell in text for t in record.trials), text
+        assert ("left out at this width" in text) == (width == 80)

@@ -5,13 +5,12 @@ reads back through validate, report and cost like any run."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from .children import run_harness
 
 pytestmark = pytest.mark.vllm
 
@@ -35,10 +34,7 @@ CONFIG = {
 
 
 def harness(*args: str) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True,
-                          text=True, timeout=900, env={**os.environ, "COLUMNS": "250"},
-                          cwd=REPO)
-    return done.returncode, done.stdout + done.stderr
+    return run_harness(*args, cwd=REPO)
 
 
 def test_tune_two_trials_then_resume_without_measuring(tmp_path):

@@ -154,7 +154,7 @@ def finish(config: ExperimentConfig, config_path: Path, store, tuner, record,
     from harness.report.run_report.tune import importance_table, trials_table
     from harness.run.tune_best import best_config, serve_command
 
-    console.print(trials_table(record))
+    console.print(trials_table(record, console.width))
     console.print(f"{len(record.trials)} trials, {record.launches} server launches in all; "
                   f"this time {launched_now} launches in {seconds / 60:.1f} min; study: "
                   f"{store.tune_dir / 'study.db'}", highlight=False)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from harness.contract.tune import TuneRecord
 from harness.report.charts import Figure, figure
+from harness.report.output import columns_to_fit
 from harness.report.page import escape, facts_table, frame_table
 from harness.store.run_store import RunStore, StoredRun
 
@@ -67,15 +68,28 @@ FORMATS = {"trial": "d", "capacity req/s": ",.3g", "out tok/s": ",.1f", "$/Mtok 
            "tok/s per user": ",.1f", "min": ",.1f"}
 
 
-def trials_table(record: TuneRecord) -> Table:
+DROP_ORDER = ("tok/s per user", "min", "launched", "$/Mtok out", "why")  # first to go
+WHY_FOLDED = 24  # the `why` column folds its text: it needs this much, not its longest line
+
+
+def trials_table(record: TuneRecord, width: int | None = None) -> Table:
+    """The trials as a terminal table: in a narrow terminal, columns are left out (DROP_ORDER)
+    rather than numbers or names cut."""
     frame = trials_frame(record)
+    text = pd.DataFrame({c: [cell_text(v, FORMATS.get(c)) for v in frame[c]]
+                         for c in frame.columns})
+    measured = text.assign(why=text["why"].str.slice(0, WHY_FOLDED))
+    shown = columns_to_fit(measured, width, DROP_ORDER)
     table = Table(title=f"tune: {len(record.trials)} trials, objective {record.objective}")
-    for column in frame.columns:
-        numeric = column in FORMATS
-        table.add_column(column, justify="right" if numeric else "left",
-                         overflow="fold", no_wrap=numeric)
-    for row in frame.to_dict("records"):
-        table.add_row(*(cell_text(row[c], FORMATS.get(c)) for c in frame.columns))
+    for column in shown:
+        table.add_column(column, justify="right" if column in FORMATS else "left",
+                         overflow="fold", no_wrap=column != "why",
+                         min_width=WHY_FOLDED if column == "why" else None)
+    for row in text[shown].itertuples(index=False):
+        table.add_row(*row)
+    left_out = [c for c in frame.columns if c not in shown]
+    if left_out:
+        table.caption = f"left out at this width: {', '.join(left_out)} (tune/trials.json has all)"
     return table
 
 
